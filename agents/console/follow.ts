@@ -1,0 +1,66 @@
+import { type FSWatcher, watch } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
+import { LineSplitter } from "./parse.js";
+
+/**
+ * Follows a console log file from an offset, calling onLine for each complete
+ * line. Files, not pipes, carry the console so a machine outlives its agent.
+ */
+export class ConsoleFollower {
+  private handle?: FileHandle;
+  private watcher?: FSWatcher;
+  private timer?: NodeJS.Timeout;
+  private splitter = new LineSplitter();
+  private reading = false;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly path: string,
+    private readonly onLine: (line: string) => void,
+    public offset = 0,
+  ) {}
+
+  async start(): Promise<void> {
+    this.handle = await open(this.path, "r");
+    this.watcher = watch(this.path, () => void this.read());
+    // fs.watch can miss events on some filesystems; a slow poll backs it up.
+    this.timer = setInterval(() => void this.read(), 250);
+    await this.read();
+  }
+
+  /** Reads whatever has been appended since the last read. */
+  async read(): Promise<void> {
+    if (!this.handle || this.stopped) return;
+    if (this.reading) {
+      this.again = true;
+      return;
+    }
+    this.reading = true;
+    try {
+      do {
+        this.again = false;
+        const buffer = Buffer.alloc(64 * 1024);
+        for (;;) {
+          const { bytesRead } = await this.handle.read(buffer, 0, buffer.length, this.offset);
+          if (bytesRead === 0) break;
+          this.offset += bytesRead;
+          for (const line of this.splitter.push(buffer.subarray(0, bytesRead).toString("utf8"))) this.onLine(line);
+        }
+      } while (this.again);
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  /** Reads to the end, emits an unfinished last line, and stops. */
+  async stop(): Promise<void> {
+    await this.read();
+    for (const line of this.splitter.flush()) this.onLine(line);
+    this.stopped = true;
+    this.watcher?.close();
+    if (this.timer) clearInterval(this.timer);
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+}

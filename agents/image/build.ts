@@ -1,0 +1,78 @@
+import { createHash } from "node:crypto";
+import { chmod, copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type HostConfig, paths } from "../config.js";
+import { run } from "../exec/run.js";
+import { Reverter } from "../reverter.js";
+import { type ImageVersion, listVersions } from "./versions.js";
+
+const guestDir = fileURLToPath(new URL("../guest/", import.meta.url));
+
+/** gaol's files inside every image, at /uml/…: init, the DHCP hook, sshd's config. */
+export const GUEST_FILES = [
+  { from: "startenv", to: "uml/bin/startenv", mode: 0o755 },
+  { from: "dhcp-hook", to: "uml/bin/dhcp-hook", mode: 0o755 },
+  { from: "sshd_config", to: "uml/etc/sshd_config", mode: 0o644 },
+] as const;
+
+/**
+ * Turns a master directory into the next immutable image version: a btrfs
+ * snapshot of the master gets gaol's guest files, `mkfs.ext4 -d` packs it
+ * into a temporary file, and a rename makes the version exist at once.
+ */
+export async function buildImageVersion(
+  config: HostConfig,
+  image: string,
+  log: (line: string) => void,
+  sizeBytes = 2 * 2 ** 30,
+): Promise<ImageVersion> {
+  const master = paths.master(config, image);
+  const dir = paths.images(config, image);
+  await mkdir(dir, { recursive: true });
+  const version = ((await listVersions(config, image)).at(-1)?.version ?? 0) + 1;
+  const snapshot = join(dir, `.${version}.tree`);
+  const partial = join(dir, `.${version}.img.partial`);
+  const file = join(dir, `${version}.img`);
+  await run("btrfs", ["subvolume", "delete", snapshot]).catch(() => undefined);
+  await rm(partial, { force: true });
+  const started = Date.now();
+  await Reverter.run(async (reverter) => {
+    await run("btrfs", ["subvolume", "snapshot", master, snapshot]);
+    const dropSnapshot = () => run("btrfs", ["subvolume", "delete", snapshot]).then(() => undefined);
+    reverter.add("image snapshot", dropSnapshot);
+    for (const sub of ["uml/bin", "uml/etc", "uml/run"]) await mkdir(join(snapshot, sub), { recursive: true });
+    for (const f of GUEST_FILES) {
+      await copyFile(join(guestDir, f.from), join(snapshot, f.to));
+      await chmod(join(snapshot, f.to), f.mode);
+    }
+    reverter.add("partial image", () => rm(partial, { force: true }));
+    log(`building ${image} version ${version} (mkfs.ext4 -d, ${sizeBytes / 2 ** 30} GiB sparse)`);
+    await run("mkfs.ext4", ["-q", "-F", "-L", `${image}-${version}`, "-d", snapshot, partial, String(sizeBytes)], {
+      timeoutMs: 600_000,
+    });
+    await chmod(partial, 0o444);
+    await writeFile(`${file}.guest`, await guestFilesHash());
+    await run("mv", ["-T", partial, file]);
+    await dropSnapshot();
+  });
+  log(`built ${file} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { image, version, file };
+}
+
+/** Identifies the guest files an image version was built with. */
+export async function guestFilesHash(): Promise<string> {
+  const hash = createHash("sha256");
+  for (const f of GUEST_FILES) hash.update(f.to).update(await readFile(join(guestDir, f.from)));
+  return hash.digest("hex");
+}
+
+/** The newest version, built anew when there is none or gaol's guest files changed since. */
+export async function ensureImageVersion(config: HostConfig, image: string, log: (line: string) => void) {
+  const newest = (await listVersions(config, image)).at(-1);
+  if (newest) {
+    const builtWith = await readFile(`${newest.file}.guest`, "utf8").catch(() => "");
+    if (builtWith === (await guestFilesHash())) return newest;
+  }
+  return buildImageVersion(config, image, log);
+}

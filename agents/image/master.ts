@@ -1,0 +1,59 @@
+import { existsSync } from "node:fs";
+import { mkdir, readdir, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { type HostConfig, paths } from "../config.js";
+import { run } from "../exec/run.js";
+import { Reverter } from "../reverter.js";
+import { hostAptSources, hostCodename, pickDebianMirror } from "./mirror.js";
+
+/** What a Debian master needs beyond minbase: sshd, DHCP, entropy, and what users expect. */
+export const DEBIAN_MASTER_PACKAGES = [
+  "openssh-server",
+  "haveged",
+  "isc-dhcp-client",
+  "iproute2",
+  "iputils-arping",
+  "sudo",
+  "procps",
+  "mount",
+  "ca-certificates",
+  "less",
+];
+
+/**
+ * The default master: Debian (the host's own release) from the mirror the
+ * host's apt sources name, debootstrapped into a btrfs subvolume. Built
+ * under a temporary name and renamed, so a master either exists whole or not.
+ */
+export async function ensureDebianMaster(config: HostConfig, log: (line: string) => void, image = "debian") {
+  const master = paths.master(config, image);
+  if (existsSync(join(master, "etc", "os-release"))) return master;
+  const suite = await hostCodename();
+  const mirror = process.env.GAOL_MIRROR ?? pickDebianMirror(await hostAptSources(), suite);
+  if (!mirror) throw new Error(`no Debian mirror for ${suite} in /etc/apt/sources*; set GAOL_MIRROR`);
+  await mkdir(dirname(master), { recursive: true });
+  const partial = `${master}.partial`;
+  await run("btrfs", ["subvolume", "delete", partial]).catch(() => undefined);
+  await Reverter.run(async (reverter) => {
+    await run("btrfs", ["subvolume", "create", partial]);
+    reverter.add("partial master", () => run("btrfs", ["subvolume", "delete", partial]).then(() => undefined));
+    log(`debootstrap ${suite} from ${mirror} into ${master} (about 30 s)`);
+    await run(
+      "debootstrap",
+      ["--variant=minbase", `--include=${DEBIAN_MASTER_PACKAGES.join(",")}`, suite, partial, mirror],
+      { timeoutMs: 1_800_000 },
+    );
+    // The master must carry no host keys of its own: each machine gets its own.
+    await run("find", [join(partial, "etc", "ssh"), "-maxdepth", "1", "-name", "ssh_host_*", "-delete"]);
+    await dropDownloadedPackages(partial);
+    await run("mv", ["-T", partial, master]);
+  });
+  return master;
+}
+
+async function dropDownloadedPackages(root: string): Promise<void> {
+  const archives = join(root, "var", "cache", "apt", "archives");
+  for (const name of await readdir(archives).catch(() => [] as string[])) {
+    if (name.endsWith(".deb")) await rm(join(archives, name));
+  }
+}

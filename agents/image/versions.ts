@@ -1,0 +1,28 @@
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { type HostConfig, paths } from "../config.js";
+import { ImageNotFoundError } from "../errors.js";
+
+export interface ImageVersion {
+  image: string;
+  version: number;
+  file: string;
+}
+
+/** Complete versions of an image, oldest first: only renamed-into-place `N.img` files count. */
+export async function listVersions(config: HostConfig, image: string): Promise<ImageVersion[]> {
+  const dir = paths.images(config, image);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names
+    .map((name) => /^(\d+)\.img$/.exec(name))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ image, version: Number(m[1]), file: join(dir, m[0]) }))
+    .sort((a, b) => a.version - b.version);
+}
+
+/** The version new machines get: the newest complete one. */
+export async function newestVersion(config: HostConfig, image: string): Promise<ImageVersion> {
+  const newest = (await listVersions(config, image)).at(-1);
+  if (!newest) throw new ImageNotFoundError(image);
+  return newest;
+}

@@ -1,0 +1,115 @@
+import { randomBytes } from "node:crypto";
+import { chown, mkdir, open, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type HostConfig, paths } from "../config.js";
+import { type Launched, launch } from "../exec/run.js";
+import type { ImageVersion } from "../image/versions.js";
+import { generateHostKey } from "../keys/hostkeys.js";
+import { macFromId, tapNameFromId } from "../network/identity.js";
+import { createTap, deleteTap } from "../network/tap.js";
+import type { HostAccount } from "../owner/account.js";
+import type { Reverter } from "../reverter.js";
+import { createRootDisk } from "../storage/index.js";
+import { kernelArgs } from "../uml/cmdline.js";
+import { killProcessGroup } from "../uml/process.js";
+import { type MachineRecord, writeRecord } from "./record.js";
+import type { validateSpec } from "./spec.js";
+
+export type ValidSpec = ReturnType<typeof validateSpec>;
+
+/**
+ * Makes every host resource of one machine and starts its kernel as the
+ * owner. Each step registers its undo with the reverter.
+ */
+export async function createAndLaunch(
+  config: HostConfig,
+  spec: ValidSpec,
+  owner: HostAccount,
+  version: ImageVersion,
+  reverter: Reverter,
+): Promise<{ record: MachineRecord; exited: Launched["exited"] }> {
+  const dir = paths.machine(config, spec.name);
+  await mkdir(paths.machines(config), { recursive: true, mode: 0o711 });
+  await mkdir(dir, { mode: 0o711 });
+  reverter.add("machine directory", () => rm(dir, { recursive: true, force: true }));
+
+  const umlDir = join(dir, "uml");
+  const guestConfigDir = join(dir, "guest");
+  for (const sub of [umlDir, guestConfigDir]) {
+    await mkdir(sub, { mode: 0o700 });
+    await chown(sub, owner.uid, owner.gid);
+  }
+
+  const hostKey = await generateHostKey(guestConfigDir, `root@${spec.name}`);
+  const authorizedKeys = join(guestConfigDir, "authorized_keys");
+  await writeFile(authorizedKeys, spec.sshPublicKeys.map((k) => `${k}\n`).join(""), { mode: 0o600 });
+  for (const file of ["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub", "authorized_keys"]) {
+    await chown(join(guestConfigDir, file), owner.uid, owner.gid);
+  }
+
+  await mkdir(paths.gaols(config), { recursive: true, mode: 0o711 });
+  const disk = await createRootDisk(
+    { image: version.file, base: join(paths.gaols(config), spec.name), uid: owner.uid, gid: owner.gid },
+    join(umlDir, "root"),
+  );
+  reverter.add("root disk", () => Promise.all(disk.files.map((f) => rm(f, { force: true }))).then(() => undefined));
+
+  const tap = tapNameFromId(spec.id);
+  await createTap({ name: tap, uid: owner.uid, gid: owner.gid, bridge: config.bridge, netns: config.netns });
+  reverter.add("tap", () => deleteTap(tap, config.netns));
+
+  const record: MachineRecord = {
+    id: spec.id,
+    name: spec.name,
+    owner,
+    image: version.image,
+    imageVersion: version.version,
+    memoryMiB: spec.memoryMiB,
+    disk,
+    tap,
+    mac: macFromId(spec.id),
+    bridge: config.bridge,
+    netns: config.netns,
+    // A fresh umid per boot: a stale one whose pid was reused makes UML pick a random umid.
+    umid: `${spec.name}-${randomBytes(3).toString("hex")}`,
+    umlDir,
+    guestConfigDir,
+    consoleLog: join(dir, "console.log"),
+    hostKeys: [hostKey],
+    kernel: config.kernel,
+  };
+  await writeRecord(dir, record);
+
+  const consoleFile = await open(record.consoleLog, "a", 0o600);
+  try {
+    const launched = launch(
+      record.kernel,
+      kernelArgs({
+        umid: record.umid,
+        umlDir,
+        memoryMiB: record.memoryMiB,
+        ubd: disk.ubd,
+        tap,
+        mac: record.mac,
+        hostname: spec.name,
+        owner,
+        guestConfigDir,
+      }),
+      {
+        netns: config.netns,
+        asUser: { uid: owner.uid, gid: owner.gid },
+        outputFd: consoleFile.fd,
+        // Guest memory is a file in TMPDIR: tmpfs, never disk.
+        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: owner.home, TMPDIR: "/dev/shm" },
+        cwd: umlDir,
+      },
+    );
+    reverter.add("kernel", () => killProcessGroup(launched.pid));
+    record.pid = launched.pid;
+    record.startedAt = new Date().toISOString();
+    await writeRecord(dir, record);
+    return { record, exited: launched.exited };
+  } finally {
+    await consoleFile.close();
+  }
+}

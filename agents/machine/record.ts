@@ -1,0 +1,41 @@
+import { readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { SshHostKey } from "../keys/hostkeys.js";
+import type { HostAccount } from "../owner/account.js";
+import type { RootDisk } from "../storage/index.js";
+
+/** What the host knows of one machine, on disk so a restarted agent can re-adopt it. */
+export interface MachineRecord {
+  id: string;
+  name: string;
+  owner: HostAccount;
+  image: string;
+  imageVersion: number;
+  memoryMiB: number;
+  disk: RootDisk;
+  tap: string;
+  mac: string;
+  bridge: string;
+  netns?: string;
+  umid: string;
+  umlDir: string;
+  guestConfigDir: string;
+  consoleLog: string;
+  hostKeys: SshHostKey[];
+  kernel: string;
+  pid?: number;
+  startedAt?: string;
+}
+
+export const RECORD_FILE = "machine.json";
+
+export async function writeRecord(dir: string, record: MachineRecord): Promise<void> {
+  const tmp = join(dir, `${RECORD_FILE}.tmp`);
+  await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, join(dir, RECORD_FILE));
+}
+
+export async function readRecord(dir: string): Promise<MachineRecord | undefined> {
+  const text = await readFile(join(dir, RECORD_FILE), "utf8").catch(() => undefined);
+  return text === undefined ? undefined : (JSON.parse(text) as MachineRecord);
+}

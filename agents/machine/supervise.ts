@@ -1,0 +1,129 @@
+import { ConsoleFollower } from "../console/follow.js";
+import { parseConsoleLine } from "../console/parse.js";
+import type { EventSink, MachineEvent } from "../events.js";
+import type { SshHostKey } from "../keys/hostkeys.js";
+import { waitForHostKey } from "../ready/probe.js";
+import type { MachineRecord } from "./record.js";
+
+export interface ReadyInfo {
+  ip: string;
+  port: number;
+  mac: string;
+  hostKeys: SshHostKey[];
+}
+
+const KEEP_LINES = 30;
+
+/**
+ * Watches one running kernel: turns its console into events, verifies
+ * readiness from outside, and notices when it fails or exits.
+ */
+export class Supervisor {
+  readonly ready: Promise<ReadyInfo>;
+  /** Settles with the reason once the machine has failed (never rejects). */
+  readonly failed: Promise<string>;
+  private resolveReady!: (info: ReadyInfo) => void;
+  private rejectReady!: (error: Error) => void;
+  private resolveFailed!: (reason: string) => void;
+  private follower: ConsoleFollower;
+  private lastLines: string[] = [];
+  private probe?: AbortController;
+  private bootTimer?: NodeJS.Timeout;
+  private done = false;
+  private stopping = false;
+  isReady = false;
+
+  constructor(
+    readonly record: MachineRecord,
+    private readonly sink: EventSink,
+    exited: Promise<{ exitCode?: number; signal?: string }>,
+    options: { bootTimeoutMs: number; consoleOffset?: number },
+  ) {
+    this.ready = new Promise((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.ready.catch(() => undefined);
+    this.failed = new Promise((resolve) => {
+      this.resolveFailed = resolve;
+    });
+    this.follower = new ConsoleFollower(record.consoleLog, (line) => this.onLine(line), options.consoleOffset);
+    this.bootTimer = setTimeout(
+      () => this.fail(`not ready within ${options.bootTimeoutMs / 1000} s`),
+      options.bootTimeoutMs,
+    );
+    exited.then(({ exitCode, signal }) => {
+      if (this.stopping) return;
+      void this.follower
+        .read()
+        .then(() => this.fail(`kernel exited ${signal ? `on ${signal}` : `with code ${exitCode}`}`));
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.follower.start();
+  }
+
+  get consoleTail(): string[] {
+    return [...this.lastLines];
+  }
+
+  /** The machine is being torn down on purpose: its exit is no failure. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.finish();
+    await this.follower.stop().catch(() => undefined);
+    this.rejectReady(new Error("machine stopped before it was ready"));
+  }
+
+  private emit(event: MachineEvent): void {
+    if (!this.stopping || event.kind === "console") this.sink(event);
+  }
+
+  private onLine(line: string): void {
+    this.lastLines.push(line);
+    if (this.lastLines.length > KEEP_LINES) this.lastLines.shift();
+    for (const event of parseConsoleLine(line)) {
+      this.emit(event);
+      if (event.kind === "stage" && event.stage === "init") this.emit({ kind: "state", state: "RUNNING" });
+      if (event.kind === "lease") this.verify(event.ip, event.mac);
+      if (event.kind === "failure") this.fail(`${event.step}: ${event.reason}`);
+    }
+  }
+
+  /** READY only once the host itself has seen this machine's key at the leased address. */
+  private verify(ip: string, mac: string): void {
+    if (this.done) return;
+    this.probe?.abort();
+    const probe = new AbortController();
+    this.probe = probe;
+    const [hostKey] = this.record.hostKeys;
+    if (!hostKey) return;
+    waitForHostKey(ip, 22, hostKey, { netns: this.record.netns, signal: probe.signal }).then(
+      () => {
+        if (this.done || probe.signal.aborted) return;
+        this.isReady = true;
+        const info = { ip, port: 22, mac, hostKeys: this.record.hostKeys };
+        if (this.bootTimer) clearTimeout(this.bootTimer);
+        this.emit({ kind: "ready", ...info, hostKeys: info.hostKeys });
+        this.emit({ kind: "state", state: "READY" });
+        this.resolveReady(info);
+      },
+      () => undefined,
+    );
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.probe?.abort();
+    if (this.bootTimer) clearTimeout(this.bootTimer);
+  }
+
+  private fail(reason: string): void {
+    if (this.stopping) return;
+    this.finish();
+    this.stopping = true;
+    this.rejectReady(new Error(reason));
+    this.resolveFailed(reason);
+  }
+}

@@ -1,0 +1,34 @@
+import { run, succeeds } from "../exec/run.js";
+
+export interface TapOptions {
+  name: string;
+  uid: number;
+  gid: number;
+  bridge: string;
+  netns?: string;
+}
+
+/** A persistent tap the owner may open, attached to the bridge and up. */
+export async function createTap({ name, uid, gid, bridge, netns }: TapOptions): Promise<void> {
+  await run("ip", ["tuntap", "add", "dev", name, "mode", "tap", "user", String(uid), "group", String(gid)], {
+    netns,
+    timeoutMs: 10_000,
+  });
+  try {
+    await run("ip", ["link", "set", "dev", name, "master", bridge, "up"], { netns, timeoutMs: 10_000 });
+  } catch (error) {
+    await deleteTap(name, netns);
+    throw error;
+  }
+}
+
+export async function tapExists(name: string, netns?: string): Promise<boolean> {
+  return succeeds("ip", ["link", "show", "dev", name], { netns, timeoutMs: 10_000 });
+}
+
+/** Removes the tap; a tap that is already gone is not an error. */
+export async function deleteTap(name: string, netns?: string): Promise<void> {
+  if (await tapExists(name, netns)) {
+    await run("ip", ["tuntap", "del", "dev", name, "mode", "tap"], { netns, timeoutMs: 10_000 });
+  }
+}

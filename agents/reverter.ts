@@ -1,0 +1,43 @@
+/**
+ * Incus's reverter: each completed step registers its undo; on failure they
+ * run in reverse, on success they are dropped.
+ */
+export class Reverter {
+  private undos: Array<{ what: string; undo: () => Promise<void> | void }> = [];
+
+  add(what: string, undo: () => Promise<void> | void): void {
+    this.undos.push({ what, undo });
+  }
+
+  /** Keep everything: the multi-step change succeeded. */
+  success(): void {
+    this.undos = [];
+  }
+
+  /** Undo every registered step, newest first; undo failures are collected, not thrown. */
+  async revert(): Promise<Error[]> {
+    const failures: Error[] = [];
+    for (const { what, undo } of this.undos.reverse()) {
+      try {
+        await undo();
+      } catch (error) {
+        failures.push(new Error(`undo ${what}: ${(error as Error).message}`));
+      }
+    }
+    this.undos = [];
+    return failures;
+  }
+
+  /** Runs body; if it throws, reverts and rethrows the original error. */
+  static async run<T>(body: (reverter: Reverter) => Promise<T>): Promise<T> {
+    const reverter = new Reverter();
+    try {
+      const result = await body(reverter);
+      reverter.success();
+      return result;
+    } catch (error) {
+      await reverter.revert();
+      throw error;
+    }
+  }
+}

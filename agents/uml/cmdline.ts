@@ -1,0 +1,36 @@
+/** Everything one UML boot needs to know, as the kernel command line carries it. */
+export interface BootSpec {
+  umid: string;
+  umlDir: string;
+  memoryMiB: number;
+  ubd: string;
+  tap: string;
+  mac: string;
+  hostname: string;
+  owner: { name: string; uid: number; gid: number; home: string };
+  /** Host directory the guest mounts read-only at /run/gaol (host key, authorized keys). */
+  guestConfigDir: string;
+}
+
+/** Kernel arguments; the `KEY=value` words the kernel does not know become init's environment. */
+export function kernelArgs(spec: BootSpec): string[] {
+  return [
+    `umid=${spec.umid}`,
+    `uml_dir=${spec.umlDir}`,
+    `mem=${spec.memoryMiB}M`,
+    `ubd0=${spec.ubd}`,
+    "root=/dev/ubda",
+    "rw",
+    `eth0=tuntap,${spec.tap},${spec.mac}`,
+    "con0=fd:0,fd:1",
+    "con=null",
+    "quiet",
+    "init=/uml/bin/startenv",
+    `UML_HOSTNAME=${spec.hostname}`,
+    `UML_USER=${spec.owner.name}`,
+    `UML_UID=${spec.owner.uid}`,
+    `UML_GID=${spec.owner.gid}`,
+    `UML_HOME=${spec.owner.home}`,
+    `GAOL_CONFIG=${spec.guestConfigDir}`,
+  ];
+}

@@ -1,0 +1,65 @@
+import { readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+
+/** True while a process with this pid exists (zombies included). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Pids of every process whose process group is pgid (UML's helpers included). */
+export async function processGroupMembers(pgid: number): Promise<number[]> {
+  const { readdir } = await import("node:fs/promises");
+  const members: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    // Fields after the ")" that closes comm: state ppid pgrp …
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) === pgid && fields[0] !== "Z") members.push(Number(entry));
+  }
+  return members;
+}
+
+/** SIGKILLs the whole process group and waits until none of it is left. */
+export async function killProcessGroup(pgid: number, deadlineMs = 5000): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ESRCH") return;
+      throw error;
+    }
+    if ((await processGroupMembers(pgid)).length === 0) return;
+    await sleep(10);
+  }
+  throw new Error(`process group ${pgid} survived SIGKILL for ${deadlineMs} ms`);
+}
+
+/** Waits up to ms for the process group to be gone; true when it is. */
+export async function waitForGroupExit(pgid: number, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if ((await processGroupMembers(pgid)).length === 0) return true;
+    await sleep(10);
+  }
+  return false;
+}
+
+/** True when pid is still the kernel started with this umid (pids are reused). */
+export async function isKernelOf(pid: number, umid: string): Promise<boolean> {
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+  return cmdline.split("\0").includes(`umid=${umid}`);
+}
+
+/** SIGKILLs members of group pgid that are still this kernel's clones. */
+export async function killStragglers(pgid: number, umid: string): Promise<void> {
+  for (const pid of await processGroupMembers(pgid)) {
+    if (await isKernelOf(pid, umid)) process.kill(pid, "SIGKILL");
+  }
+}

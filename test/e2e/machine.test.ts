@@ -1,0 +1,229 @@
+import { existsSync } from "node:fs";
+import { mkdir, open, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hostConfigFromEnv, paths } from "../../agents/config.js";
+import { ImageNotFoundError, UnknownOwnerError, ValidationError } from "../../agents/errors.js";
+import type { MachineEvent } from "../../agents/events.js";
+import { type Launched, launch, run } from "../../agents/exec/run.js";
+import { Host, type MachineHandle } from "../../agents/host.js";
+import { tapExists } from "../../agents/network/tap.js";
+import { ensureHost } from "../../agents/setup/index.js";
+import { processGroupMembers } from "../../agents/uml/process.js";
+import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
+import { buildAptRepo } from "../helpers/apt-repo.js";
+import { createTestLan, inDhcpRange, type TestLan } from "../helpers/lan.js";
+import { createSshClient, type SshClient } from "../helpers/ssh.js";
+
+// Names unique to this file, so other test files can run beside it.
+const NS = "gaol-t-machine";
+const WORK = "/var/lib/gaol-test/machine";
+const config = { ...hostConfigFromEnv(), bridge: "br0", netns: NS, stateDir: join(WORK, "state") };
+
+let lan: TestLan;
+let host: Host;
+let ann: TestAccount;
+let bob: TestAccount;
+let ssh: SshClient;
+let repoServer: Launched | undefined;
+const booted: string[] = [];
+
+interface Booted {
+  handle: MachineHandle;
+  events: MachineEvent[];
+  ip: string;
+  seconds: number;
+}
+
+async function boot(name: string, owner: TestAccount): Promise<Booted> {
+  const events: MachineEvent[] = [];
+  const started = performance.now();
+  const handle = await host.provision({ name, owner: owner.name, sshPublicKeys: [ssh.publicKey] }, (e) =>
+    events.push(e),
+  );
+  booted.push(name);
+  const ready = await handle.ready;
+  return { handle, events, ip: ready.ip, seconds: (performance.now() - started) / 1000 };
+}
+
+function asRoot(m: Booted, command: string) {
+  return ssh.exec("root", m.ip, command, m.handle.record.hostKeys);
+}
+
+beforeAll(async () => {
+  await ensureHost(config, (line) => console.log(`setup: ${line}`));
+  await mkdir(WORK, { recursive: true });
+  lan = await createTestLan(NS, 31, join(WORK, "lan"));
+  ann = await createAccount("gaoltann", 1501);
+  bob = await createAccount("gaoltbob", 1502);
+  await writeFile(join(bob.home, "secret"), "bob's secret\n", { mode: 0o600 });
+  await run("chown", [`${bob.uid}:${bob.uid}`, join(bob.home, "secret")]);
+  ssh = await createSshClient(await mkdirFresh(join(WORK, "client")), NS);
+  host = new Host(config, { bootTimeoutMs: 120_000 });
+});
+
+afterAll(async () => {
+  for (const name of booted) await host?.destroy(name).catch(() => undefined);
+  if (repoServer) await run("kill", ["-KILL", `-${repoServer.pid}`]).catch(() => undefined);
+  await lan?.destroy();
+  await removeAccount("gaoltann");
+  await removeAccount("gaoltbob");
+  await rm(WORK, { recursive: true, force: true });
+});
+
+async function mkdirFresh(dir: string): Promise<string> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+describe("a machine on the test LAN", () => {
+  let a: Booted;
+
+  it("boots for its owner and reports its life in order, READY only with its own host key", async () => {
+    a = await boot("t-machine-a", ann);
+    console.log(`provision → READY: ${a.seconds.toFixed(2)} s`);
+    const stages = a.events.flatMap((e) => (e.kind === "stage" ? [`${e.stage}@${e.uptime}`] : []));
+    console.log(`startenv stages (guest uptime, s): ${stages.join(" ")}`);
+    const order = (predicate: (e: MachineEvent) => boolean) => a.events.findIndex(predicate);
+    const provisioning = order((e) => e.kind === "state" && e.state === "PROVISIONING");
+    const booting = order((e) => e.kind === "state" && e.state === "BOOTING");
+    const firstConsole = order((e) => e.kind === "console");
+    const lease = order((e) => e.kind === "lease");
+    const home = order((e) => e.kind === "home");
+    const ready = order((e) => e.kind === "ready");
+    const readyState = order((e) => e.kind === "state" && e.state === "READY");
+    expect(provisioning).toBe(0);
+    expect(booting).toBeGreaterThan(provisioning);
+    expect(firstConsole).toBeGreaterThan(booting);
+    expect(home).toBeGreaterThan(firstConsole);
+    expect(lease).toBeGreaterThan(firstConsole);
+    expect(ready).toBeGreaterThan(lease);
+    expect(readyState).toBeGreaterThan(ready);
+
+    const leaseEvent = a.events[lease] as Extract<MachineEvent, { kind: "lease" }>;
+    expect(inDhcpRange(lan, leaseEvent.ip)).toBe(true);
+    expect(leaseEvent.mac).toBe(a.handle.record.mac);
+    expect(a.events[home]).toEqual({ kind: "home", path: ann.home });
+    const readyEvent = a.events[ready] as Extract<MachineEvent, { kind: "ready" }>;
+    expect(readyEvent.ip).toBe(leaseEvent.ip);
+    expect(readyEvent.hostKeys.map((k) => k.fingerprintSha256)).toEqual(
+      a.handle.record.hostKeys.map((k) => k.fingerprintSha256),
+    );
+  });
+
+  it("runs gaol's own kernel as the owner, never as root", async () => {
+    const pid = a.handle.record.pid as number;
+    const status = await run("cat", [`/proc/${pid}/status`]);
+    expect(status.stdout).toMatch(new RegExp(`^Uid:\\s+${ann.uid}\\s+${ann.uid}\\s+${ann.uid}`, "m"));
+    expect(await asRoot(a, "uname -r")).toMatch(/-gaol$/);
+  });
+
+  it("lets root in as root and the owner in as themselves, writing their host home as their uid", async () => {
+    expect(await asRoot(a, "id -u")).toBe("0");
+    expect(await ssh.exec(ann.name, a.ip, "id -u", a.handle.record.hostKeys)).toBe(String(ann.uid));
+    await ssh.exec(ann.name, a.ip, "echo from-inside > ~/made-inside", a.handle.record.hostKeys);
+    await asRoot(a, `echo by-root > ${ann.home}/made-by-root`);
+    expect((await stat(join(ann.home, "made-inside"))).uid).toBe(ann.uid);
+    expect((await stat(join(ann.home, "made-by-root"))).uid).toBe(ann.uid);
+  });
+
+  it("keeps root inside out of another account's 0700 home", async () => {
+    const attempt = await asRoot(
+      a,
+      `mkdir -p /mnt/other && mount -t hostfs none /mnt/other -o ${bob.home} 2>&1; cat /mnt/other/secret 2>&1; ls /mnt/other 2>&1; true`,
+    );
+    expect(attempt).not.toContain("bob's secret");
+    expect(attempt).toMatch(/Permission denied/);
+  });
+
+  it("serves port 80 to another host on the LAN at its own leased address", async () => {
+    await asRoot(
+      a,
+      `setsid perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1) or die; while($c=$s->accept){<$c>; print $c "HTTP/1.0 200 OK\\r\\n\\r\\nhello from gaol\\n"; close $c}' </dev/null >/dev/null 2>&1 &`,
+    );
+    let body = "";
+    for (let i = 0; i < 50 && !body.includes("hello"); i++) {
+      body = await run("curl", ["-s", "--max-time", "2", `http://${a.ip}/`], { netns: lan.peerNetns })
+        .then((r) => r.stdout)
+        .catch(() => "");
+    }
+    expect(body).toBe("hello from gaol");
+  });
+
+  it("installs a package with apt-get from a repository on the LAN", async () => {
+    const { repo, packageName } = await buildAptRepo(await mkdirFresh(join(WORK, "apt")));
+    const log = await open(join(WORK, "apt", "server.log"), "a");
+    const server = fileURLToPath(new URL("../helpers/static-server.mjs", import.meta.url));
+    repoServer = launch(process.execPath, [server, repo, "8080"], {
+      netns: lan.peerNetns,
+      outputFd: log.fd,
+      env: { PATH: process.env.PATH ?? "" },
+    });
+    await log.close();
+    const list = `deb [trusted=yes] http://${lan.peerIp}:8080/ ./`;
+    const apt = "apt-get -q -o Dir::Etc::SourceList=/etc/apt/gaol-test.list -o Dir::Etc::SourceParts=/nonexistent";
+    const out = await asRoot(
+      a,
+      `echo '${list}' > /etc/apt/gaol-test.list && ${apt} update >/dev/null && ${apt} install -y ${packageName} >/dev/null && ${packageName}`,
+    );
+    expect(out).toBe("hello from a .deb");
+  });
+
+  it("has a root disk that shares its extents with the image (a reflink)", async () => {
+    const disk = a.handle.record.disk;
+    expect(disk.kind).toBe("reflink");
+    const { stdout } = await run("btrfs", ["filesystem", "du", "--raw", "-s", disk.files[0] as string]);
+    const [total, exclusive] = (stdout.trim().split("\n").at(-1) ?? "").trim().split(/\s+/).map(Number);
+    expect(total).toBeGreaterThan(100 * 2 ** 20);
+    expect(exclusive).toBeLessThan((total as number) / 2);
+  });
+
+  it("runs a second machine independently, and teardown leaves nothing behind", async () => {
+    const b = await boot("t-machine-b", bob);
+    expect(b.ip).not.toBe(a.ip);
+    expect(b.handle.record.mac).not.toBe(a.handle.record.mac);
+    expect(b.handle.record.hostKeys[0]?.publicKey).not.toBe(a.handle.record.hostKeys[0]?.publicKey);
+    await asRoot(a, "echo only-a > /root/mark");
+    expect(await asRoot(b, "cat /root/mark 2>/dev/null || echo absent")).toBe("absent");
+
+    for (const m of [a, b]) {
+      const { record } = m.handle;
+      const started = performance.now();
+      await host.destroy(record.name);
+      console.log(`teardown ${record.name}: ${(performance.now() - started).toFixed(0)} ms`);
+      expect(await processGroupMembers(record.pid as number)).toEqual([]);
+      expect(await tapExists(record.tap, NS)).toBe(false);
+      for (const file of record.disk.files) expect(existsSync(file)).toBe(false);
+      expect(existsSync(record.umlDir)).toBe(false);
+      expect(existsSync(paths.machine(config, record.name))).toBe(false);
+    }
+    await host.destroy(a.handle.record.name); // twice is fine
+  });
+});
+
+describe("bad input", () => {
+  async function leftovers(name: string) {
+    const gaols = await readdir(paths.gaols(config)).catch(() => [] as string[]);
+    const { stdout: links } = await run("ip", ["-o", "link", "show"], { netns: NS });
+    return {
+      dir: existsSync(paths.machine(config, name)),
+      gaol: gaols.some((f) => f.startsWith(`${name}.`)),
+      taps: links.split("\n").filter((l) => / gt[0-9a-f]{10}[:@]/.test(l)).length,
+    };
+  }
+
+  it.each([
+    ["a bad name", { name: "Bad_Name!", owner: "gaoltann" }, ValidationError],
+    ["an unknown owner", { name: "t-machine-c", owner: "no-such-user-here" }, UnknownOwnerError],
+    ["root as owner", { name: "t-machine-c", owner: "root" }, UnknownOwnerError],
+    ["absurd memory", { name: "t-machine-c", owner: "gaoltann", memoryMiB: 10 ** 7 }, ValidationError],
+    ["a missing image", { name: "t-machine-c", owner: "gaoltann", image: "no-such-image" }, ImageNotFoundError],
+  ])("refuses %s with a typed error and leaves nothing behind", async (_what, spec, type) => {
+    const events: MachineEvent[] = [];
+    await expect(host.provision(spec, (e) => events.push(e))).rejects.toBeInstanceOf(type);
+    expect(events).toEqual([]);
+    expect(await leftovers(spec.name)).toEqual({ dir: false, gaol: false, taps: 0 });
+  });
+});

@@ -1,0 +1,87 @@
+import { chmod, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { parseConsoleLine } from "../../agents/console/parse.js";
+import { run } from "../../agents/exec/run.js";
+
+const guest = fileURLToPath(new URL("../../agents/guest/", import.meta.url));
+
+describe("startenv's stage lines", () => {
+  it("every stage startenv prints is one the parser reads", async () => {
+    const script = await readFile(join(guest, "startenv"), "utf8");
+    const stageFn = /^stage\(\) \{[\s\S]*?^\}$/m.exec(script)?.[0];
+    expect(stageFn).toBeDefined();
+    const calls = [...script.matchAll(/^\s*(?:.*&& )?stage (\w+)( ".*")?$/gm)].map((m) => m[0].trim());
+    expect(calls.length).toBeGreaterThanOrEqual(6);
+    const UML_USER = "ann";
+    const env = { UML_USER, UML_UID: "1501", UML_GID: "1501", UML_HOME: "/home/ann", mac: "02:aa:bb:cc:dd:ee" };
+    const body = `${stageFn}\nrelease=6.1.0-gaol\n${calls.map((c) => c.replace(/^.*&& /, "")).join("\n")}\n`;
+    const { stdout } = await run("sh", ["-c", body], { env: { ...env, PATH: process.env.PATH ?? "" } });
+    for (const line of stdout.split("\n")) {
+      const events = parseConsoleLine(line);
+      expect(events[1], line).toMatchObject({ kind: "stage" });
+    }
+    expect(stdout).toContain("gaol: stage=home t=");
+    expect(parseConsoleLine(stdout.split("\n").find((l) => l.includes("stage=home")) ?? "")).toContainEqual({
+      kind: "home",
+      path: "/home/ann",
+    });
+  });
+
+  it("the DHCP hook configures eth0 and prints a lease line for dhclient, dhcpcd and udhcpc", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gaol-hook-"));
+    await mkdir(join(dir, "bin"));
+    // A fake `ip` records what the hook asked for.
+    await writeFile(join(dir, "bin", "ip"), `#!/bin/sh\ncat >> ${dir}/ip-batch\n`);
+    await chmod(join(dir, "bin", "ip"), 0o755);
+    await mkdir(join(dir, "sys", "class", "net", "eth0"), { recursive: true });
+    await writeFile(join(dir, "sys", "class", "net", "eth0", "address"), "02:aa:bb:cc:dd:ee\n");
+    const base = { PATH: `${dir}/bin:/usr/bin:/bin`, GAOL_CONSOLE: join(dir, "console"), GAOL_SYSFS: join(dir, "sys") };
+    const hook = join(guest, "dhcp-hook");
+    const clients: Array<{ env: Record<string, string>; args: string[] }> = [
+      {
+        env: {
+          reason: "BOUND",
+          new_ip_address: "10.9.0.7",
+          new_subnet_mask: "255.255.255.0",
+          new_routers: "10.9.0.1",
+          new_dhcp_lease_time: "600",
+        },
+        args: [],
+      },
+      {
+        env: {
+          reason: "BOUND",
+          new_ip_address: "10.9.0.8",
+          new_subnet_cidr: "24",
+          new_routers: "10.9.0.1",
+          new_dhcp_lease_time: "600",
+        },
+        args: [],
+      },
+      { env: { ip: "10.9.0.9", subnet: "255.255.0.0", router: "10.9.0.1", lease: "600" }, args: ["bound"] },
+    ];
+    for (const client of clients) await run(hook, client.args, { env: { ...base, ...client.env } });
+    const batch = await readFile(join(dir, "ip-batch"), "utf8");
+    expect(batch).toContain("addr replace 10.9.0.7/24 dev eth0");
+    expect(batch).toContain("addr replace 10.9.0.8/24 dev eth0");
+    expect(batch).toContain("addr replace 10.9.0.9/16 dev eth0");
+    expect(batch).toContain("route replace default via 10.9.0.1 dev eth0");
+    const leases = (await readFile(join(dir, "console"), "utf8"))
+      .trim()
+      .split("\n")
+      .flatMap(parseConsoleLine)
+      .filter((e) => e.kind === "lease");
+    expect(leases.map((e) => e.kind === "lease" && e.ip)).toEqual(["10.9.0.7", "10.9.0.8", "10.9.0.9"]);
+  });
+
+  it("ignores DHCP events that are not a lease", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gaol-hook-"));
+    await run(join(guest, "dhcp-hook"), [], {
+      env: { reason: "PREINIT", PATH: "/usr/bin:/bin", GAOL_CONSOLE: join(dir, "console") },
+    });
+    await expect(readFile(join(dir, "console"), "utf8")).rejects.toThrow();
+  });
+});
