@@ -53,18 +53,25 @@ export class Host {
     });
   }
 
-  /** Stops and removes a machine; a machine that does not exist is already destroyed. */
-  destroy(name: string, sink: EventSink = () => undefined): Promise<void> {
+  /**
+   * Stops and removes a machine; a machine that does not exist is already
+   * destroyed. `graceful` asks the guest to shut down cleanly (ctrl-alt-del)
+   * and waits up to 15 s; otherwise the kernel is halted at once. Resolves to
+   * whether the kernel exited by itself.
+   */
+  destroy(name: string, sink: EventSink = () => undefined, options: { graceful?: boolean } = {}): Promise<boolean> {
     return this.exclusive(name, async () => {
       const dir = paths.machine(this.config, name);
       const record = await readRecord(dir);
-      if (!record) return;
+      if (!record) return true;
       sink({ kind: "state", state: "STOPPING" });
       const supervisor = this.supervisors.get(name);
       this.supervisors.delete(name);
+      supervisor?.expectExit();
+      const clean = await teardown(record, dir, options.graceful ? { how: "cad", graceMs: 15_000 } : {});
       await supervisor?.stop();
-      await teardown(record, dir);
       sink({ kind: "state", state: "DESTROYED" });
+      return clean;
     });
   }
 

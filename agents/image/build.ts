@@ -48,7 +48,9 @@ export async function buildImageVersion(
     }
     reverter.add("partial image", () => rm(partial, { force: true }));
     log(`building ${image} version ${version} (mkfs.ext4 -d, ${sizeBytes / 2 ** 30} GiB sparse)`);
-    await run("mkfs.ext4", ["-q", "-F", "-L", `${image}-${version}`, "-d", snapshot, partial, String(sizeBytes)], {
+    // mkfs takes a bare size in blocks: say MiB.
+    const size = `${Math.floor(sizeBytes / 2 ** 20)}M`;
+    await run("mkfs.ext4", ["-q", "-F", "-L", `${image}-${version}`, "-d", snapshot, partial, size], {
       timeoutMs: 600_000,
     });
     await chmod(partial, 0o444);
@@ -60,9 +62,12 @@ export async function buildImageVersion(
   return { image, version, file };
 }
 
-/** Identifies the guest files an image version was built with. */
+/** Bump when the way an image is built changes, so existing versions are rebuilt. */
+const RECIPE = "2: mkfs size in MiB";
+
+/** Identifies the guest files and recipe an image version was built with. */
 export async function guestFilesHash(): Promise<string> {
-  const hash = createHash("sha256");
+  const hash = createHash("sha256").update(RECIPE);
   for (const f of GUEST_FILES) hash.update(f.to).update(await readFile(join(guestDir, f.from)));
   return hash.digest("hex");
 }

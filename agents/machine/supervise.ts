@@ -68,7 +68,13 @@ export class Supervisor {
     return [...this.lastLines];
   }
 
-  /** The machine is being torn down on purpose: its exit is no failure. */
+  /** The kernel is about to be stopped on purpose: its exit is no failure. */
+  expectExit(): void {
+    this.stopping = true;
+    this.finish();
+  }
+
+  /** Reads the console to its end and stops watching. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.finish();
@@ -77,7 +83,7 @@ export class Supervisor {
   }
 
   private emit(event: MachineEvent): void {
-    if (!this.stopping || event.kind === "console") this.sink(event);
+    if (!this.stopping || event.kind === "console" || event.kind === "stage") this.sink(event);
   }
 
   private onLine(line: string): void {

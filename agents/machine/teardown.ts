@@ -4,22 +4,31 @@ import { mconsole, mconsoleSocket } from "../uml/mconsole.js";
 import { isKernelOf, killProcessGroup, killStragglers, waitForGroupExit } from "../uml/process.js";
 import type { MachineRecord } from "./record.js";
 
+export interface TeardownOptions {
+  /** `halt` stops the kernel at once; `cad` asks the guest's init for a clean shutdown. */
+  how?: "halt" | "cad";
+  /** How long the kernel may take to exit by itself before the process group is killed. */
+  graceMs?: number;
+}
+
 /**
  * Stops the kernel and removes everything the machine had on the host.
- * Idempotent: safe while booting, after a crash, or twice.
+ * Idempotent: safe while booting, after a crash, or twice. Says whether the
+ * kernel exited by itself within the grace period.
  */
-export async function teardown(record: MachineRecord, dir: string, options: { haltMs?: number } = {}): Promise<void> {
+export async function teardown(record: MachineRecord, dir: string, options: TeardownOptions = {}): Promise<boolean> {
   const { pid } = record;
+  let exitedByItself = false;
   if (pid !== undefined && (await isKernelOf(pid, record.umid))) {
-    const haltMs = options.haltMs ?? 300;
-    const halted = await mconsole(mconsoleSocket(record.umlDir, record.umid), ["halt"], {
+    const graceMs = options.graceMs ?? 300;
+    exitedByItself = await mconsole(mconsoleSocket(record.umlDir, record.umid), [options.how ?? "halt"], {
       netns: record.netns,
-      timeoutMs: haltMs,
+      timeoutMs: 300,
     }).then(
-      () => waitForGroupExit(pid, haltMs),
+      () => waitForGroupExit(pid, graceMs),
       () => false,
     );
-    if (!halted) await killProcessGroup(pid);
+    if (!exitedByItself) await killProcessGroup(pid);
   } else if (pid !== undefined) {
     // The kernel is gone, but helpers it cloned (same command line) may not be.
     await killStragglers(pid, record.umid);
@@ -27,4 +36,5 @@ export async function teardown(record: MachineRecord, dir: string, options: { ha
   await deleteTap(record.tap, record.netns);
   await Promise.all(record.disk.files.map((file) => rm(file, { force: true })));
   await rm(dir, { recursive: true, force: true });
+  return exitedByItself;
 }

@@ -1,26 +1,38 @@
+import { parseArgs } from "node:util";
 import { hostConfigFromEnv } from "../../agents/config.js";
+import { GaolError } from "../../agents/errors.js";
 import { ensureHost } from "../../agents/setup/index.js";
+import { tryCommand } from "./try.js";
 
 const log = (line: string) => console.error(`gaol: ${line}`);
 
+const USAGE = `usage:
+  gaol setup                          install and prepare everything this host needs
+  gaol try [--owner USER] [--name N]  boot a machine on a private LAN; Ctrl-C destroys it`;
+
 async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
+  const [command, ...rest] = argv;
   switch (command) {
     case "setup": {
       const version = await ensureHost(hostConfigFromEnv(), log);
       log(`host ready; default image ${version.image} version ${version.version} at ${version.file}`);
       return 0;
     }
+    case "try": {
+      const { values } = parseArgs({ args: rest, options: { owner: { type: "string" }, name: { type: "string" } } });
+      await tryCommand(values, log);
+      return 0;
+    }
     default:
-      console.error("usage: gaol setup");
-      return 2;
+      console.error(USAGE);
+      return command === undefined || command === "help" || command === "--help" ? 0 : 2;
   }
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error) => {
-    log(error instanceof Error ? error.message : String(error));
+    log(error instanceof GaolError || error instanceof Error ? error.message : String(error));
     process.exit(1);
   },
 );

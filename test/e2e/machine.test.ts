@@ -129,6 +129,11 @@ describe("a machine on the test LAN", () => {
     expect((await stat(join(ann.home, "made-by-root"))).uid).toBe(ann.uid);
   });
 
+  it("has an init that reaps orphans", async () => {
+    await asRoot(a, "sh -c '(sleep 0.2 &); true'; sleep 1");
+    expect(await asRoot(a, "ps -eo stat= | grep -c '^Z' || true")).toBe("0");
+  });
+
   it("keeps root inside out of another account's 0700 home", async () => {
     const attempt = await asRoot(
       a,
@@ -191,8 +196,16 @@ describe("a machine on the test LAN", () => {
     for (const m of [a, b]) {
       const { record } = m.handle;
       const started = performance.now();
-      await host.destroy(record.name);
-      console.log(`teardown ${record.name}: ${(performance.now() - started).toFixed(0)} ms`);
+      const graceful = m === b;
+      const exitedByItself = await host.destroy(record.name, (e) => m.events.push(e), { graceful });
+      console.log(
+        `teardown ${record.name} (${graceful ? "clean shutdown" : "halt"}): ${(performance.now() - started).toFixed(0)} ms`,
+      );
+      if (graceful) {
+        // ctrl-alt-del reaches startenv, which stops everything and powers off by itself.
+        expect(exitedByItself).toBe(true);
+        expect(m.events).toContainEqual(expect.objectContaining({ kind: "stage", stage: "halting" }));
+      }
       expect(await processGroupMembers(record.pid as number)).toEqual([]);
       expect(await tapExists(record.tap, NS)).toBe(false);
       for (const file of record.disk.files) expect(existsSync(file)).toBe(false);

@@ -1,6 +1,5 @@
-import { mkdir, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
 import { run } from "../../agents/exec/run.js";
+import { DHCP_RANGE, ensureIsolatedLan, type IsolatedLan, removeIsolatedLan } from "../../agents/network/lan.js";
 
 /**
  * A LAN of the test's own: namespace `<name>` with bridge br0 at .1 and
@@ -11,84 +10,47 @@ export interface TestLan {
   netns: string;
   peerNetns: string;
   bridge: string;
+  prefix: string;
   gateway: string;
   peerIp: string;
-  rangeStart: number;
-  rangeEnd: number;
-  prefix: string;
   destroy(): Promise<void>;
 }
 
 export async function createTestLan(name: string, subnet: number, dir: string): Promise<TestLan> {
-  const prefix = `10.${200 + Math.floor(subnet / 256)}.${subnet % 256}`;
-  const netns = name;
+  const lan: IsolatedLan = { netns: name, bridge: "br0", prefix: `10.${200 + (subnet >> 8)}.${subnet & 255}`, dir };
   const peerNetns = `${name}-peer`;
-  const lan: TestLan = {
-    netns,
-    peerNetns,
-    bridge: "br0",
-    gateway: `${prefix}.1`,
-    peerIp: `${prefix}.2`,
-    rangeStart: 100,
-    rangeEnd: 200,
-    prefix,
-    destroy: () => destroyTestLan(netns, peerNetns, dir),
+  const destroy = async () => {
+    await run("ip", ["netns", "del", peerNetns]).catch(() => undefined);
+    await removeIsolatedLan(lan);
   };
-  await lan.destroy();
-  await mkdir(dir, { recursive: true });
+  await destroy();
   try {
-    await run("ip", ["netns", "add", netns]);
+    await ensureIsolatedLan(lan);
     await run("ip", ["netns", "add", peerNetns]);
-    const batch = [
-      "link set lo up",
-      "link add br0 type bridge forward_delay 0",
-      `addr add ${lan.gateway}/24 dev br0`,
-      "link set br0 up",
-      `link add veth-peer type veth peer name eth0 netns ${peerNetns}`,
-      "link set veth-peer master br0 up",
-    ].join("\n");
-    await run("ip", ["-n", netns, "-batch", "-"], { input: batch });
-    const peer = ["link set lo up", `addr add ${lan.peerIp}/24 dev eth0`, "link set eth0 up"].join("\n");
-    await run("ip", ["-n", peerNetns, "-batch", "-"], { input: peer });
-    await run(
-      "dnsmasq",
-      [
-        "--interface=br0",
-        "--bind-interfaces",
-        "--except-interface=lo",
-        "--port=0",
-        "--no-ping",
-        "--no-resolv",
-        "--no-hosts",
-        `--dhcp-range=${prefix}.${lan.rangeStart},${prefix}.${lan.rangeEnd},255.255.255.0,12h`,
-        `--dhcp-leasefile=${join(dir, "dnsmasq.leases")}`,
-        `--pid-file=${join(dir, "dnsmasq.pid")}`,
-        `--log-facility=${join(dir, "dnsmasq.log")}`,
-        "--log-dhcp",
-      ],
-      { netns },
-    );
+    await run("ip", ["link", "add", "veth-peer", "type", "veth", "peer", "name", "eth0", "netns", peerNetns], {
+      netns: name,
+    });
+    await run("ip", ["link", "set", "veth-peer", "master", "br0", "up"], { netns: name });
+    const peer = ["link set lo up", `addr add ${lan.prefix}.2/24 dev eth0`, "link set eth0 up"].join("\n");
+    await run("ip", ["-batch", "-"], { netns: peerNetns, input: peer });
   } catch (error) {
-    await lan.destroy();
+    await destroy();
     throw error;
   }
-  return lan;
-}
-
-async function destroyTestLan(netns: string, peerNetns: string, dir: string): Promise<void> {
-  const pid = Number((await readFile(join(dir, "dnsmasq.pid"), "utf8").catch(() => "")).trim());
-  if (pid > 0) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {}
-  }
-  for (const ns of [peerNetns, netns]) await run("ip", ["netns", "del", ns]).catch(() => undefined);
-  await rm(join(dir, "dnsmasq.pid"), { force: true });
+  return {
+    netns: name,
+    peerNetns,
+    bridge: "br0",
+    prefix: lan.prefix,
+    gateway: `${lan.prefix}.1`,
+    peerIp: `${lan.prefix}.2`,
+    destroy,
+  };
 }
 
 /** Whether ip is in the LAN's DHCP range. */
 export function inDhcpRange(lan: TestLan, ip: string): boolean {
   if (!ip.startsWith(`${lan.prefix}.`)) return false;
   const last = Number(ip.slice(lan.prefix.length + 1));
-  return last >= lan.rangeStart && last <= lan.rangeEnd;
+  return last >= DHCP_RANGE.first && last <= DHCP_RANGE.last;
 }

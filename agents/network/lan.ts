@@ -1,0 +1,70 @@
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { run, succeeds } from "../exec/run.js";
+
+/** An isolated LAN: a bridge with its own DHCP server (dnsmasq) and no NAT, optionally inside a namespace. */
+export interface IsolatedLan {
+  netns?: string;
+  bridge: string;
+  /** First three octets, e.g. "10.213.0": the bridge is .1/24, leases .100–.200. */
+  prefix: string;
+  /** Where dnsmasq keeps its pid, leases and log. */
+  dir: string;
+}
+
+export const DHCP_RANGE = { first: 100, last: 200 } as const;
+
+/** Creates the namespace (if named), bridge and DHCP server; an existing one is left as it is. */
+export async function ensureIsolatedLan(lan: IsolatedLan): Promise<void> {
+  const { netns, bridge, prefix, dir } = lan;
+  if (netns && !(await succeeds("ip", ["netns", "exec", netns, "true"]))) {
+    await run("ip", ["netns", "add", netns]);
+    await run("ip", ["link", "set", "lo", "up"], { netns });
+  }
+  if (!(await succeeds("ip", ["link", "show", "dev", bridge], { netns }))) {
+    const batch = [
+      `link add ${bridge} type bridge forward_delay 0`,
+      `addr add ${prefix}.1/24 dev ${bridge}`,
+      `link set ${bridge} up`,
+    ].join("\n");
+    await run("ip", ["-batch", "-"], { netns, input: batch });
+  }
+  if (!(await dnsmasqPid(dir))) {
+    await mkdir(dir, { recursive: true });
+    await run(
+      "dnsmasq",
+      [
+        `--interface=${bridge}`,
+        "--bind-interfaces",
+        "--except-interface=lo",
+        "--port=0",
+        // Answer the first DISCOVER: the default ping check delays a new address by ~3 s.
+        "--no-ping",
+        "--no-resolv",
+        "--no-hosts",
+        `--dhcp-range=${prefix}.${DHCP_RANGE.first},${prefix}.${DHCP_RANGE.last},255.255.255.0,12h`,
+        `--dhcp-leasefile=${join(dir, "dnsmasq.leases")}`,
+        `--pid-file=${join(dir, "dnsmasq.pid")}`,
+        `--log-facility=${join(dir, "dnsmasq.log")}`,
+        "--log-dhcp",
+      ],
+      { netns },
+    );
+  }
+}
+
+async function dnsmasqPid(dir: string): Promise<number | undefined> {
+  const pid = Number((await readFile(join(dir, "dnsmasq.pid"), "utf8").catch(() => "")).trim());
+  if (!(pid > 0)) return undefined;
+  const comm = await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "");
+  return comm.trim() === "dnsmasq" ? pid : undefined;
+}
+
+/** Stops the DHCP server and removes the namespace (or, without one, the bridge). */
+export async function removeIsolatedLan(lan: IsolatedLan): Promise<void> {
+  const pid = await dnsmasqPid(lan.dir);
+  if (pid) process.kill(pid, "SIGKILL");
+  await rm(join(lan.dir, "dnsmasq.pid"), { force: true });
+  if (lan.netns) await run("ip", ["netns", "del", lan.netns]).catch(() => undefined);
+  else await run("ip", ["link", "del", "dev", lan.bridge]).catch(() => undefined);
+}

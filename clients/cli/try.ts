@@ -1,0 +1,81 @@
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type HostConfig, hostConfigFromEnv } from "../../agents/config.js";
+import type { MachineEvent } from "../../agents/events.js";
+import { run } from "../../agents/exec/run.js";
+import { Host } from "../../agents/host.js";
+import { ensureIsolatedLan, removeIsolatedLan } from "../../agents/network/lan.js";
+import { lookupAccount } from "../../agents/owner/account.js";
+import { ensureHost } from "../../agents/setup/index.js";
+
+const TRY_NETNS = "gaol-try";
+const DEMO_ACCOUNT = "gaol-demo";
+
+function describe(event: MachineEvent): string | undefined {
+  switch (event.kind) {
+    case "state":
+      return `state ${event.state}${event.reason ? `: ${event.reason}` : ""}`;
+    case "stage":
+      return `  ${event.stage.padEnd(8)} ${event.uptime !== undefined ? `${event.uptime.toFixed(2)} s` : ""}`;
+    case "ready":
+      return `  ready    ssh at ${event.ip}:${event.port} presents ${event.hostKeys[0]?.fingerprintSha256}`;
+    default:
+      return undefined;
+  }
+}
+
+/** The account that will own the demo machine: --owner, the sudo caller, or a demo account. */
+async function demoOwner(requested?: string): Promise<string> {
+  const name = requested ?? process.env.SUDO_USER;
+  if (name && name !== "root") return name;
+  await lookupAccount(DEMO_ACCOUNT).catch(() => run("useradd", ["--create-home", "--user-group", DEMO_ACCOUNT]));
+  return DEMO_ACCOUNT;
+}
+
+/**
+ * `gaol try`: host setup, a private LAN in a namespace, one machine for the
+ * owner, its boot stages live, then the ssh command; Ctrl-C destroys it.
+ */
+export async function tryCommand(args: { owner?: string; name?: string }, log: (line: string) => void) {
+  const base = hostConfigFromEnv();
+  await ensureHost(base, log);
+  const config: HostConfig = { ...base, netns: TRY_NETNS, bridge: "br0" };
+  const lan = { netns: TRY_NETNS, bridge: "br0", prefix: "10.213.0", dir: join(base.stateDir, "try-lan") };
+  await ensureIsolatedLan(lan);
+  const owner = await lookupAccount(await demoOwner(args.owner));
+  const keyFiles = [join(owner.home, ".ssh", "id_ed25519.pub"), join(owner.home, ".ssh", "id_rsa.pub")];
+  if (owner.name === DEMO_ACCOUNT && !keyFiles.some((f) => existsSync(f))) {
+    // The demo account is ours: give it a key so the printed ssh command just works.
+    const asOwner = { asUser: { uid: owner.uid, gid: owner.gid } };
+    await run("mkdir", ["-p", "-m", "700", join(owner.home, ".ssh")], asOwner);
+    await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(owner.home, ".ssh", "id_ed25519")], asOwner);
+  }
+  const keyFile = keyFiles.find((f) => existsSync(f));
+  const sshPublicKeys = keyFile ? [(await readFile(keyFile, "utf8")).trim()] : [];
+  const host = new Host(config);
+  const name = args.name ?? "try";
+  await host.destroy(name);
+  const started = performance.now();
+  const machine = await host.provision({ name, owner: owner.name, sshPublicKeys }, (event) => {
+    const line = describe(event);
+    if (line) log(line);
+  });
+  const ready = await machine.ready;
+  log(`READY in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+  const knownHosts = join(base.stateDir, "try-known_hosts");
+  await writeFile(knownHosts, ready.hostKeys.map((k) => `${ready.ip} ${k.publicKey}\n`).join(""));
+  console.log(
+    `\nssh in (as ${owner.name}${keyFile ? `, with ${keyFile}` : "; add a key to ~/.ssh first"}):\n` +
+      `  sudo ip netns exec ${TRY_NETNS} sudo -u ${owner.name} ssh -o UserKnownHostsFile=${knownHosts} root@${ready.ip}\n` +
+      "\nCtrl-C destroys the machine.",
+  );
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  const stopping = performance.now();
+  await host.destroy(name);
+  log(`destroyed in ${Math.round(performance.now() - stopping)} ms`);
+  await removeIsolatedLan(lan);
+}

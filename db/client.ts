@@ -1,0 +1,57 @@
+import { mkdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { PGlite } from "@electric-sql/pglite";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
+import postgres from "postgres";
+import * as schema from "./schema.js";
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+/** One database, whichever driver: queries through drizzle, notifications through listen/notify. */
+export interface Database {
+  db: Db;
+  /** Calls onPayload for every NOTIFY on channel; resolves once listening. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+  kind: "postgres" | "pglite";
+}
+
+const migrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
+
+/** Real Postgres at url (several api replicas can share it). Migrations run first. */
+export async function openPostgres(url: string): Promise<Database> {
+  const sql = postgres(url, { max: 10, onnotice: () => undefined });
+  const db = drizzlePostgres(sql, { schema });
+  await migratePostgres(db, { migrationsFolder });
+  return {
+    kind: "postgres",
+    db: db as unknown as Db,
+    async listen(channel, onPayload) {
+      const { unlisten } = await sql.listen(channel, onPayload);
+      return unlisten;
+    },
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+/** Embedded PGlite in dataDir (in memory when undefined): one process, no server. */
+export async function openPglite(dataDir?: string): Promise<Database> {
+  if (dataDir) await mkdir(dataDir, { recursive: true });
+  const client = new PGlite(dataDir);
+  const db = drizzlePglite(client, { schema });
+  await migratePglite(db, { migrationsFolder });
+  return {
+    kind: "pglite",
+    db: db as unknown as Db,
+    async listen(channel, onPayload) {
+      return client.listen(channel, onPayload);
+    },
+    close: () => client.close(),
+  };
+}
+
+export { schema };

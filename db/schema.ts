@@ -1,0 +1,152 @@
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  bigserial,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+export const roleEnum = pgEnum("role", ["ADMIN", "USER", "AGENT"]);
+export const machineStateEnum = pgEnum("machine_state", [
+  "PENDING",
+  "PROVISIONING",
+  "BOOTING",
+  "RUNNING",
+  "READY",
+  "STOPPING",
+  "DESTROYED",
+  "FAILED",
+]);
+export const desiredStateEnum = pgEnum("desired_state", ["RUNNING", "DESTROYED"]);
+
+const created = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
+
+export const users = pgTable("users", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  name: text("name").notNull().unique(),
+  role: roleEnum("role").notNull().default("USER"),
+  /** The host account the user's machines run as. */
+  hostUser: text("host_user"),
+  maxMachines: integer("max_machines").notNull().default(5),
+  maxMemoryMiB: integer("max_memory_mib").notNull().default(4096),
+  createdAt: created(),
+});
+
+export const apiTokens = pgTable("api_tokens", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  userId: uuid("user_id")
+    .notNull()
+    .references(() => users.id, { onDelete: "cascade" }),
+  /** sha256 of the token: the token itself is shown once and never stored. */
+  hash: text("hash").notNull().unique(),
+  createdAt: created(),
+});
+
+export const sshKeys = pgTable("ssh_keys", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  userId: uuid("user_id")
+    .notNull()
+    .references(() => users.id, { onDelete: "cascade" }),
+  publicKey: text("public_key").notNull(),
+  createdAt: created(),
+});
+
+export const hosts = pgTable("hosts", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  name: text("name").notNull().unique(),
+  /** The AGENT user whose tokens speak for this host. */
+  agentUserId: uuid("agent_user_id")
+    .notNull()
+    .unique()
+    .references(() => users.id, { onDelete: "cascade" }),
+  memoryMiB: integer("memory_mib").notNull().default(0),
+  maxMachines: integer("max_machines").notNull().default(0),
+  lastHeartbeatAt: timestamp("last_heartbeat_at", { withTimezone: true }),
+  createdAt: created(),
+});
+
+export const images = pgTable("images", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  name: text("name").notNull().unique(),
+  description: text("description"),
+  createdAt: created(),
+});
+
+export const imageVersions = pgTable(
+  "image_versions",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    imageId: uuid("image_id")
+      .notNull()
+      .references(() => images.id, { onDelete: "cascade" }),
+    version: integer("version").notNull(),
+    sizeBytes: bigint("size_bytes", { mode: "number" }),
+    createdAt: created(),
+  },
+  (t) => [uniqueIndex("image_versions_image_version").on(t.imageId, t.version)],
+);
+
+export type SshHostKeyRow = { type: string; fingerprintSha256: string; publicKey: string };
+
+export const machines = pgTable(
+  "machines",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    name: text("name").notNull(),
+    ownerId: uuid("owner_id")
+      .notNull()
+      .references(() => users.id),
+    hostId: uuid("host_id").references(() => hosts.id),
+    imageId: uuid("image_id")
+      .notNull()
+      .references(() => images.id),
+    imageVersion: integer("image_version"),
+    memoryMiB: integer("memory_mib").notNull(),
+    sshPublicKeys: jsonb("ssh_public_keys").$type<string[]>().notNull().default([]),
+    desiredState: desiredStateEnum("desired_state").notNull().default("RUNNING"),
+    state: machineStateEnum("state").notNull().default("PENDING"),
+    stateReason: text("state_reason"),
+    ipAddress: text("ip_address"),
+    macAddress: text("mac_address"),
+    sshHostKeys: jsonb("ssh_host_keys").$type<SshHostKeyRow[]>().notNull().default([]),
+    /** The last event sequence number handed out for this machine. */
+    lastEventSeq: integer("last_event_seq").notNull().default(0),
+    createdAt: created(),
+    readyAt: timestamp("ready_at", { withTimezone: true }),
+    destroyedAt: timestamp("destroyed_at", { withTimezone: true }),
+  },
+  (t) => [
+    // A name is reusable once its machine is destroyed.
+    uniqueIndex("machines_owner_live_name").on(t.ownerId, t.name).where(sql`${t.state} <> 'DESTROYED'`),
+    index("machines_owner").on(t.ownerId, t.createdAt),
+    index("machines_host").on(t.hostId),
+  ],
+);
+
+export const machineEvents = pgTable(
+  "machine_events",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    machineId: uuid("machine_id")
+      .notNull()
+      .references(() => machines.id, { onDelete: "cascade" }),
+    /** Per-machine order: the cursor clients resume from. */
+    seq: integer("seq").notNull(),
+    kind: text("kind").notNull(),
+    payload: jsonb("payload").$type<Record<string, unknown>>().notNull(),
+    /** The reporting agent's own sequence: a retried batch is stored once. */
+    agentSeq: bigint("agent_seq", { mode: "number" }),
+    at: timestamp("at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("machine_events_seq").on(t.machineId, t.seq),
+    uniqueIndex("machine_events_agent_seq").on(t.machineId, t.agentSeq),
+  ],
+);
