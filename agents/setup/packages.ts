@@ -19,6 +19,7 @@ export const HOST_PACKAGES = [
   "bison",
   "flex",
   "libelf-dev",
+  "libssl-dev",
   "make",
   "gcc",
   "xz-utils",
