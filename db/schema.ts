@@ -111,6 +111,8 @@ export const machines = pgTable(
     memoryMiB: integer("memory_mib").notNull(),
     sshPublicKeys: jsonb("ssh_public_keys").$type<string[]>().notNull().default([]),
     desiredState: desiredStateEnum("desired_state").notNull().default("RUNNING"),
+    /** Raised by rebootMachine; the agent reboots when it differs from what it last acted on. */
+    rebootGeneration: integer("reboot_generation").notNull().default(0),
     state: machineStateEnum("state").notNull().default("PENDING"),
     stateReason: text("state_reason"),
     ipAddress: text("ip_address"),

@@ -57,6 +57,7 @@ CREATE TABLE "machines" (
 	"memory_mib" integer NOT NULL,
 	"ssh_public_keys" jsonb DEFAULT '[]'::jsonb NOT NULL,
 	"desired_state" "desired_state" DEFAULT 'RUNNING' NOT NULL,
+	"reboot_generation" integer DEFAULT 0 NOT NULL,
 	"state" "machine_state" DEFAULT 'PENDING' NOT NULL,
 	"state_reason" text,
 	"ip_address" text,

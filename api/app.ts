@@ -1,0 +1,156 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { useServer } from "graphql-ws/use/ws";
+import { createYoga, type Plugin } from "graphql-yoga";
+import { WebSocketServer } from "ws";
+import type { Database } from "../db/client.js";
+import { Notifier } from "../db/notify.js";
+import { type Context, schema } from "../schema/index.js";
+import { bootstrap } from "./bootstrap.js";
+import { contextFor } from "./context.js";
+import { queryLimits } from "./limits.js";
+
+export interface AppDeps {
+  database: Database;
+  stateDir: string;
+  log?: (line: string) => void;
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes?: number;
+}
+
+const EXAMPLE_OPERATIONS = `# Set the Authorization header below: {"Authorization": "Bearer <your token>"}
+query Me {
+  viewer { name role maxMachines maxMemoryMiB }
+  machines(first: 20) { edges { node { id name state ipAddress } } }
+}
+
+mutation Provision {
+  provisionMachine(input: { name: "lab-1" }) {
+    __typename
+    ... on ProvisionMachinePayload { machine { id name state } }
+    ... on Error { message }
+  }
+}
+
+subscription Events($id: ID!) {
+  machineEvents(machineId: $id) {
+    __typename cursor at
+    ... on ConsoleOutput { text }
+    ... on MachineStateChanged { state reason }
+    ... on SshReady { ip port hostKeys { fingerprintSha256 } }
+  }
+}
+`;
+
+/** The api: one /graphql path for POST, GET (GraphiQL), SSE and graphql-ws. */
+export async function buildApp(deps: AppDeps) {
+  const { database } = deps;
+  const log = deps.log ?? (() => undefined);
+  const notifier = new Notifier(database);
+  const base = { db: database.db, notifier };
+  const limits: Plugin = {
+    onValidate: ({ addValidationRule }) => addValidationRule(queryLimits(15, 2000)),
+  };
+
+  const yoga = createYoga<{ connectionParams?: Record<string, unknown> }, Context>({
+    schema,
+    graphqlEndpoint: "/graphql",
+    landingPage: false,
+    plugins: [limits],
+    context: ({ request, connectionParams }) =>
+      contextFor(base, request?.headers.get("authorization") ?? connectionParams?.authorization),
+    graphiql: {
+      title: "gaol",
+      defaultQuery: EXAMPLE_OPERATIONS,
+      headers: JSON.stringify({ Authorization: "Bearer <token>" }),
+      subscriptionsProtocol: "WS",
+    },
+  });
+
+  const maxBody = deps.maxBodyBytes ?? 1 << 20;
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (Number(req.headers["content-length"] ?? 0) > maxBody) {
+      res.writeHead(413, { "content-type": "application/json" });
+      res.end(JSON.stringify({ errors: [{ message: `request body over ${maxBody} bytes` }] }));
+      return;
+    }
+    if (req.url === "/" || req.url === "/index.html") {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end('<!doctype html><title>gaol</title><h1>gaol</h1><p><a href="/graphql">GraphiQL</a></p>');
+      return;
+    }
+    void yoga(req, res);
+  });
+
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: maxBody });
+  const wsServer = useServer(
+    {
+      execute: (args) => (args.rootValue as { execute: (a: unknown) => unknown }).execute(args) as never,
+      subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
+      onSubscribe: async (ctx, _id, params) => {
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+          connectionParams: ctx.connectionParams,
+        });
+        const document = parse(params.query);
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wss,
+  );
+
+  let started = false;
+  let prepared = false;
+  let stopped = false;
+  /** Seeds the database on first start and starts listening for notifications; enough for yoga.fetch. */
+  const prepare = async () => {
+    if (prepared) return;
+    prepared = true;
+    const tokenFile = await bootstrap(database.db, deps.stateDir);
+    if (tokenFile) log(`first start: an admin token is in ${tokenFile} (mode 0600)`);
+    await notifier.start();
+  };
+  return {
+    yoga,
+    server,
+    prepare,
+    /** Prepares, then serves HTTP and graphql-ws on port (0: any free one). Resolves to the /graphql URL. */
+    async start(port = 4000, host = "127.0.0.1"): Promise<string> {
+      await prepare();
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => resolve());
+      });
+      started = true;
+      const address = server.address() as AddressInfo;
+      return `http://${host}:${address.port}/graphql`;
+    },
+    /** Idempotent: closes sockets, the server and the notification listener. */
+    async stop(): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      // ws reports "not running" when closing a socket server whose http server never listened.
+      await Promise.resolve(wsServer.dispose()).catch(() => undefined);
+      if (started) {
+        started = false;
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+      await notifier.stop();
+    },
+  };
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

@@ -1,0 +1,34 @@
+import type { Db } from "./client.js";
+import type { Notifier } from "./notify.js";
+import { eventsAfter, type StoredEvent } from "./queries/events.js";
+
+const PAGE = 200;
+
+/**
+ * A machine's events after afterSeq: the stored backlog, then live, in order,
+ * with no gaps and no repeats. The watch is registered before the first page
+ * is read, and the cursor only moves forward, so an event appended while a
+ * page is read is picked up by the next page, never twice.
+ */
+export async function* machineEventStream(
+  db: Db,
+  notifier: Notifier,
+  machineId: string,
+  afterSeq: number,
+  signal?: AbortSignal,
+): AsyncGenerator<StoredEvent> {
+  const watch = notifier.watchMachine(machineId);
+  try {
+    let cursor = afterSeq;
+    while (!signal?.aborted) {
+      const page = await eventsAfter(db, machineId, cursor, PAGE);
+      for (const event of page) {
+        cursor = event.seq;
+        yield event;
+      }
+      if (page.length < PAGE) await watch.wait(signal);
+    }
+  } finally {
+    watch.close();
+  }
+}

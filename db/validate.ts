@@ -1,0 +1,41 @@
+import { ValidationError } from "./errors.js";
+
+export const MEMORY_MIB = { min: 64, max: 16_384, default: 256 } as const;
+const NAME = /^[a-z0-9-]{1,32}$/;
+const SSH_KEY =
+  /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n\r]*)?$/;
+
+export interface ProvisionInput {
+  name?: string | null;
+  image?: string | null;
+  memoryMiB?: number | null;
+  sshPublicKeys?: string[] | null;
+}
+
+/** Checks every field of a provision request and reports all bad ones at once. */
+export function validateProvision(input: ProvisionInput) {
+  const fields: Array<{ field: string; message: string }> = [];
+  if (input.name != null && !NAME.test(input.name))
+    fields.push({ field: "name", message: "must match [a-z0-9-]{1,32}" });
+  const memoryMiB = input.memoryMiB ?? MEMORY_MIB.default;
+  if (!Number.isInteger(memoryMiB) || memoryMiB < MEMORY_MIB.min || memoryMiB > MEMORY_MIB.max) {
+    fields.push({ field: "memoryMiB", message: `must be an integer from ${MEMORY_MIB.min} to ${MEMORY_MIB.max}` });
+  }
+  const sshPublicKeys = (input.sshPublicKeys ?? []).map((k) => k.trim());
+  sshPublicKeys.forEach((key, i) => {
+    if (!SSH_KEY.test(key)) fields.push({ field: `sshPublicKeys.${i}`, message: "is not an OpenSSH public key" });
+  });
+  if (fields.length > 0) throw new ValidationError(fields);
+  return { name: input.name ?? undefined, image: input.image ?? undefined, memoryMiB, sshPublicKeys };
+}
+
+/** A friendly generated name: adjective-noun-4 hex digits. */
+export function generateName(random: () => number = Math.random): string {
+  const words = ["amber", "brisk", "calm", "deft", "eager", "fleet", "grand", "hale", "keen", "lucid"];
+  const nouns = ["otter", "heron", "lynx", "finch", "marten", "wren", "ibex", "tern", "vole", "kite"];
+  const pick = (list: string[]) => list[Math.floor(random() * list.length)] as string;
+  const suffix = Math.floor(random() * 0x10000)
+    .toString(16)
+    .padStart(4, "0");
+  return `${pick(words)}-${pick(nouns)}-${suffix}`;
+}

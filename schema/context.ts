@@ -1,0 +1,30 @@
+import type { Db } from "../db/client.js";
+import type { Notifier } from "../db/notify.js";
+import type { Machine } from "../db/queries/machines.js";
+import type { User } from "../db/queries/users.js";
+
+/** Who is asking: the token's user, and for an AGENT the host it speaks for. */
+export interface Viewer {
+  user: User;
+  hostId?: string;
+}
+
+export interface Context {
+  db: Db;
+  notifier: Notifier;
+  viewer?: Viewer;
+}
+
+/** Global ids are not secrets: every read of a machine checks this. */
+export function canSeeMachine(ctx: Context, machine: Pick<Machine, "ownerId" | "hostId">): boolean {
+  const viewer = ctx.viewer;
+  if (!viewer) return false;
+  switch (viewer.user.role) {
+    case "ADMIN":
+      return true;
+    case "AGENT":
+      return viewer.hostId !== undefined && machine.hostId === viewer.hostId;
+    default:
+      return machine.ownerId === viewer.user.id;
+  }
+}

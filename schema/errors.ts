@@ -1,0 +1,89 @@
+import {
+  ImageNotFoundError,
+  InvalidStateError,
+  NameTakenError,
+  NoCapacityError,
+  NotFoundError,
+  QuotaExceededError,
+  ValidationError,
+} from "../db/errors.js";
+import { builder } from "./builder.js";
+
+/** Every typed error a mutation can return implements this. */
+export const ErrorInterface = builder.interfaceRef<Error>("Error").implement({
+  fields: (t) => ({ message: t.exposeString("message") }),
+});
+
+const FieldErrorRef = builder.objectRef<{ field: string; message: string }>("FieldError").implement({
+  description: "One offending input field",
+  fields: (t) => ({ field: t.exposeString("field"), message: t.exposeString("message") }),
+});
+
+builder.objectType(ValidationError, {
+  name: "ValidationError",
+  description: "Some input fields are not acceptable; each is named",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof ValidationError,
+  fields: (t) => ({ fields: t.field({ type: [FieldErrorRef], resolve: (e) => e.fields }) }),
+});
+
+builder.objectType(QuotaExceededError, {
+  name: "QuotaExceededError",
+  description: "The request would exceed one of your quotas",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof QuotaExceededError,
+  fields: (t) => ({
+    quota: t.exposeString("quota"),
+    limit: t.exposeInt("limit"),
+    requested: t.exposeInt("requested"),
+  }),
+});
+
+builder.objectType(ImageNotFoundError, {
+  name: "ImageNotFoundError",
+  description: "No image has that name",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof ImageNotFoundError,
+  fields: (t) => ({ image: t.exposeString("image") }),
+});
+
+builder.objectType(NotFoundError, {
+  name: "NotFoundError",
+  description: "No such thing, or not yours to see",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof NotFoundError,
+  fields: () => ({}),
+});
+
+builder.objectType(NoCapacityError, {
+  name: "NoCapacityError",
+  description: "No live host has room for the machine now",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof NoCapacityError,
+  fields: (t) => ({ memoryMiB: t.exposeInt("memoryMiB") }),
+});
+
+builder.objectType(NameTakenError, {
+  name: "NameTakenError",
+  description: "You already have a machine with that name",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof NameTakenError,
+  fields: (t) => ({ name: t.exposeString("machineName") }),
+});
+
+builder.objectType(InvalidStateError, {
+  name: "InvalidStateError",
+  description: "The machine's state does not allow this now",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof InvalidStateError,
+  fields: (t) => ({ state: t.exposeString("state") }),
+});
+
+/** What provisionMachine can return instead of a machine. */
+export const MUTATION_ERRORS = [
+  ValidationError,
+  QuotaExceededError,
+  ImageNotFoundError,
+  NoCapacityError,
+  NameTakenError,
+];

@@ -1,0 +1,35 @@
+import { type Host, heartbeat, hostUsage, listHosts } from "../db/queries/hosts.js";
+import { builder } from "./builder.js";
+
+export const HostRef = builder.objectRef<Host>("Host").implement({
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    name: t.exposeString("name"),
+    memoryMiB: t.exposeInt("memoryMiB", { description: "Memory for machines, as the agent reports it" }),
+    maxMachines: t.exposeInt("maxMachines"),
+    lastHeartbeatAt: t.expose("lastHeartbeatAt", { type: "DateTime", nullable: true }),
+    usedMemoryMiB: t.int({ resolve: async (host, _args, ctx) => (await hostUsage(ctx.db, host.id)).memoryMiB }),
+    machineCount: t.int({ resolve: async (host, _args, ctx) => (await hostUsage(ctx.db, host.id)).machines }),
+  }),
+});
+
+builder.queryField("hosts", (t) =>
+  t.field({
+    type: [HostRef],
+    authScopes: { admin: true },
+    resolve: (_root, _args, ctx) => listHosts(ctx.db),
+  }),
+);
+
+builder.mutationField("hostHeartbeat", (t) =>
+  t.field({
+    type: HostRef,
+    description: "AGENT: this host is alive and can hold this much",
+    authScopes: { agent: true },
+    args: {
+      memoryMiB: t.arg.int({ required: true }),
+      maxMachines: t.arg.int({ required: true }),
+    },
+    resolve: (_root, args, ctx) => heartbeat(ctx.db, ctx.viewer?.hostId as string, args),
+  }),
+);

@@ -1,0 +1,11 @@
+import { builder } from "./builder.js";
+import "./errors.js";
+import "./user.js";
+import "./image.js";
+import "./host.js";
+import "./machine.js";
+import "./events.js";
+
+/** The whole schema: each domain file registers its types, queries, mutations and subscriptions. */
+export const schema = builder.toSchema({ sortSchema: true });
+export type { Context, Viewer } from "./context.js";

@@ -1,0 +1,189 @@
+import { resolveOffsetConnection } from "@pothos/plugin-relay";
+import { InvalidStateError, NotFoundError } from "../db/errors.js";
+import { hostById } from "../db/queries/hosts.js";
+import { imageById } from "../db/queries/images.js";
+import {
+  destroyMachine,
+  listMachines,
+  type Machine,
+  machineById,
+  provisionMachine,
+  rebootMachine,
+} from "../db/queries/machines.js";
+import { userById } from "../db/queries/users.js";
+import type { SshHostKeyRow } from "../db/schema.js";
+import { builder } from "./builder.js";
+import { type Context, canSeeMachine } from "./context.js";
+import { MUTATION_ERRORS } from "./errors.js";
+import { HostRef } from "./host.js";
+import { ImageRef } from "./image.js";
+import { UserRef } from "./user.js";
+
+export const MachineStateEnum = builder.enumType("MachineState", {
+  values: ["PENDING", "PROVISIONING", "BOOTING", "RUNNING", "READY", "STOPPING", "DESTROYED", "FAILED"] as const,
+});
+
+export const SshHostKeyRef = builder.objectRef<SshHostKeyRow>("SshHostKey").implement({
+  fields: (t) => ({
+    type: t.exposeString("type"),
+    fingerprintSha256: t.exposeString("fingerprintSha256"),
+    publicKey: t.exposeString("publicKey"),
+  }),
+});
+
+/** The machine if it exists and the viewer may see it. */
+export async function visibleMachine(ctx: Context, id: string): Promise<Machine | undefined> {
+  const machine = await machineById(ctx.db, id);
+  return machine && canSeeMachine(ctx, machine) ? machine : undefined;
+}
+
+export const MachineRef = builder.objectRef<Machine>("Machine");
+builder.node(MachineRef, {
+  id: { resolve: (m) => m.id },
+  loadOne: async (id, ctx) => (await visibleMachine(ctx, id)) ?? null,
+  fields: (t) => ({
+    name: t.exposeString("name"),
+    state: t.field({ type: MachineStateEnum, resolve: (m) => m.state }),
+    stateReason: t.exposeString("stateReason", { nullable: true, description: "Why it is in this state (FAILED)" }),
+    owner: t.field({ type: UserRef, resolve: async (m, _args, ctx) => (await userById(ctx.db, m.ownerId)) as never }),
+    image: t.field({ type: ImageRef, resolve: async (m, _args, ctx) => (await imageById(ctx.db, m.imageId)) as never }),
+    imageVersion: t.exposeInt("imageVersion", { nullable: true }),
+    host: t.field({
+      type: HostRef,
+      nullable: true,
+      resolve: async (m, _args, ctx) => (m.hostId ? ((await hostById(ctx.db, m.hostId)) ?? null) : null),
+    }),
+    ipAddress: t.exposeString("ipAddress", { nullable: true }),
+    macAddress: t.exposeString("macAddress", { nullable: true }),
+    memoryMiB: t.exposeInt("memoryMiB"),
+    sshHostKeys: t.field({ type: [SshHostKeyRef], resolve: (m) => m.sshHostKeys }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    readyAt: t.expose("readyAt", { type: "DateTime", nullable: true }),
+  }),
+});
+
+builder.queryField("machine", (t) =>
+  t.field({
+    type: MachineRef,
+    nullable: true,
+    authScopes: { loggedIn: true },
+    args: { id: t.arg.globalID({ required: true, for: [MachineRef] }) },
+    resolve: async (_root, { id }, ctx) => (await visibleMachine(ctx, id.id)) ?? null,
+  }),
+);
+
+builder.queryField("machines", (t) =>
+  t.connection(
+    {
+      type: MachineRef,
+      description: "Your machines (an admin's: everyone's; an agent's: its host's), newest first",
+      authScopes: { loggedIn: true },
+      resolve: (_root, args, ctx) =>
+        resolveOffsetConnection({ args }, ({ offset, limit }) => {
+          const viewer = ctx.viewer;
+          const role = viewer?.user.role;
+          const filter =
+            role === "ADMIN"
+              ? {}
+              : role === "AGENT"
+                ? { hostId: viewer?.hostId ?? "00000000-0000-0000-0000-000000000000" }
+                : { ownerId: viewer?.user.id };
+          return listMachines(ctx.db, filter, offset, limit);
+        }),
+    },
+    { name: "MachineConnection" },
+    { name: "MachineEdge" },
+  ),
+);
+
+const ProvisionMachineInput = builder.inputType("ProvisionMachineInput", {
+  fields: (t) => ({
+    name: t.string({ required: false, description: "[a-z0-9-]{1,32}; generated when absent" }),
+    image: t.string({ required: false, description: "Image name; the default image when absent" }),
+    memoryMiB: t.int({ required: false }),
+    sshPublicKeys: t.stringList({ required: false, description: "OpenSSH public keys for root and the owner" }),
+  }),
+});
+
+function payload(name: string) {
+  return builder.objectRef<{ machine: Machine }>(name).implement({
+    fields: (t) => ({ machine: t.field({ type: MachineRef, resolve: (p) => p.machine }) }),
+  });
+}
+
+const ProvisionMachinePayload = payload("ProvisionMachinePayload");
+const DestroyMachinePayload = payload("DestroyMachinePayload");
+const RebootMachinePayload = payload("RebootMachinePayload");
+
+/** The machine behind a global id, if the viewer may act on it; otherwise NotFoundError (ids are not secrets). */
+async function ownMachine(ctx: Context, id: string): Promise<Machine> {
+  const machine = await visibleMachine(ctx, id);
+  if (!machine) throw new NotFoundError("machine");
+  return machine;
+}
+
+builder.mutationField("provisionMachine", (t) =>
+  t.field({
+    type: ProvisionMachinePayload,
+    authScopes: { user: true },
+    args: { input: t.arg({ type: ProvisionMachineInput, required: true }) },
+    errors: { types: MUTATION_ERRORS, directResult: true, union: { name: "ProvisionMachineResult" } },
+    resolve: async (_root, { input }, ctx) => ({
+      machine: await provisionMachine(ctx.db, ctx.viewer?.user as never, input),
+    }),
+  }),
+);
+
+builder.mutationField("destroyMachine", (t) =>
+  t.field({
+    type: DestroyMachinePayload,
+    description: "Idempotent: destroying a destroyed machine returns it",
+    authScopes: { user: true },
+    args: { id: t.arg.globalID({ required: true, for: [MachineRef] }) },
+    errors: { types: [NotFoundError], directResult: true, union: { name: "DestroyMachineResult" } },
+    resolve: async (_root, { id }, ctx) => ({
+      machine: await destroyMachine(ctx.db, (await ownMachine(ctx, id.id)).id),
+    }),
+  }),
+);
+
+builder.mutationField("rebootMachine", (t) =>
+  t.field({
+    type: RebootMachinePayload,
+    authScopes: { user: true },
+    args: { id: t.arg.globalID({ required: true, for: [MachineRef] }) },
+    errors: { types: [NotFoundError, InvalidStateError], directResult: true, union: { name: "RebootMachineResult" } },
+    resolve: async (_root, { id }, ctx) => ({
+      machine: await rebootMachine(ctx.db, (await ownMachine(ctx, id.id)).id),
+    }),
+  }),
+);
+
+builder.subscriptionField("machines", (t) =>
+  t.field({
+    type: MachineRef,
+    description: "Each of your machines, every time it changes",
+    authScopes: { loggedIn: true },
+    subscribe: (_root, _args, ctx) => changedMachines(ctx),
+    resolve: (machine) => machine,
+  }),
+);
+
+async function* changedMachines(ctx: Context): AsyncGenerator<Machine> {
+  const pending: string[] = [];
+  let wake: (() => void) | undefined;
+  const off = ctx.notifier.onMachineChanged((id) => {
+    pending.push(id);
+    wake?.();
+  });
+  try {
+    for (;;) {
+      while (pending.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      const id = pending.shift() as string;
+      const machine = await visibleMachine(ctx, id);
+      if (machine) yield machine;
+    }
+  } finally {
+    off();
+  }
+}

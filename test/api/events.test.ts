@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestApi, type TestApi, take, wsClient } from "../helpers/api.js";
+
+const SUBSCRIBE = `subscription ($id: ID!, $after: String) {
+  machineEvents(machineId: $id, after: $after) {
+    __typename cursor
+    ... on ConsoleOutput { text }
+    ... on MachineStateChanged { state }
+  }
+}`;
+const REPORT = `mutation ($events: [MachineEventInput!]!) { reportMachineEvents(events: $events) { stored duplicates } }`;
+
+type Ev = { machineEvents: { __typename: string; cursor: string; text?: string; state?: string } };
+
+let api: TestApi;
+let url: string;
+let ann: string;
+let bob: string;
+let agent: string;
+let machineId: string;
+let agentSeq = 0;
+
+function consoleLines(texts: string[]) {
+  return texts.map((text) => ({ machineId, agentSeq: ++agentSeq, kind: "ConsoleOutput", payload: { text } }));
+}
+
+async function report(events: object[]) {
+  const { data, errors } = await api.gql(agent, REPORT, { events });
+  expect(errors).toBeUndefined();
+  return data?.reportMachineEvents;
+}
+
+beforeAll(async () => {
+  api = await startTestApi();
+  url = await api.app.start(0);
+  agent = await api.login("events-host", "AGENT");
+  ann = await api.login("ann");
+  bob = await api.login("bob");
+  const { data } = await api.gql(
+    ann,
+    'mutation { provisionMachine(input: { name: "ev" }) { ... on ProvisionMachinePayload { machine { id } } } }',
+  );
+  machineId = data?.provisionMachine.machine.id;
+});
+afterAll(() => api?.close());
+
+describe("machine events", () => {
+  it("stores a retried batch once (idempotent by the agent's sequence)", async () => {
+    const batch = consoleLines(["one", "two"]);
+    expect(await report(batch)).toEqual({ stored: 2, duplicates: 0 });
+    expect(await report(batch)).toEqual({ stored: 0, duplicates: 2 });
+    const { data } = await api.gql(
+      ann,
+      "query ($id: ID!) { machine(id: $id) { events { cursor ... on ConsoleOutput { text } } } }",
+      {
+        id: machineId,
+      },
+    );
+    expect(data?.machine.events.map((e: { text?: string }) => e.text ?? null)).toEqual([null, "one", "two"]);
+  });
+
+  it("replays the backlog over graphql-ws, then continues live, in order, without gaps or repeats", async () => {
+    const client = wsClient(url, ann);
+    const received = take<Ev>(client, SUBSCRIBE, { id: machineId }, 3 + 50);
+    await new Promise((r) => setTimeout(r, 100));
+    // Live events arrive in many small batches while the subscriber is replaying.
+    for (let i = 0; i < 10; i++) await report(consoleLines([0, 1, 2, 3, 4].map((j) => `live ${i * 5 + j}`)));
+    const events = await received;
+    await client.dispose();
+    const cursors = events.map((e) => Number(e.machineEvents.cursor));
+    expect(cursors).toEqual(cursors.map((_, i) => i + 1));
+    expect(events.slice(3).map((e) => e.machineEvents.text)).toEqual(Array.from({ length: 50 }, (_, i) => `live ${i}`));
+  });
+
+  it("resumes after a cursor: a reconnecting client gets exactly what it missed", async () => {
+    const first = wsClient(url, ann);
+    const seen = await take<Ev>(first, SUBSCRIBE, { id: machineId }, 10);
+    await first.dispose();
+    await report(consoleLines(["while away 1", "while away 2"]));
+    const last = seen.at(-1)?.machineEvents.cursor;
+    const second = wsClient(url, ann);
+    const rest = await take<Ev>(second, SUBSCRIBE, { id: machineId, after: last }, 53 - 10 + 2);
+    await second.dispose();
+    const all = [...seen, ...rest].map((e) => Number(e.machineEvents.cursor));
+    expect(all).toEqual(all.map((_, i) => i + 1));
+    expect(rest.at(-1)?.machineEvents.text).toBe("while away 2");
+  });
+
+  it("loses nothing across an api restart: a second api over the same database continues the stream", async () => {
+    const before = await api.gql(ann, "query ($id: ID!) { machine(id: $id) { events(first: 5000) { cursor } } }", {
+      id: machineId,
+    });
+    const lastCursor = before.data?.machine.events.at(-1).cursor;
+    await api.app.stop();
+    const restarted = await startTestApi("postgres", api.database);
+    const url2 = await restarted.app.start(0);
+    const client = wsClient(url2, ann);
+    const next = take<Ev>(client, SUBSCRIBE, { id: machineId, after: lastCursor }, 3);
+    await new Promise((r) => setTimeout(r, 100));
+    const { errors } = await restarted.gql(agent, REPORT, {
+      events: consoleLines(["after restart 1", "after restart 2", "after restart 3"]),
+    });
+    expect(errors).toBeUndefined();
+    const events = await next;
+    await client.dispose();
+    expect(events.map((e) => e.machineEvents.cursor)).toEqual([1, 2, 3].map((i) => String(Number(lastCursor) + i)));
+    // The restarted api serves the remaining tests.
+    api.app = restarted.app;
+    url = url2;
+  });
+
+  it("delivers every event through every api replica sharing one Postgres (LISTEN/NOTIFY)", async () => {
+    const replicaA = await startTestApi("postgres", api.database);
+    const replicaB = await startTestApi("postgres", api.database);
+    const [urlA, urlB] = [await replicaA.app.start(0), await replicaB.app.start(0)];
+    const { data } = await api.gql(ann, "query ($id: ID!) { machine(id: $id) { events(first: 5000) { cursor } } }", {
+      id: machineId,
+    });
+    const after = data?.machine.events.at(-1).cursor;
+    const [clientA, clientB] = [wsClient(urlA, ann), wsClient(urlB, ann)];
+    const gotA = take<Ev>(clientA, SUBSCRIBE, { id: machineId, after }, 4);
+    const gotB = take<Ev>(clientB, SUBSCRIBE, { id: machineId, after }, 4);
+    await new Promise((r) => setTimeout(r, 150));
+    // Written through replica A; B hears of it only through Postgres.
+    await replicaA.gql(agent, REPORT, { events: consoleLines(["r1", "r2", "r3", "r4"]) });
+    const [a, b] = await Promise.all([gotA, gotB]);
+    await Promise.all([clientA.dispose(), clientB.dispose()]);
+    expect(a.map((e) => e.machineEvents.text)).toEqual(["r1", "r2", "r3", "r4"]);
+    expect(b).toEqual(a);
+    await replicaA.app.stop();
+    await replicaB.app.stop();
+  });
+
+  it("refuses a subscription to someone else's machine, and one without a token", async () => {
+    const client = wsClient(url, bob);
+    await expect(take(client, SUBSCRIBE, { id: machineId }, 1, 3000)).rejects.toThrow(/not found/);
+    await client.dispose();
+    const anonymous = wsClient(url, "gaol_nope");
+    await expect(take(anonymous, SUBSCRIBE, { id: machineId }, 1, 3000)).rejects.toThrow(/Not authorized/);
+    await anonymous.dispose();
+  });
+
+  it("streams over SSE on the same path", async () => {
+    const response = await api.app.yoga.fetch("http://gaol.test/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream", authorization: `Bearer ${ann}` },
+      body: JSON.stringify({ query: SUBSCRIBE, variables: { id: machineId } }),
+    });
+    expect(response.headers.get("content-type")).toContain("text/event-stream");
+    const reader = response.body?.getReader();
+    let text = "";
+    while (!text.includes('"cursor":"2"')) text += new TextDecoder().decode((await reader?.read())?.value);
+    await reader?.cancel();
+    expect(text).toContain('"cursor":"1"');
+  });
+});

@@ -1,0 +1,104 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Client, createClient } from "graphql-ws";
+import WebSocket from "ws";
+import { type App, buildApp } from "../../api/app.js";
+import type { Database } from "../../db/client.js";
+import { heartbeat, hostOfAgent } from "../../db/queries/hosts.js";
+import { createToken, ensureUser, type Role } from "../../db/queries/users.js";
+import { testDatabase } from "./database.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read GraphQL results loosely and assert on them.
+type Loose = any;
+
+export interface GqlResult<T = Record<string, Loose>> {
+  data?: T;
+  errors?: Array<{ message: string; path?: string[] }>;
+}
+
+export interface TestApi {
+  app: App;
+  database: Database;
+  url?: string;
+  /** POSTs through yoga.fetch, as a client would. */
+  gql<T = Record<string, Loose>>(token: string | undefined, query: string, variables?: object): Promise<GqlResult<T>>;
+  /** A user (or agent, whose host gets a heartbeat and room) and a token for them. */
+  login(name: string, role?: Role, options?: { hostMemoryMiB?: number; hostMaxMachines?: number }): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startTestApi(kind: "postgres" | "pglite" = "postgres", existing?: Database): Promise<TestApi> {
+  const db = existing ? { database: existing, drop: async () => undefined } : await testDatabase(kind);
+  const stateDir = await mkdtemp(join(tmpdir(), "gaol-api-"));
+  const app = await buildApp({ database: db.database, stateDir });
+  await app.prepare();
+  return {
+    app,
+    database: db.database,
+    async gql(token, query, variables) {
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (token) headers.authorization = `Bearer ${token}`;
+      const response = await app.yoga.fetch("http://gaol.test/graphql", {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ query, variables }),
+      });
+      return (await response.json()) as GqlResult<Loose>;
+    },
+    async login(name, role = "USER", options = {}) {
+      const user = await ensureUser(db.database.db, { name, role, hostUser: role === "USER" ? name : undefined });
+      if (role === "AGENT") {
+        const host = await hostOfAgent(db.database.db, user.id);
+        await heartbeat(db.database.db, host?.id as string, {
+          memoryMiB: options.hostMemoryMiB ?? 65_536,
+          maxMachines: options.hostMaxMachines ?? 100,
+        });
+      }
+      return createToken(db.database.db, user.id);
+    },
+    async close() {
+      await app.stop();
+      await db.drop();
+    },
+  };
+}
+
+/** A graphql-ws client for url with the token in connectionParams. */
+export function wsClient(url: string, token: string, options: { retryAttempts?: number } = {}): Client {
+  return createClient({
+    url: url.replace(/^http/, "ws"),
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${token}` },
+    retryAttempts: options.retryAttempts ?? 0,
+    lazy: true,
+  });
+}
+
+/** Collects n results of a subscription, then unsubscribes. */
+export async function take<T>(
+  client: Client,
+  query: string,
+  variables: Record<string, unknown>,
+  n: number,
+  timeoutMs = 10_000,
+) {
+  const results: T[] = [];
+  const iterator = client.iterate<T>({ query, variables });
+  const timer = setTimeout(() => void iterator.return?.(), timeoutMs);
+  try {
+    for await (const result of iterator) {
+      if (result.errors) throw new Error(result.errors.map((e) => e.message).join("; "));
+      results.push(result.data as T);
+      if (results.length >= n) break;
+    }
+  } catch (error) {
+    // graphql-ws rejects with the GraphQL errors array when the subscribe call itself fails.
+    if (Array.isArray(error)) throw new Error(error.map((e: { message: string }) => e.message).join("; "));
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    await iterator.return?.();
+  }
+  return results;
+}
