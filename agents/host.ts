@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
 import { type HostConfig, paths } from "./config.js";
 import { MachineExistsError } from "./errors.js";
 import type { EventSink } from "./events.js";
@@ -10,6 +11,7 @@ import { type ReadyInfo, Supervisor } from "./machine/supervise.js";
 import { teardown } from "./machine/teardown.js";
 import { lookupAccount } from "./owner/account.js";
 import { Reverter } from "./reverter.js";
+import { isKernelOf } from "./uml/process.js";
 
 export interface MachineHandle {
   record: MachineRecord;
@@ -19,7 +21,7 @@ export interface MachineHandle {
 
 /**
  * The host agent's core: provisions, supervises and destroys the UML
- * machines of this host. One operation at a time per machine name.
+ * machines of this host, keyed by machine id. One operation at a time per id.
  */
 export class Host {
   private readonly supervisors = new Map<string, Supervisor>();
@@ -32,23 +34,44 @@ export class Host {
 
   /** Validates, makes every resource (undone on failure), boots, and returns at once; READY comes later. */
   provision(spec: MachineSpec, sink: EventSink): Promise<MachineHandle> {
-    return this.exclusive(spec.name, async () => {
+    const id = spec.id ?? spec.name;
+    return this.exclusive(id, async () => {
       const valid = validateSpec(spec);
       const owner = await lookupAccount(valid.owner);
       const version = await newestVersion(this.config, valid.image);
-      if (existsSync(paths.machine(this.config, valid.name))) throw new MachineExistsError(valid.name);
+      if (existsSync(paths.machine(this.config, valid.id))) throw new MachineExistsError(valid.name);
       sink({ kind: "state", state: "PROVISIONING" });
       const { record, exited } = await Reverter.run(async (reverter) => {
         const launched = await createAndLaunch(this.config, valid, owner, version, reverter);
         sink({ kind: "state", state: "BOOTING" });
-        const supervisor = new Supervisor(launched.record, sink, launched.exited, this.options);
-        await supervisor.start();
-        this.supervisors.set(valid.name, supervisor);
         return launched;
       });
-      const supervisor = this.supervisors.get(valid.name) as Supervisor;
-      void exited;
-      supervisor.failed.then((reason) => this.onFailure(record, supervisor, reason, sink));
+      const supervisor = new Supervisor(record, sink, exited, this.options);
+      await supervisor.start();
+      this.watch(record, supervisor, sink);
+      return { record, ready: supervisor.ready };
+    });
+  }
+
+  /**
+   * Takes over a machine whose kernel outlived a previous agent: its console
+   * is read from the start for state (the lease to verify readiness again) but
+   * reported only past consoleOffset (what the previous agent reported); its
+   * exit is noticed by polling. Returns undefined (after cleaning up) when the kernel is gone.
+   */
+  adopt(id: string, sink: EventSink, consoleOffset?: number): Promise<MachineHandle | undefined> {
+    return this.exclusive(id, async () => {
+      const dir = paths.machine(this.config, id);
+      const record = await readRecord(dir);
+      if (!record || this.supervisors.has(id)) return undefined;
+      if (record.pid === undefined || !(await isKernelOf(record.pid, record.umid))) {
+        await teardown(record, dir);
+        return undefined;
+      }
+      const quietUntil = consoleOffset ?? (await stat(record.consoleLog).catch(() => ({ size: 0 }))).size;
+      const supervisor = new Supervisor(record, sink, pollExit(record), { ...this.options, quietUntil });
+      await supervisor.start();
+      this.watch(record, supervisor, sink);
       return { record, ready: supervisor.ready };
     });
   }
@@ -59,14 +82,14 @@ export class Host {
    * and waits up to 15 s; otherwise the kernel is halted at once. Resolves to
    * whether the kernel exited by itself.
    */
-  destroy(name: string, sink: EventSink = () => undefined, options: { graceful?: boolean } = {}): Promise<boolean> {
-    return this.exclusive(name, async () => {
-      const dir = paths.machine(this.config, name);
+  destroy(id: string, sink: EventSink = () => undefined, options: { graceful?: boolean } = {}): Promise<boolean> {
+    return this.exclusive(id, async () => {
+      const dir = paths.machine(this.config, id);
       const record = await readRecord(dir);
       if (!record) return true;
       sink({ kind: "state", state: "STOPPING" });
-      const supervisor = this.supervisors.get(name);
-      this.supervisors.delete(name);
+      const supervisor = this.supervisors.get(id);
+      this.supervisors.delete(id);
       supervisor?.expectExit();
       const clean = await teardown(record, dir, options.graceful ? { how: "cad", graceMs: 15_000 } : {});
       await supervisor?.stop();
@@ -75,30 +98,67 @@ export class Host {
     });
   }
 
-  /** Names of the machines this agent supervises. */
-  names(): string[] {
-    return [...this.supervisors.keys()];
+  /** Ids of the machines that have a directory on this host (supervised or not). */
+  async localIds(): Promise<string[]> {
+    return readdir(paths.machines(this.config)).catch(() => [] as string[]);
   }
 
-  private async onFailure(record: MachineRecord, supervisor: Supervisor, reason: string, sink: EventSink) {
-    await this.exclusive(record.name, async () => {
-      if (this.supervisors.get(record.name) !== supervisor) return;
-      this.supervisors.delete(record.name);
+  isSupervised(id: string): boolean {
+    return this.supervisors.has(id);
+  }
+
+  /** How far the console of a supervised machine has been read (to resume after a restart). */
+  consoleOffset(id: string): number | undefined {
+    return this.supervisors.get(id)?.consoleOffset;
+  }
+
+  /** Stops watching every machine without touching them (the agent is going away; the machines stay). */
+  async detach(): Promise<void> {
+    for (const supervisor of this.supervisors.values()) {
+      supervisor.expectExit();
       await supervisor.stop();
-      await teardown(record, paths.machine(this.config, record.name)).catch(() => undefined);
-      sink({ kind: "state", state: "FAILED", reason, lastConsoleLines: supervisor.consoleTail });
-    });
+    }
+    this.supervisors.clear();
   }
 
-  private exclusive<T>(name: string, body: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(name) ?? Promise.resolve();
+  private watch(record: MachineRecord, supervisor: Supervisor, sink: EventSink): void {
+    this.supervisors.set(record.id, supervisor);
+    supervisor.failed.then((reason) =>
+      this.exclusive(record.id, async () => {
+        if (this.supervisors.get(record.id) !== supervisor) return;
+        this.supervisors.delete(record.id);
+        await supervisor.stop();
+        const leftover = await teardown(record, paths.machine(this.config, record.id)).then(
+          () => "",
+          (error: Error) => `; cleaning up failed: ${error.message}`,
+        );
+        sink({ kind: "state", state: "FAILED", reason: reason + leftover, lastConsoleLines: supervisor.consoleTail });
+      }),
+    );
+  }
+
+  private exclusive<T>(id: string, body: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(id) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(body);
-    this.locks.set(name, next);
+    this.locks.set(id, next);
     next
       .finally(() => {
-        if (this.locks.get(name) === next) this.locks.delete(name);
+        if (this.locks.get(id) === next) this.locks.delete(id);
       })
       .catch(() => undefined);
     return next;
   }
+}
+
+/** An adopted kernel is not our child: notice its exit by polling its pid. */
+function pollExit(record: MachineRecord): Promise<{ exitCode?: number; signal?: string }> {
+  return new Promise((resolve) => {
+    const timer = setInterval(async () => {
+      if (record.pid === undefined || !(await isKernelOf(record.pid, record.umid))) {
+        clearInterval(timer);
+        resolve({ signal: "an unknown signal (the kernel was not this agent's child)" });
+      }
+    }, 500);
+    timer.unref();
+  });
 }

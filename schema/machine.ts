@@ -23,6 +23,8 @@ export const MachineStateEnum = builder.enumType("MachineState", {
   values: ["PENDING", "PROVISIONING", "BOOTING", "RUNNING", "READY", "STOPPING", "DESTROYED", "FAILED"] as const,
 });
 
+export const DesiredStateEnum = builder.enumType("DesiredState", { values: ["RUNNING", "DESTROYED"] as const });
+
 export const SshHostKeyRef = builder.objectRef<SshHostKeyRow>("SshHostKey").implement({
   fields: (t) => ({
     type: t.exposeString("type"),
@@ -44,6 +46,8 @@ builder.node(MachineRef, {
   fields: (t) => ({
     name: t.exposeString("name"),
     state: t.field({ type: MachineStateEnum, resolve: (m) => m.state }),
+    desiredState: t.field({ type: DesiredStateEnum, resolve: (m) => m.desiredState }),
+    sshPublicKeys: t.exposeStringList("sshPublicKeys", { description: "Keys that may log in as root and the owner" }),
     stateReason: t.exposeString("stateReason", { nullable: true, description: "Why it is in this state (FAILED)" }),
     owner: t.field({ type: UserRef, resolve: async (m, _args, ctx) => (await userById(ctx.db, m.ownerId)) as never }),
     image: t.field({ type: ImageRef, resolve: async (m, _args, ctx) => (await imageById(ctx.db, m.imageId)) as never }),

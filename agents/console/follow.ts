@@ -1,5 +1,6 @@
 import { type FSWatcher, watch } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
+import { StringDecoder } from "node:string_decoder";
 import { LineSplitter } from "./parse.js";
 
 /**
@@ -11,21 +12,26 @@ export class ConsoleFollower {
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
   private splitter = new LineSplitter();
+  private decoder = new StringDecoder("utf8");
+  /** Byte offset just past the last complete line handed out. */
+  private lineEnd: number;
   private reading = false;
   private again = false;
   private stopped = false;
 
   constructor(
     private readonly path: string,
-    private readonly onLine: (line: string) => void,
+    private readonly onLine: (line: string, endOffset: number) => void,
     public offset = 0,
-  ) {}
+  ) {
+    this.lineEnd = offset;
+  }
 
   async start(): Promise<void> {
     this.handle = await open(this.path, "r");
-    this.watcher = watch(this.path, () => void this.read());
+    this.watcher = watch(this.path, () => void this.read().catch(() => undefined));
     // fs.watch can miss events on some filesystems; a slow poll backs it up.
-    this.timer = setInterval(() => void this.read(), 250);
+    this.timer = setInterval(() => void this.read().catch(() => undefined), 250);
     await this.read();
   }
 
@@ -45,7 +51,10 @@ export class ConsoleFollower {
           const { bytesRead } = await this.handle.read(buffer, 0, buffer.length, this.offset);
           if (bytesRead === 0) break;
           this.offset += bytesRead;
-          for (const line of this.splitter.push(buffer.subarray(0, bytesRead).toString("utf8"))) this.onLine(line);
+          for (const line of this.splitter.push(this.decoder.write(buffer.subarray(0, bytesRead)))) {
+            this.lineEnd += Buffer.byteLength(line) + 1;
+            this.onLine(line, this.lineEnd);
+          }
         }
       } while (this.again);
     } finally {
@@ -55,12 +64,15 @@ export class ConsoleFollower {
 
   /** Reads to the end, emits an unfinished last line, and stops. */
   async stop(): Promise<void> {
-    await this.read();
-    for (const line of this.splitter.flush()) this.onLine(line);
-    this.stopped = true;
+    if (this.stopped) return;
     this.watcher?.close();
     if (this.timer) clearInterval(this.timer);
-    await this.handle?.close();
+    await this.read();
+    while (this.reading) await new Promise((r) => setTimeout(r, 5));
+    this.stopped = true;
+    for (const line of this.splitter.flush()) this.onLine(line, this.offset);
+    const handle = this.handle;
     this.handle = undefined;
+    await handle?.close();
   }
 }

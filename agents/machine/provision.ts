@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chown, mkdir, open, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, open, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type HostConfig, paths } from "../config.js";
 import { type Launched, launch } from "../exec/run.js";
@@ -28,8 +28,10 @@ export async function createAndLaunch(
   version: ImageVersion,
   reverter: Reverter,
 ): Promise<{ record: MachineRecord; exited: Launched["exited"] }> {
-  const dir = paths.machine(config, spec.name);
+  const dir = paths.machine(config, spec.id);
   await mkdir(paths.machines(config), { recursive: true, mode: 0o711 });
+  // The kernel runs as the owner and must traverse these to reach its own directory.
+  for (const dir of [config.stateDir, paths.machines(config)]) await chmod(dir, 0o711);
   await mkdir(dir, { mode: 0o711 });
   reverter.add("machine directory", () => rm(dir, { recursive: true, force: true }));
 
@@ -49,7 +51,7 @@ export async function createAndLaunch(
 
   await mkdir(paths.gaols(config), { recursive: true, mode: 0o711 });
   const disk = await createRootDisk(
-    { image: version.file, base: join(paths.gaols(config), spec.name), uid: owner.uid, gid: owner.gid },
+    { image: version.file, base: join(paths.gaols(config), spec.id), uid: owner.uid, gid: owner.gid },
     join(umlDir, "root"),
   );
   reverter.add("root disk", () => Promise.all(disk.files.map((f) => rm(f, { force: true }))).then(() => undefined));
@@ -71,7 +73,7 @@ export async function createAndLaunch(
     bridge: config.bridge,
     netns: config.netns,
     // A fresh umid per boot: a stale one whose pid was reused makes UML pick a random umid.
-    umid: `${spec.name}-${randomBytes(3).toString("hex")}`,
+    umid: `${spec.id.slice(0, 24)}-${randomBytes(3).toString("hex")}`,
     umlDir,
     guestConfigDir,
     consoleLog: join(dir, "console.log"),

@@ -14,6 +14,8 @@ export interface MachineSpec {
 
 export const MEMORY_MIB = { min: 64, max: 16_384, default: 256 } as const;
 export const NAME_PATTERN = /^[a-z0-9-]{1,32}$/;
+/** Ids name files, taps and umids on the host. */
+const ID_PATTERN = /^[a-z0-9-]{1,64}$/;
 const IMAGE_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const SSH_KEY =
   /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n\r]*)?$/;
@@ -22,6 +24,8 @@ const SSH_KEY =
 export function validateSpec(spec: MachineSpec): Required<Omit<MachineSpec, "id">> & { id: string } {
   const fields: FieldError[] = [];
   if (!NAME_PATTERN.test(spec.name)) fields.push({ field: "name", message: "must match [a-z0-9-]{1,32}" });
+  if (spec.id !== undefined && !ID_PATTERN.test(spec.id))
+    fields.push({ field: "id", message: "must match [a-z0-9-]{1,64}" });
   const image = spec.image ?? "debian";
   if (!IMAGE_PATTERN.test(image)) fields.push({ field: "image", message: "is not an image name" });
   const memoryMiB = spec.memoryMiB ?? MEMORY_MIB.default;

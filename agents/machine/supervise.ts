@@ -30,6 +30,7 @@ export class Supervisor {
   private probe?: AbortController;
   private bootTimer?: NodeJS.Timeout;
   private done = false;
+  private readonly quietUntil: number;
   private stopping = false;
   isReady = false;
 
@@ -37,7 +38,7 @@ export class Supervisor {
     readonly record: MachineRecord,
     private readonly sink: EventSink,
     exited: Promise<{ exitCode?: number; signal?: string }>,
-    options: { bootTimeoutMs: number; consoleOffset?: number },
+    options: { bootTimeoutMs: number; quietUntil?: number },
   ) {
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
@@ -47,7 +48,9 @@ export class Supervisor {
     this.failed = new Promise((resolve) => {
       this.resolveFailed = resolve;
     });
-    this.follower = new ConsoleFollower(record.consoleLog, (line) => this.onLine(line), options.consoleOffset);
+    // Lines up to quietUntil were reported by an earlier agent: read them for state, do not report them again.
+    this.quietUntil = options.quietUntil ?? 0;
+    this.follower = new ConsoleFollower(record.consoleLog, (line, end) => this.onLine(line, end));
     this.bootTimer = setTimeout(
       () => this.fail(`not ready within ${options.bootTimeoutMs / 1000} s`),
       options.bootTimeoutMs,
@@ -62,6 +65,10 @@ export class Supervisor {
 
   async start(): Promise<void> {
     await this.follower.start();
+  }
+
+  get consoleOffset(): number {
+    return this.follower.offset;
   }
 
   get consoleTail(): string[] {
@@ -86,12 +93,13 @@ export class Supervisor {
     if (!this.stopping || event.kind === "console" || event.kind === "stage") this.sink(event);
   }
 
-  private onLine(line: string): void {
+  private onLine(line: string, endOffset: number): void {
     this.lastLines.push(line);
     if (this.lastLines.length > KEEP_LINES) this.lastLines.shift();
+    const quiet = endOffset <= this.quietUntil;
     for (const event of parseConsoleLine(line)) {
-      this.emit(event);
-      if (event.kind === "stage" && event.stage === "init") this.emit({ kind: "state", state: "RUNNING" });
+      if (!quiet) this.emit(event);
+      if (event.kind === "stage" && event.stage === "init" && !quiet) this.emit({ kind: "state", state: "RUNNING" });
       if (event.kind === "lease") this.verify(event.ip, event.mac);
       if (event.kind === "failure") this.fail(`${event.step}: ${event.reason}`);
     }

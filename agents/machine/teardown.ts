@@ -30,8 +30,9 @@ export async function teardown(record: MachineRecord, dir: string, options: Tear
     );
     if (!exitedByItself) await killProcessGroup(pid);
   } else if (pid !== undefined) {
-    // The kernel is gone, but helpers it cloned (same command line) may not be.
+    // The kernel is gone, but helpers it cloned (same command line) may not be, and they hold the tap.
     await killStragglers(pid, record.umid);
+    await waitForGroupExit(pid, 2000);
   }
   await deleteTap(record.tap, record.netns);
   await Promise.all(record.disk.files.map((file) => rm(file, { force: true })));

@@ -26,9 +26,14 @@ export async function tapExists(name: string, netns?: string): Promise<boolean> 
   return succeeds("ip", ["link", "show", "dev", name], { netns, timeoutMs: 10_000 });
 }
 
-/** Removes the tap; a tap that is already gone is not an error. */
+/** Removes the tap; a tap that is already gone is not an error. A tap still held open is retried briefly. */
 export async function deleteTap(name: string, netns?: string): Promise<void> {
-  if (await tapExists(name, netns)) {
-    await run("ip", ["tuntap", "del", "dev", name, "mode", "tap"], { netns, timeoutMs: 10_000 });
+  for (let attempt = 0; await tapExists(name, netns); attempt++) {
+    try {
+      await run("ip", ["tuntap", "del", "dev", name, "mode", "tap"], { netns, timeoutMs: 10_000 });
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 }

@@ -27,6 +27,8 @@ export async function processGroupMembers(pgid: number): Promise<number[]> {
 
 /** SIGKILLs the whole process group and waits until none of it is left. */
 export async function killProcessGroup(pgid: number, deadlineMs = 5000): Promise<void> {
+  // kill(-0) or kill(-1) would hit the agent's own group or every process: never.
+  if (!Number.isInteger(pgid) || pgid <= 1) throw new Error(`refusing to kill process group ${pgid}`);
   const until = Date.now() + deadlineMs;
   while (Date.now() < until) {
     try {

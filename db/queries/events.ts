@@ -67,6 +67,10 @@ export async function appendEvent(
   }
   const at = options.at ?? new Date();
   const changes = machineChanges(event, at);
+  // A destroyed machine stays destroyed: late reports of an agent still store, but change nothing.
+  const [current] = await tx.select({ state: machines.state }).from(machines).where(eq(machines.id, machineId));
+  if (current?.state === "DESTROYED")
+    for (const key of Object.keys(changes)) delete (changes as Record<string, unknown>)[key];
   const [machine] = await tx
     .update(machines)
     .set({ ...changes, lastEventSeq: sql`${machines.lastEventSeq} + 1` })

@@ -10,7 +10,7 @@ import { type Launched, launch, run } from "../../agents/exec/run.js";
 import { Host, type MachineHandle } from "../../agents/host.js";
 import { tapExists } from "../../agents/network/tap.js";
 import { ensureHost } from "../../agents/setup/index.js";
-import { processGroupMembers } from "../../agents/uml/process.js";
+import { killProcessGroup, processGroupMembers } from "../../agents/uml/process.js";
 import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
 import { buildAptRepo } from "../helpers/apt-repo.js";
 import { createTestLan, inDhcpRange, type TestLan } from "../helpers/lan.js";
@@ -65,7 +65,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const name of booted) await host?.destroy(name).catch(() => undefined);
-  if (repoServer) await run("kill", ["-KILL", `-${repoServer.pid}`]).catch(() => undefined);
+  // procps kill reads "-KILL -<pgid>" as kill(-1): signal the group from here instead.
+  if (repoServer) await killProcessGroup(repoServer.pid).catch(() => undefined);
   await lan?.destroy();
   await removeAccount("gaoltann");
   await removeAccount("gaoltbob");

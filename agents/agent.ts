@@ -1,0 +1,223 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ApiClient } from "./api/client.js";
+import { toApiEvent } from "./api/events.js";
+import { localId, machineGlobalId } from "./api/ids.js";
+import { type ApiMachine, HEARTBEAT, HOST_MACHINES, MACHINE_CHANGES, REPORT_EVENTS } from "./api/operations.js";
+import type { HostConfig } from "./config.js";
+import { GaolError } from "./errors.js";
+import type { EventSink } from "./events.js";
+import { Host } from "./host.js";
+import { EventReporter } from "./report.js";
+
+export interface AgentOptions {
+  api: string;
+  token: string;
+  config: HostConfig;
+  log?: (line: string) => void;
+  /** What this host offers; defaults from /proc/meminfo and GAOL_MAX_MACHINES. */
+  capacity?: { memoryMiB: number; maxMachines: number };
+  heartbeatMs?: number;
+  bootTimeoutMs?: number;
+}
+
+const LIVE = new Set(["PROVISIONING", "BOOTING", "RUNNING", "READY", "STOPPING"]);
+const RETRIES = 3;
+
+/**
+ * The host agent: a GraphQL client of the api that reconciles the desired
+ * state of this host's machines with what runs here. Level-triggered: every
+ * (re)connection resyncs everything, every change reconciles one machine.
+ */
+export class Agent {
+  readonly host: Host;
+  private readonly client: ApiClient;
+  private readonly reporter: EventReporter;
+  private readonly log: (line: string) => void;
+  private readonly queues = new Map<string, Promise<void>>();
+  private readonly failures = new Map<string, number>();
+  private heartbeat?: NodeJS.Timeout;
+  private stopped = false;
+  private readonly offsetsFile: string;
+
+  constructor(private readonly options: AgentOptions) {
+    this.log = options.log ?? (() => undefined);
+    this.host = new Host(options.config, { bootTimeoutMs: options.bootTimeoutMs ?? 120_000 });
+    this.client = new ApiClient(options.api, options.token);
+    const dir = join(options.config.stateDir, "agent");
+    this.reporter = new EventReporter(
+      dir,
+      async (events) => {
+        await this.client.request(REPORT_EVENTS, {
+          events: events.map(({ machineId, agentSeq, at, kind, payload }) => ({
+            machineId,
+            agentSeq,
+            at,
+            kind,
+            payload,
+          })),
+        });
+      },
+      this.log,
+    );
+    this.offsetsFile = join(dir, "console-offsets.json");
+  }
+
+  async start(): Promise<void> {
+    const beat = () =>
+      this.client
+        .request(HEARTBEAT, this.options.capacity ?? defaultCapacity())
+        .catch((error) => this.log(`heartbeat failed: ${(error as Error).message}`));
+    await beat();
+    this.heartbeat = setInterval(beat, this.options.heartbeatMs ?? 10_000);
+    this.client.onConnected(() => {
+      this.reporter.kick();
+      void this.resync().catch((error) => this.log(`resync failed: ${(error as Error).message}`));
+    });
+    await this.resync();
+    void this.follow();
+  }
+
+  /** Reconciles every machine the api places here, and removes what no machine owns. */
+  async resync(): Promise<void> {
+    const machines: ApiMachine[] = [];
+    let after: string | undefined;
+    for (;;) {
+      type Page = {
+        machines: { edges: Array<{ node: ApiMachine }>; pageInfo: { hasNextPage: boolean; endCursor: string } };
+      };
+      const page: Page = await this.client.request<Page>(HOST_MACHINES, { after });
+      machines.push(...page.machines.edges.map((e) => e.node));
+      if (!page.machines.pageInfo.hasNextPage) break;
+      after = page.machines.pageInfo.endCursor;
+    }
+    const known = new Set(machines.map((m) => localId(m.id)));
+    for (const id of await this.host.localIds()) {
+      if (!known.has(id)) this.enqueue(id, () => this.host.destroy(id).then(() => this.log(`removed orphan ${id}`)));
+    }
+    for (const machine of machines) this.reconcile(machine);
+  }
+
+  private async follow(): Promise<void> {
+    try {
+      for await (const { machines } of this.client.subscribe<{ machines: ApiMachine }>(MACHINE_CHANGES)) {
+        if (this.stopped) return;
+        this.reconcile(machines);
+      }
+    } catch (error) {
+      if (!this.stopped) this.log(`machine subscription ended: ${(error as Error).message}`);
+    }
+  }
+
+  /** Converges one machine; safe to call any number of times, with stale input too. */
+  reconcile(machine: ApiMachine): void {
+    this.enqueue(localId(machine.id), () => this.converge(machine));
+  }
+
+  private async converge(m: ApiMachine): Promise<void> {
+    if (this.stopped) return;
+    const id = localId(m.id);
+    const sink = this.sink(id);
+    const local = (await this.host.localIds()).includes(id);
+    if (m.desiredState === "DESTROYED" || m.state === "DESTROYED") {
+      if (local) await this.host.destroy(id, sink);
+      else if (m.state !== "DESTROYED") sink({ kind: "state", state: "DESTROYED" });
+      return;
+    }
+    if (local && !this.host.isSupervised(id)) {
+      const adopted = await this.host.adopt(id, sink, this.savedOffset(id));
+      if (adopted) this.log(`re-adopted ${m.name} (${m.id})`);
+      else sink({ kind: "state", state: "FAILED", reason: "its kernel stopped while no agent was watching" });
+      return;
+    }
+    if (local) return;
+    if (m.state === "PENDING") return this.provision(m, sink);
+    if (LIVE.has(m.state)) sink({ kind: "state", state: "FAILED", reason: "lost: this host has no trace of it" });
+  }
+
+  private async provision(m: ApiMachine, sink: EventSink): Promise<void> {
+    if (!m.owner.hostUser) {
+      sink({ kind: "state", state: "FAILED", reason: `owner ${m.owner.name} has no host account (hostUser)` });
+      return;
+    }
+    try {
+      await this.host.provision(
+        {
+          id: localId(m.id),
+          name: m.name,
+          owner: m.owner.hostUser,
+          image: m.image.name,
+          memoryMiB: m.memoryMiB,
+          sshPublicKeys: m.sshPublicKeys,
+        },
+        sink,
+      );
+      this.failures.delete(localId(m.id));
+    } catch (error) {
+      const attempts = (this.failures.get(localId(m.id)) ?? 0) + 1;
+      this.failures.set(localId(m.id), attempts);
+      const reason = (error as Error).message;
+      if (error instanceof GaolError || attempts >= RETRIES) {
+        sink({ kind: "state", state: "FAILED", reason });
+        return;
+      }
+      this.log(`provisioning ${m.name} failed (${reason}); retry ${attempts} of ${RETRIES - 1}`);
+      setTimeout(() => this.reconcile(m), 1000 * 2 ** attempts).unref();
+    }
+  }
+
+  private sink(id: string): EventSink {
+    const globalId = machineGlobalId(id);
+    return (event) => this.reporter.push(globalId, toApiEvent(event));
+  }
+
+  private enqueue(id: string, work: () => Promise<void>): void {
+    const previous = this.queues.get(id) ?? Promise.resolve();
+    const next = previous.then(work).catch((error) => this.log(`reconciling ${id}: ${(error as Error).message}`));
+    this.queues.set(id, next);
+  }
+
+  private savedOffset(id: string): number | undefined {
+    try {
+      return (JSON.parse(readFileSync(this.offsetsFile, "utf8")) as Record<string, number>)[id];
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Waits for in-flight work and for every event to reach the api. */
+  async settle(): Promise<void> {
+    await Promise.all(this.queues.values());
+    await this.reporter.drain();
+  }
+
+  /** Leaves the machines running (a new agent re-adopts them) and stops talking to the api. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    await Promise.all(this.queues.values());
+    const offsets: Record<string, number> = {};
+    for (const id of await this.host.localIds()) {
+      const offset = this.host.consoleOffset(id);
+      if (offset !== undefined) offsets[id] = offset;
+    }
+    writeFileSync(this.offsetsFile, JSON.stringify(offsets));
+    await this.reporter.drain().catch(() => undefined);
+    this.reporter.stop();
+    await this.host.detach();
+    await this.client.close();
+  }
+}
+
+function defaultCapacity(): { memoryMiB: number; maxMachines: number } {
+  const meminfo = (() => {
+    try {
+      return readFileSync("/proc/meminfo", "utf8");
+    } catch {
+      return "";
+    }
+  })();
+  const totalKiB = Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0);
+  const memoryMiB = Number(process.env.GAOL_MEMORY_MIB ?? Math.max(0, Math.floor((totalKiB / 1024) * 0.8) - 1024));
+  return { memoryMiB, maxMachines: Number(process.env.GAOL_MAX_MACHINES ?? 100) };
+}

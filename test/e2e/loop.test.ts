@@ -1,0 +1,202 @@
+import { existsSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Agent } from "../../agents/agent.js";
+import { hostConfigFromEnv, paths } from "../../agents/config.js";
+import { readRecord } from "../../agents/machine/record.js";
+import { tapExists } from "../../agents/network/tap.js";
+import { ensureHost } from "../../agents/setup/index.js";
+import { processGroupMembers } from "../../agents/uml/process.js";
+import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
+import { startTestApi, type TestApi, wsClient } from "../helpers/api.js";
+import { createTestLan, type TestLan } from "../helpers/lan.js";
+import { createSshClient, type SshClient } from "../helpers/ssh.js";
+
+// Names unique to this file.
+const NS = "gaol-t-loop";
+const WORK = "/var/lib/gaol-test/loop";
+const config = { ...hostConfigFromEnv(), bridge: "br0", netns: NS, stateDir: join(WORK, "state") };
+
+let lan: TestLan;
+let api: TestApi;
+let url: string;
+let agentToken: string;
+let agent: Agent;
+let owner: TestAccount;
+let user: string;
+let ssh: SshClient;
+
+type Event = {
+  __typename: string;
+  cursor: string;
+  state?: string;
+  text?: string;
+  ip?: string;
+  reason?: string;
+  hostKeys?: Array<{ fingerprintSha256: string; publicKey: string }>;
+};
+const EVENTS = `subscription ($id: ID!, $after: String) {
+  machineEvents(machineId: $id, after: $after) {
+    __typename cursor
+    ... on MachineStateChanged { state reason }
+    ... on ConsoleOutput { text }
+    ... on DhcpLeaseAcquired { ip }
+    ... on SshReady { ip hostKeys { fingerprintSha256 publicKey } }
+  }
+}`;
+const MACHINE = `query ($id: ID!) { machine(id: $id) { name state ipAddress readyAt sshHostKeys { fingerprintSha256 publicKey } } }`;
+
+function startAgent(): Agent {
+  const a = new Agent({
+    api: url,
+    token: agentToken,
+    config,
+    capacity: { memoryMiB: 8192, maxMachines: 20 },
+    heartbeatMs: 2000,
+    log: (line) => console.log(`agent: ${line}`),
+  });
+  return a;
+}
+
+/** Follows a machine's events until one matches, collecting all of them. */
+async function eventsUntil(id: string, done: (e: Event) => boolean, after?: string, timeoutMs = 90_000) {
+  const client = wsClient(url, user);
+  const events: Event[] = [];
+  const iterator = client.iterate<{ machineEvents: Event }>({ query: EVENTS, variables: { id, after } });
+  const timer = setTimeout(() => void iterator.return?.(), timeoutMs);
+  try {
+    for await (const result of iterator) {
+      const event = result.data?.machineEvents as Event;
+      events.push(event);
+      if (done(event)) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    await client.dispose();
+  }
+  return events;
+}
+
+async function provision(name: string): Promise<string> {
+  const { data, errors } = await api.gql(
+    user,
+    `mutation ($input: ProvisionMachineInput!) { provisionMachine(input: $input) { __typename ... on ProvisionMachinePayload { machine { id } } ... on Error { message } } }`,
+    { input: { name, sshPublicKeys: [ssh.publicKey] } },
+  );
+  expect(errors).toBeUndefined();
+  expect(data?.provisionMachine.__typename).toBe("ProvisionMachinePayload");
+  return data?.provisionMachine.machine.id;
+}
+
+const localId = (globalId: string) => Buffer.from(globalId, "base64").toString().split(":")[1] as string;
+
+async function expectNothingLeft(id: string, record: Awaited<ReturnType<typeof readRecord>>) {
+  expect(record).toBeDefined();
+  if (!record) return;
+  expect(await processGroupMembers(record.pid as number)).toEqual([]);
+  expect(await tapExists(record.tap, NS)).toBe(false);
+  for (const file of record.disk.files) expect(existsSync(file)).toBe(false);
+  expect(existsSync(paths.machine(config, id))).toBe(false);
+}
+
+beforeAll(async () => {
+  await ensureHost(hostConfigFromEnv(), () => undefined);
+  await rm(WORK, { recursive: true, force: true });
+  await mkdir(WORK, { recursive: true });
+  lan = await createTestLan(NS, 32, join(WORK, "lan"));
+  owner = await createAccount("gaoltloop", 1511);
+  ssh = await createSshClient(join(WORK, "client"), NS).catch(async () => {
+    await mkdir(join(WORK, "client"), { recursive: true });
+    return createSshClient(join(WORK, "client"), NS);
+  });
+  api = await startTestApi();
+  url = await api.app.start(0);
+  agentToken = await api.login("loop-host", "AGENT", { hostMemoryMiB: 0 });
+  user = await api.login(owner.name);
+  agent = startAgent();
+  await agent.start();
+});
+
+afterAll(async () => {
+  await agent?.stop().catch(() => undefined);
+  // Whatever a failed test left: destroy through a fresh host core.
+  const { Host } = await import("../../agents/host.js");
+  const host = new Host(config);
+  for (const id of await host.localIds()) await host.destroy(id).catch(() => undefined);
+  await api?.close();
+  await lan?.destroy();
+  await removeAccount("gaoltloop");
+  await rm(WORK, { recursive: true, force: true });
+});
+
+describe("the whole loop through the api", () => {
+  let id: string;
+
+  it("provisions, streams the boot live, and is READY with the keys the api shows", async () => {
+    const started = performance.now();
+    id = await provision("loop-a");
+    const events = await eventsUntil(id, (e) => e.state === "READY" || e.state === "FAILED");
+    console.log(`provision → READY through the api: ${((performance.now() - started) / 1000).toFixed(2)} s`);
+    const states = events.filter((e) => e.__typename === "MachineStateChanged").map((e) => e.state);
+    if (states.includes("FAILED")) console.log(events.map((e) => e.text ?? e.state).join("\n"));
+    expect(states).toEqual(["PENDING", "PROVISIONING", "BOOTING", "RUNNING", "READY"]);
+    const kinds = new Set(events.map((e) => e.__typename));
+    for (const kind of ["ConsoleOutput", "DhcpLeaseAcquired", "HomeMounted", "SshReady"]) expect(kinds).toContain(kind);
+    const cursors = events.map((e) => Number(e.cursor));
+    expect(cursors).toEqual(cursors.map((_, i) => i + 1));
+    const ready = events.find((e) => e.__typename === "SshReady") as Event;
+    const { data } = await api.gql(user, MACHINE, { id });
+    expect(data?.machine).toMatchObject({ state: "READY", ipAddress: ready.ip });
+    expect(data?.machine.readyAt).toBeTruthy();
+    expect(data?.machine.sshHostKeys).toEqual(ready.hostKeys);
+    const keys = data?.machine.sshHostKeys.map((k: { publicKey: string }) => ({
+      type: "",
+      fingerprintSha256: "",
+      publicKey: k.publicKey,
+    }));
+    expect(await ssh.exec("root", ready.ip as string, "id -u", keys)).toBe("0");
+    expect(await ssh.exec(owner.name, ready.ip as string, "id -un", keys)).toBe(owner.name);
+  });
+
+  it("survives an agent restart: still READY, console still streams, destroy still works", async () => {
+    await agent.stop();
+    const before = await api.gql(user, `query ($id: ID!) { machine(id: $id) { events(first: 5000) { cursor } } }`, {
+      id,
+    });
+    const lastCursor = before.data?.machine.events.at(-1).cursor as string;
+    agent = startAgent();
+    await agent.start();
+    const { data } = await api.gql(user, MACHINE, { id });
+    expect(data?.machine.state).toBe("READY");
+    const keys = data?.machine.sshHostKeys;
+    const ip = data?.machine.ipAddress;
+    const marker = `still streaming ${Date.now()}`;
+    const streamed = eventsUntil(id, (e) => e.text === marker, lastCursor, 30_000);
+    await new Promise((r) => setTimeout(r, 500));
+    await ssh.exec("root", ip, `echo '${marker}' > /dev/console`, keys);
+    const events = await streamed;
+    expect(events.at(-1)?.text).toBe(marker);
+    expect(events.filter((e) => e.state === "FAILED")).toEqual([]);
+
+    const record = await readRecord(paths.machine(config, localId(id)));
+    const destroyed = eventsUntil(id, (e) => e.state === "DESTROYED", lastCursor, 30_000);
+    const result = await api.gql(user, `mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }`, { id });
+    expect(result.data?.destroyMachine.__typename).toBe("DestroyMachinePayload");
+    await destroyed;
+    await expectNothingLeft(localId(id), record);
+  });
+
+  it("turns a kernel killed with SIGKILL into FAILED with a reason, and frees its resources", async () => {
+    const victim = await provision("loop-b");
+    await eventsUntil(victim, (e) => e.state === "READY" || e.state === "FAILED");
+    const record = await readRecord(paths.machine(config, localId(victim)));
+    process.kill(record?.pid as number, "SIGKILL");
+    const events = await eventsUntil(victim, (e) => e.state === "FAILED", undefined, 30_000);
+    expect(events.at(-1)?.reason).toMatch(/kernel exited/);
+    await agent.settle();
+    await expectNothingLeft(localId(victim), record);
+    const { data } = await api.gql(user, MACHINE, { id: victim });
+    expect(data?.machine.state).toBe("FAILED");
+  });
+});
