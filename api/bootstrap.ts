@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { ensureImage } from "../db/queries/images.js";
 import { DEFAULT_IMAGE } from "../db/queries/machines.js";
-import { createToken, ensureUser } from "../db/queries/users.js";
+import { createToken, ensureUser, userByToken } from "../db/queries/users.js";
 import { users } from "../db/schema.js";
 
 /**
@@ -21,4 +21,15 @@ export async function bootstrap(db: Db, stateDir: string): Promise<string | unde
   await mkdir(stateDir, { recursive: true, mode: 0o711 });
   await writeFile(path, `${await createToken(db, user.id)}\n`, { mode: 0o600 });
   return path;
+}
+
+/** The token of this host's own agent (`gaol serve`), made once and kept in `<stateDir>/agent-token`. */
+export async function localAgentToken(db: Db, stateDir: string, hostName: string): Promise<string> {
+  const path = join(stateDir, "agent-token");
+  const saved = existsSync(path) ? (await readFile(path, "utf8")).trim() : "";
+  if (saved && (await userByToken(db, saved))?.role === "AGENT") return saved;
+  const agent = await ensureUser(db, { name: hostName.toLowerCase().replace(/[^a-z0-9._-]/g, "-"), role: "AGENT" });
+  const token = await createToken(db, agent.id);
+  await writeFile(path, `${token}\n`, { mode: 0o600 });
+  return token;
 }

@@ -1,8 +1,16 @@
-// `gaol serve`: the api on the embedded database (or GAOL_DATABASE_URL), plus, from Part 3, this host's agent.
+// `gaol serve`: the api on the embedded database (or GAOL_DATABASE_URL) and, unless
+// --no-agent, this host's agent. The composition root: the agent still reaches the
+// api only over GraphQL (graphql-ws on loopback), as it would from another host.
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { Agent } from "../agents/agent.js";
+import { hostConfigFromEnv } from "../agents/config.js";
+import { ensureLan } from "../agents/network/lan.js";
+import { ensureHost } from "../agents/setup/index.js";
 import { openPglite, openPostgres } from "../db/client.js";
 import { buildApp } from "./app.js";
+import { localAgentToken } from "./bootstrap.js";
 
 const log = (line: string) => console.error(`gaol: ${line}`);
 const { values } = parseArgs({
@@ -13,14 +21,29 @@ const { values } = parseArgs({
     "no-agent": { type: "boolean", default: false },
   },
 });
-const stateDir = process.env.GAOL_STATE_DIR ?? "/var/lib/gaol";
+const config = hostConfigFromEnv();
+if (!values["no-agent"]) {
+  await ensureHost(config, log);
+  await ensureLan(config, log);
+}
 const url = process.env.GAOL_DATABASE_URL;
-const database = url ? await openPostgres(url) : await openPglite(join(stateDir, "db"));
-const app = await buildApp({ database, stateDir, log });
+const database = url ? await openPostgres(url) : await openPglite(join(config.stateDir, "db"));
+const app = await buildApp({ database, stateDir: config.stateDir, log });
 const endpoint = await app.start(Number(values.port), values.host);
-log(`GraphQL (and GraphiQL) at ${endpoint}; ${url ? "Postgres" : `embedded database in ${join(stateDir, "db")}`}`);
+log(
+  `GraphQL and GraphiQL at ${endpoint} (${url ? "Postgres" : `embedded database in ${join(config.stateDir, "db")}`})`,
+);
+let agent: Agent | undefined;
+if (!values["no-agent"]) {
+  const token = await localAgentToken(database.db, config.stateDir, hostname());
+  agent = new Agent({ api: endpoint.replace(values.host, "127.0.0.1"), token, config, log: (l) => log(`agent: ${l}`) });
+  await agent.start();
+  log(`agent for host ${hostname()} is running`);
+}
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, async () => {
+    // Machines keep running; the next start re-adopts them.
+    await agent?.stop();
     await app.stop();
     await database.close();
     process.exit(0);

@@ -1,5 +1,6 @@
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { DEFAULT_BRIDGE, type HostConfig } from "../config.js";
 import { run, succeeds } from "../exec/run.js";
 
 /** An isolated LAN: a bridge with its own DHCP server (dnsmasq) and no NAT, optionally inside a namespace. */
@@ -67,4 +68,20 @@ export async function removeIsolatedLan(lan: IsolatedLan): Promise<void> {
   await rm(join(lan.dir, "dnsmasq.pid"), { force: true });
   if (lan.netns) await run("ip", ["netns", "del", lan.netns]).catch(() => undefined);
   else await run("ip", ["link", "del", "dev", lan.bridge]).catch(() => undefined);
+}
+
+/**
+ * The LAN the machines join: GAOL_BRIDGE when it names an existing bridge;
+ * unset, gaol's own isolated bridge with DHCP and no NAT (GAOL_SUBNET, default 10.213.0).
+ */
+export async function ensureLan(config: HostConfig, log: (line: string) => void): Promise<void> {
+  if (config.bridge !== DEFAULT_BRIDGE) {
+    if (!(await succeeds("ip", ["link", "show", "dev", config.bridge], { netns: config.netns }))) {
+      throw new Error(`GAOL_BRIDGE=${config.bridge} is not a network interface here`);
+    }
+    return;
+  }
+  const prefix = process.env.GAOL_SUBNET ?? "10.213.0";
+  await ensureIsolatedLan({ netns: config.netns, bridge: config.bridge, prefix, dir: join(config.stateDir, "lan") });
+  log(`machines join ${config.bridge} (${prefix}.0/24, DHCP by dnsmasq, no NAT)`);
 }

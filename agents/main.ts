@@ -1,0 +1,28 @@
+// `gaol agent --api URL --token T`: this host's agent, alone (the api runs elsewhere).
+import { parseArgs } from "node:util";
+import { Agent } from "./agent.js";
+import { hostConfigFromEnv } from "./config.js";
+import { ensureLan } from "./network/lan.js";
+import { ensureHost } from "./setup/index.js";
+
+const log = (line: string) => console.error(`gaol agent: ${line}`);
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { api: { type: "string" }, token: { type: "string" } },
+});
+const api = values.api ?? process.env.GAOL_API;
+const token = values.token ?? process.env.GAOL_AGENT_TOKEN;
+if (!api || !token) {
+  console.error("usage: gaol agent --api URL --token AGENT_TOKEN");
+  process.exit(2);
+}
+const config = hostConfigFromEnv();
+await ensureHost(config, log);
+await ensureLan(config, log);
+const agent = new Agent({ api, token, config, log });
+await agent.start();
+log(`managing this host's machines for ${api}`);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  // The machines keep running: the next agent re-adopts them.
+  process.once(signal, () => void agent.stop().then(() => process.exit(0)));
+}
