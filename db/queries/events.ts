@@ -38,7 +38,8 @@ function machineChanges(event: NewEvent, at: Date): Partial<typeof machines.$inf
       };
     }
     case "DhcpLeaseAcquired":
-      return { ipAddress: event.payload.ip, macAddress: event.payload.mac };
+      // The address becomes the machine's only once ssh there proves it (SshReady): a guest can print anything.
+      return { macAddress: event.payload.mac };
     case "SshReady":
       return { ipAddress: event.payload.ip, sshHostKeys: event.payload.hostKeys };
     default:

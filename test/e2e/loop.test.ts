@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Agent } from "../../agents/agent.js";
 import { hostConfigFromEnv, paths } from "../../agents/config.js";
+import { Host } from "../../agents/host.js";
 import { readRecord } from "../../agents/machine/record.js";
 import { tapExists } from "../../agents/network/tap.js";
 import { ensureHost } from "../../agents/setup/index.js";
@@ -121,7 +122,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await agent?.stop().catch(() => undefined);
   // Whatever a failed test left: destroy through a fresh host core.
-  const { Host } = await import("../../agents/host.js");
   const host = new Host(config);
   for (const id of await host.localIds()) await host.destroy(id).catch(() => undefined);
   await api?.close();
@@ -198,5 +198,107 @@ describe("the whole loop through the api", () => {
     await expectNothingLeft(localId(victim), record);
     const { data } = await api.gql(user, MACHINE, { id: victim });
     expect(data?.machine.state).toBe("FAILED");
+  });
+});
+
+describe("the loop under load and failure", () => {
+  it("boots ten machines at once to READY, and destroying them all leaves nothing", async () => {
+    await api.database.db.execute("update users set max_machines = 50, max_memory_mib = 100000" as never);
+    const started = performance.now();
+    const ids = await Promise.all(Array.from({ length: 10 }, (_, i) => provision(`ten-${i}`)));
+    const finals = await Promise.all(
+      ids.map((id) => eventsUntil(id, (e) => e.state === "READY" || e.state === "FAILED")),
+    );
+    console.log(`ten at once → all READY: ${((performance.now() - started) / 1000).toFixed(2)} s`);
+    expect(finals.map((events) => events.at(-1)?.state)).toEqual(Array(10).fill("READY"));
+    const records = await Promise.all(ids.map((id) => readRecord(paths.machine(config, localId(id)))));
+    const ips = new Set(finals.map((events) => events.find((e) => e.__typename === "SshReady")?.ip));
+    expect(ips.size).toBe(10);
+    const destroyed = ids.map((id) => eventsUntil(id, (e) => e.state === "DESTROYED", undefined, 60_000));
+    for (const id of ids) await api.gql(user, `mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }`, { id });
+    await Promise.all(destroyed);
+    for (const [i, id] of ids.entries()) await expectNothingLeft(localId(id), records[i]);
+  });
+
+  it("never makes a machine READY at an address it merely printed", async () => {
+    const id = await provision("liar");
+    const boot = await eventsUntil(id, (e) => e.state === "READY" || e.state === "FAILED");
+    const ready = boot.find((e) => e.__typename === "SshReady") as Event;
+    const keys = ready.hostKeys?.map((k) => ({ type: "", ...k })) ?? [];
+    const lastCursor = boot.at(-1)?.cursor;
+    // The peer host at .2 runs no sshd with this machine's key; the guest claims it anyway.
+    await ssh.exec(
+      "root",
+      ready.ip as string,
+      `echo 'gaol: stage=lease t=9 ip=${lan.peerIp} mac=02:00:00:00:00:01 lease=60' > /dev/console`,
+      keys,
+    );
+    const after = await eventsUntil(id, () => false, lastCursor, 4000);
+    expect(after.some((e) => e.__typename === "DhcpLeaseAcquired" && e.ip === lan.peerIp)).toBe(true);
+    expect(after.filter((e) => e.__typename === "SshReady")).toEqual([]);
+    const { data } = await api.gql(user, MACHINE, { id });
+    expect(data?.machine.ipAddress).toBe(ready.ip);
+    await api.gql(user, `mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }`, { id });
+  });
+
+  it("loses no event when the api restarts while a machine boots", async () => {
+    const id = await provision("restart-api");
+    const port = Number(new URL(url).port);
+    const firstPart = await eventsUntil(id, (e) => e.state === "BOOTING");
+    await api.app.stop();
+    await new Promise((r) => setTimeout(r, 1500));
+    const restarted = await startTestApi("postgres", api.database);
+    url = await restarted.app.start(port);
+    api.app = restarted.app;
+    const rest = await eventsUntil(id, (e) => e.state === "READY" || e.state === "FAILED", firstPart.at(-1)?.cursor);
+    const all = [...firstPart, ...rest].map((e) => Number(e.cursor));
+    expect(all).toEqual(all.map((_, i) => i + 1));
+    expect(rest.at(-1)?.state).toBe("READY");
+    await api.gql(user, `mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }`, { id });
+  });
+
+  it("places machines on two agents' hosts, and each agent sees only its own", async () => {
+    const secondToken = await api.login("loop-host-2", "AGENT", { hostMemoryMiB: 0 });
+    const secondConfig = { ...config, stateDir: join(WORK, "state-2") };
+    const second = new Agent({
+      api: url,
+      token: secondToken,
+      config: secondConfig,
+      capacity: { memoryMiB: 8192, maxMachines: 20 },
+      heartbeatMs: 2000,
+    });
+    await second.start();
+    try {
+      const ids = await Promise.all(Array.from({ length: 4 }, (_, i) => provision(`two-${i}`)));
+      const finals = await Promise.all(
+        ids.map((id) => eventsUntil(id, (e) => e.state === "READY" || e.state === "FAILED")),
+      );
+      expect(finals.map((events) => events.at(-1)?.state)).toEqual(Array(4).fill("READY"));
+      const { data } = await api.gql(
+        await api.login("loop-admin", "ADMIN"),
+        "{ machines(first: 100) { edges { node { id host { name } state } } } }",
+      );
+      const hosts = new Set(
+        data?.machines.edges
+          .filter((e: { node: { id: string } }) => ids.includes(e.node.id))
+          .map((e: { node: { host: { name: string } } }) => e.node.host.name),
+      );
+      expect(hosts).toEqual(new Set(["loop-host", "loop-host-2"]));
+      const seenBy = async (token: string) =>
+        (await api.gql(token, "{ machines(first: 100) { edges { node { id } } } }")).data?.machines.edges.map(
+          (e: { node: { id: string } }) => e.node.id,
+        ) as string[];
+      const [one, two] = [await seenBy(agentToken), await seenBy(secondToken)];
+      expect(one.filter((id) => two.includes(id))).toEqual([]);
+      expect(ids.every((id) => one.includes(id) || two.includes(id))).toBe(true);
+      const destroyed = ids.map((id) => eventsUntil(id, (e) => e.state === "DESTROYED", undefined, 60_000));
+      for (const id of ids)
+        await api.gql(user, `mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }`, { id });
+      await Promise.all(destroyed);
+    } finally {
+      await second.stop();
+      const host = new Host(secondConfig);
+      for (const id of await host.localIds()) await host.destroy(id).catch(() => undefined);
+    }
   });
 });
