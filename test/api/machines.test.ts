@@ -202,3 +202,43 @@ describe("destroyMachine", () => {
     expect(again.__typename).toBe("ProvisionMachinePayload");
   });
 });
+
+describe("every typed error, and quotas under concurrency", () => {
+  it("never over-allocates when one user sends 20 provisions at once", async () => {
+    const racer = await api.login("racer");
+    await api.database.db.execute("update hosts set max_machines = 1000, memory_mib = 1000000" as never);
+    const results = await Promise.all(Array.from({ length: 20 }, () => provision(racer, { memoryMiB: 64 })));
+    const kinds = results.map((r) => r.__typename);
+    expect(kinds.filter((k) => k === "ProvisionMachinePayload")).toHaveLength(5);
+    expect(kinds.filter((k) => k === "QuotaExceededError")).toHaveLength(15);
+    const { data } = await api.gql(racer, "{ machines(first: 100) { edges { node { id } } } }");
+    expect(data?.machines.edges).toHaveLength(5);
+  });
+
+  it("refuses to reboot a machine that is not running (InvalidStateError)", async () => {
+    const id = (await provision(bob, { name: "not-yet" })).machine.id;
+    const { data } = await api.gql(
+      bob,
+      "mutation ($id: ID!) { rebootMachine(id: $id) { __typename ... on InvalidStateError { state message } } }",
+      { id },
+    );
+    expect(data?.rebootMachine).toMatchObject({ __typename: "InvalidStateError", state: "PENDING" });
+  });
+
+  it("validates createToken's input (ValidationError)", async () => {
+    const { data } = await api.gql(
+      admin,
+      'mutation { createToken(input: { user: "Bad Name", hostUser: "-x" }) { __typename ... on ValidationError { fields { field } } } }',
+    );
+    expect(data?.createToken.__typename).toBe("ValidationError");
+    expect(data?.createToken.fields.map((f: { field: string }) => f.field).sort()).toEqual(["hostUser", "user"]);
+  });
+
+  it("says NotFoundError for a destroy of a machine that does not exist", async () => {
+    const ghost = Buffer.from("Machine:00000000-0000-0000-0000-000000000000").toString("base64");
+    const { data } = await api.gql(ann, "mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }", {
+      id: ghost,
+    });
+    expect(data?.destroyMachine.__typename).toBe("NotFoundError");
+  });
+});
