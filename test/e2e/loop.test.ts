@@ -202,6 +202,21 @@ describe("the whole loop through the api", () => {
 });
 
 describe("the loop under load and failure", () => {
+  it("completes a boot cleanly when the agent is stopped in the middle of it", async () => {
+    const id = await provision("mid-boot");
+    await eventsUntil(id, (e) => e.state === "BOOTING");
+    await agent.stop();
+    agent = startAgent();
+    await agent.start();
+    const events = await eventsUntil(id, (e) => e.state === "READY" || e.state === "FAILED");
+    expect(events.at(-1)?.state).toBe("READY");
+    const record = await readRecord(paths.machine(config, localId(id)));
+    await api.gql(user, `mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }`, { id });
+    await eventsUntil(id, (e) => e.state === "DESTROYED", undefined, 30_000);
+    await agent.settle();
+    await expectNothingLeft(localId(id), record);
+  });
+
   it("boots ten machines at once to READY, and destroying them all leaves nothing", async () => {
     await api.database.db.execute("update users set max_machines = 50, max_memory_mib = 100000" as never);
     const started = performance.now();

@@ -76,6 +76,7 @@ afterAll(async () => {
 });
 
 describe("gaol serve", () => {
+  // Each serve run logs to /tmp/gaol-t-serve-*.log.
   it("serves the api with its own agent and LAN; a token from `gaol token create` gets a READY machine", async () => {
     await startServe("first");
     const { stdout: token } = await run(gaol, ["token", "create", "--user", "gaoltsrv", "--host-user", "gaoltsrv"], {
@@ -95,8 +96,9 @@ describe("gaol serve", () => {
     }
     expect(machine).toMatchObject({ state: "READY", ipAddress: expect.stringMatching(/^10\.213\.0\./) });
 
-    // Restarting the server keeps the machine READY and managed.
-    await stopServe();
+    // Killing the server outright (SIGKILL: no goodbye) keeps the machine READY and managed.
+    await killProcessGroup((server as Launched).pid);
+    server = undefined;
     await startServe("second");
     expect((await graphql(token, `{ machine(id: "${id}") { state } }`)).data.machine.state).toBe("READY");
     await graphql(token, `mutation { destroyMachine(id: "${id}") { __typename } }`);
