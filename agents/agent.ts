@@ -130,7 +130,12 @@ export class Agent {
       else sink({ kind: "state", state: "FAILED", reason: "its kernel stopped while no agent was watching" });
       return;
     }
-    if (local) return;
+    if (local) {
+      if (m.rebootGeneration > (await this.host.rebootGeneration(id))) {
+        await this.host.reboot(id, sink, m.rebootGeneration);
+      }
+      return;
+    }
     if (m.state === "PENDING") return this.provision(m, sink);
     if (LIVE.has(m.state)) sink({ kind: "state", state: "FAILED", reason: "lost: this host has no trace of it" });
   }

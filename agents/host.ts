@@ -4,11 +4,11 @@ import { type HostConfig, paths } from "./config.js";
 import { MachineExistsError } from "./errors.js";
 import type { EventSink } from "./events.js";
 import { newestVersion } from "./image/versions.js";
-import { createAndLaunch } from "./machine/provision.js";
+import { createAndLaunch, launchKernel } from "./machine/provision.js";
 import { type MachineRecord, readRecord } from "./machine/record.js";
 import { type MachineSpec, validateSpec } from "./machine/spec.js";
 import { type ReadyInfo, Supervisor } from "./machine/supervise.js";
-import { teardown } from "./machine/teardown.js";
+import { stopKernel, teardown } from "./machine/teardown.js";
 import { lookupAccount } from "./owner/account.js";
 import { Reverter } from "./reverter.js";
 import { isKernelOf } from "./uml/process.js";
@@ -96,6 +96,40 @@ export class Host {
       sink({ kind: "state", state: "DESTROYED" });
       return clean;
     });
+  }
+
+  /**
+   * Restarts the kernel on the same disk, tap and keys (a new boot, a new
+   * umid): a clean shutdown first, a halt if the guest takes over 15 s.
+   * `generation` is remembered so the same reboot request is acted on once.
+   */
+  reboot(id: string, sink: EventSink, generation: number): Promise<MachineHandle | undefined> {
+    return this.exclusive(id, async () => {
+      const dir = paths.machine(this.config, id);
+      const record = await readRecord(dir);
+      if (!record || (record.rebootGeneration ?? 0) >= generation) return undefined;
+      const supervisor = this.supervisors.get(id);
+      this.supervisors.delete(id);
+      supervisor?.expectExit();
+      sink({ kind: "state", state: "STOPPING", reason: "reboot" });
+      await stopKernel(record, { how: "cad", graceMs: 15_000 });
+      await supervisor?.stop();
+      record.rebootGeneration = generation;
+      sink({ kind: "state", state: "BOOTING", reason: "reboot" });
+      const launched = await launchKernel(record, dir);
+      const next = new Supervisor(record, sink, launched.exited, {
+        ...this.options,
+        quietUntil: (await stat(record.consoleLog)).size,
+      });
+      await next.start();
+      this.watch(record, next, sink);
+      return { record, ready: next.ready };
+    });
+  }
+
+  /** The reboot generation a machine last acted on (0 when never rebooted or unknown). */
+  async rebootGeneration(id: string): Promise<number> {
+    return (await readRecord(paths.machine(this.config, id)))?.rebootGeneration ?? 0;
   }
 
   /** Ids of the machines that have a directory on this host (supervised or not). */

@@ -47,6 +47,7 @@ builder.node(MachineRef, {
     name: t.exposeString("name"),
     state: t.field({ type: MachineStateEnum, resolve: (m) => m.state }),
     desiredState: t.field({ type: DesiredStateEnum, resolve: (m) => m.desiredState }),
+    rebootGeneration: t.exposeInt("rebootGeneration", { description: "Raised by each rebootMachine" }),
     sshPublicKeys: t.exposeStringList("sshPublicKeys", { description: "Keys that may log in as root and the owner" }),
     stateReason: t.exposeString("stateReason", { nullable: true, description: "Why it is in this state (FAILED)" }),
     owner: t.field({ type: UserRef, resolve: async (m, _args, ctx) => (await userById(ctx.db, m.ownerId)) as never }),

@@ -1,7 +1,7 @@
 /** The GraphQL the agent speaks: it is a client of the api like any other. */
 
 export const MACHINE_FIELDS = `
-  id name state desiredState memoryMiB sshPublicKeys ipAddress
+  id name state desiredState rebootGeneration memoryMiB sshPublicKeys ipAddress
   owner { name hostUser }
   image { name }
 `;
@@ -11,6 +11,7 @@ export interface ApiMachine {
   name: string;
   state: string;
   desiredState: "RUNNING" | "DESTROYED";
+  rebootGeneration: number;
   memoryMiB: number;
   sshPublicKeys: string[];
   ipAddress: string | null;

@@ -82,35 +82,47 @@ export async function createAndLaunch(
   };
   await writeRecord(dir, record);
 
+  const launched = await launchKernel(record, dir);
+  reverter.add("kernel", () => killProcessGroup(launched.pid));
+  return { record, exited: launched.exited };
+}
+
+/**
+ * Starts (or restarts) the machine's kernel as its owner, from its record,
+ * with a fresh umid, appending to its console log; records the new pid.
+ */
+export async function launchKernel(record: MachineRecord, dir: string): Promise<Launched> {
   const consoleFile = await open(record.consoleLog, "a", 0o600);
   try {
+    // A fresh umid per boot: a stale one whose pid was reused makes UML pick a random umid.
+    record.umid = `${record.id.slice(0, 24)}-${randomBytes(3).toString("hex")}`;
+    const { owner } = record;
     const launched = launch(
       record.kernel,
       kernelArgs({
         umid: record.umid,
-        umlDir,
+        umlDir: record.umlDir,
         memoryMiB: record.memoryMiB,
-        ubd: disk.ubd,
-        tap,
+        ubd: record.disk.ubd,
+        tap: record.tap,
         mac: record.mac,
-        hostname: spec.name,
+        hostname: record.name,
         owner,
-        guestConfigDir,
+        guestConfigDir: record.guestConfigDir,
       }),
       {
-        netns: config.netns,
+        netns: record.netns,
         asUser: { uid: owner.uid, gid: owner.gid },
         outputFd: consoleFile.fd,
         // Guest memory is a file in TMPDIR: tmpfs, never disk.
         env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: owner.home, TMPDIR: "/dev/shm" },
-        cwd: umlDir,
+        cwd: record.umlDir,
       },
     );
-    reverter.add("kernel", () => killProcessGroup(launched.pid));
     record.pid = launched.pid;
     record.startedAt = new Date().toISOString();
     await writeRecord(dir, record);
-    return { record, exited: launched.exited };
+    return launched;
   } finally {
     await consoleFile.close();
   }

@@ -25,6 +25,8 @@ export interface MachineRecord {
   kernel: string;
   pid?: number;
   startedAt?: string;
+  /** The api's reboot request this machine last acted on. */
+  rebootGeneration?: number;
 }
 
 export const RECORD_FILE = "machine.json";

@@ -17,6 +17,15 @@ export interface TeardownOptions {
  * kernel exited by itself within the grace period.
  */
 export async function teardown(record: MachineRecord, dir: string, options: TeardownOptions = {}): Promise<boolean> {
+  const exitedByItself = await stopKernel(record, options);
+  await deleteTap(record.tap, record.netns);
+  await Promise.all(record.disk.files.map((file) => rm(file, { force: true })));
+  await rm(dir, { recursive: true, force: true });
+  return exitedByItself;
+}
+
+/** Stops the kernel and every process of its group; says whether it exited by itself in time. */
+export async function stopKernel(record: MachineRecord, options: TeardownOptions = {}): Promise<boolean> {
   const { pid } = record;
   let exitedByItself = false;
   if (pid !== undefined && (await isKernelOf(pid, record.umid))) {
@@ -34,8 +43,5 @@ export async function teardown(record: MachineRecord, dir: string, options: Tear
     await killStragglers(pid, record.umid);
     await waitForGroupExit(pid, 2000);
   }
-  await deleteTap(record.tap, record.netns);
-  await Promise.all(record.disk.files.map((file) => rm(file, { force: true })));
-  await rm(dir, { recursive: true, force: true });
   return exitedByItself;
 }

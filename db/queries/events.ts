@@ -90,10 +90,13 @@ export async function appendEvent(
     })
     .returning();
   await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${`${machineId}:${machine.seq}`})`);
-  if (Object.keys(changes).length > 0) {
-    await tx.execute(sql`select pg_notify(${MACHINES_CHANNEL}, ${machineId})`);
-  }
+  if (Object.keys(changes).length > 0) await notifyMachineChanged(tx, machineId);
   return stored;
+}
+
+/** Tells every api replica (and through the `machines` subscription, agents and portals) that a row changed. */
+export async function notifyMachineChanged(tx: Tx, machineId: string): Promise<void> {
+  await tx.execute(sql`select pg_notify(${MACHINES_CHANNEL}, ${machineId})`);
 }
 
 /** Up to limit events of a machine after sequence number afterSeq, in order. */

@@ -10,7 +10,7 @@ import {
 } from "../errors.js";
 import { hosts, images, machines, users } from "../schema.js";
 import { generateName, type ProvisionInput, validateProvision } from "../validate.js";
-import { appendEvent } from "./events.js";
+import { appendEvent, notifyMachineChanged } from "./events.js";
 import type { User } from "./users.js";
 
 export type Machine = typeof machines.$inferSelect;
@@ -150,6 +150,7 @@ export async function rebootMachine(db: Db, id: string): Promise<Machine> {
       .set({ rebootGeneration: sql`${machines.rebootGeneration} + 1` })
       .where(eq(machines.id, id))
       .returning();
+    await notifyMachineChanged(tx, id);
     return updated as Machine;
   });
 }

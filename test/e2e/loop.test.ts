@@ -202,6 +202,23 @@ describe("the whole loop through the api", () => {
 });
 
 describe("the loop under load and failure", () => {
+  it("reboots a machine on rebootMachine: same disk, a new boot, READY again", async () => {
+    const id = await provision("reboot-me");
+    const boot = await eventsUntil(id, (e) => e.state === "READY" || e.state === "FAILED");
+    const ready = boot.find((e) => e.__typename === "SshReady") as Event;
+    const keys = ready.hostKeys?.map((k) => ({ type: "", ...k })) ?? [];
+    await ssh.exec("root", ready.ip as string, "echo survives > /root/mark && sync", keys);
+    const rebooted = eventsUntil(id, (e) => e.state === "READY" || e.state === "FAILED", boot.at(-1)?.cursor);
+    const { data } = await api.gql(user, `mutation ($id: ID!) { rebootMachine(id: $id) { __typename } }`, { id });
+    expect(data?.rebootMachine.__typename).toBe("RebootMachinePayload");
+    const events = await rebooted;
+    const states = events.filter((e) => e.__typename === "MachineStateChanged").map((e) => e.state);
+    expect(states).toEqual(["STOPPING", "BOOTING", "RUNNING", "READY"]);
+    const again = events.find((e) => e.__typename === "SshReady") as Event;
+    expect(await ssh.exec("root", again.ip as string, "cat /root/mark", keys)).toBe("survives");
+    await api.gql(user, `mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }`, { id });
+  });
+
   it("completes a boot cleanly when the agent is stopped in the middle of it", async () => {
     const id = await provision("mid-boot");
     await eventsUntil(id, (e) => e.state === "BOOTING");
