@@ -1,5 +1,5 @@
-import type { Database } from "./client.js";
-import { EVENTS_CHANNEL, MACHINES_CHANNEL } from "./queries/events.js";
+import type { Database, Db } from "./client.js";
+import { EVENTS_CHANNEL, eventsAfter, MACHINES_CHANNEL, type StoredEvent } from "./queries/events.js";
 
 /** Something happened to this machine since the last wait; waiting is cheap and never misses a change. */
 export class MachineWatch {
@@ -34,23 +34,42 @@ export class MachineWatch {
   }
 }
 
+const TAIL_SIZE = 1000;
+
+/** The newest events of one watched machine, read once per notification for all its watchers. */
+interface MachineTail {
+  watches: Set<MachineWatch>;
+  /** Events after `from`, in order, with no gaps: buffer[0].seq === from + 1. */
+  from?: number;
+  buffer: StoredEvent[];
+  fetching?: Promise<void>;
+  again: boolean;
+}
+
 /**
  * Fans Postgres notifications (ids only) out to this process's listeners.
  * With real Postgres every api replica gets every notification; with PGlite
- * they stay in-process.
+ * they stay in-process. For each watched machine, one query per notification
+ * serves every subscriber that has caught up (a thousand subscribers cost one
+ * read, not a thousand).
  */
 export class Notifier {
-  private readonly machineWatches = new Map<string, Set<MachineWatch>>();
+  private readonly tails = new Map<string, MachineTail>();
   private readonly machineListeners = new Set<(machineId: string) => void>();
   private unlisten: Array<() => Promise<void>> = [];
 
   constructor(private readonly database: Database) {}
 
+  private get db(): Db {
+    return this.database.db;
+  }
+
   async start(): Promise<void> {
     this.unlisten.push(
       await this.database.listen(EVENTS_CHANNEL, (payload) => {
-        const machineId = payload.split(":")[0] ?? "";
-        for (const watch of this.machineWatches.get(machineId) ?? []) watch.notify();
+        const [machineId = "", seq] = payload.split(":");
+        const tail = this.tails.get(machineId);
+        if (tail) this.refresh(machineId, tail, Number(seq));
       }),
       await this.database.listen(MACHINES_CHANNEL, (machineId) => {
         for (const listener of this.machineListeners) listener(machineId);
@@ -58,16 +77,51 @@ export class Notifier {
     );
   }
 
+  /** Reads what is new once, then wakes every watcher of the machine. */
+  private refresh(machineId: string, tail: MachineTail, seq: number): void {
+    if (tail.from === undefined) tail.from = seq - 1;
+    if (tail.fetching) {
+      tail.again = true;
+      return;
+    }
+    tail.fetching = (async () => {
+      do {
+        tail.again = false;
+        const last = (tail.buffer.at(-1)?.seq ?? tail.from) as number;
+        const fresh = await eventsAfter(this.db, machineId, last, TAIL_SIZE).catch(() => []);
+        tail.buffer.push(...fresh);
+        const drop = tail.buffer.length - TAIL_SIZE;
+        if (drop > 0) {
+          tail.from = tail.buffer[drop - 1]?.seq;
+          tail.buffer.splice(0, drop);
+        }
+        for (const watch of tail.watches) watch.notify();
+      } while (tail.again);
+    })().finally(() => {
+      tail.fetching = undefined;
+    });
+  }
+
   /** Register before reading the backlog, so that nothing appended meanwhile is missed. */
   watchMachine(machineId: string): MachineWatch {
-    const watches = this.machineWatches.get(machineId) ?? new Set();
-    this.machineWatches.set(machineId, watches);
+    const tail: MachineTail = this.tails.get(machineId) ?? { watches: new Set(), buffer: [], again: false };
+    this.tails.set(machineId, tail);
     const watch: MachineWatch = new MachineWatch(() => {
-      watches.delete(watch);
-      if (watches.size === 0) this.machineWatches.delete(machineId);
+      tail.watches.delete(watch);
+      if (tail.watches.size === 0 && this.tails.get(machineId) === tail) this.tails.delete(machineId);
     });
-    watches.add(watch);
+    tail.watches.add(watch);
     return watch;
+  }
+
+  /**
+   * The machine's events after cursor from memory, when memory reaches back
+   * that far; undefined means "read the table".
+   */
+  bufferedAfter(machineId: string, cursor: number): StoredEvent[] | undefined {
+    const tail = this.tails.get(machineId);
+    if (!tail || tail.from === undefined || cursor < tail.from) return undefined;
+    return tail.buffer.filter((e) => e.seq > cursor);
   }
 
   /** Calls listener with the id of each machine whose row changed. */

@@ -8,7 +8,8 @@ const PAGE = 200;
  * A machine's events after afterSeq: the stored backlog, then live, in order,
  * with no gaps and no repeats. The watch is registered before the first page
  * is read, and the cursor only moves forward, so an event appended while a
- * page is read is picked up by the next page, never twice.
+ * page is read is picked up by the next page, never twice. Once caught up,
+ * new events come from the notifier's shared tail instead of a query each.
  */
 export async function* machineEventStream(
   db: Db,
@@ -20,13 +21,18 @@ export async function* machineEventStream(
   const watch = notifier.watchMachine(machineId);
   try {
     let cursor = afterSeq;
+    let caughtUp = false;
     while (!signal?.aborted) {
-      const page = await eventsAfter(db, machineId, cursor, PAGE);
+      let buffered: StoredEvent[] | undefined = caughtUp ? notifier.bufferedAfter(machineId, cursor) : undefined;
+      // Memory must continue exactly where we are; otherwise read the table.
+      if (buffered?.length && buffered[0]?.seq !== cursor + 1) buffered = undefined;
+      const page: StoredEvent[] = buffered ?? (await eventsAfter(db, machineId, cursor, PAGE));
       for (const event of page) {
         cursor = event.seq;
         yield event;
       }
-      if (page.length < PAGE) await watch.wait(signal);
+      caughtUp = buffered !== undefined || page.length < PAGE;
+      if (caughtUp) await watch.wait(signal);
     }
   } finally {
     watch.close();

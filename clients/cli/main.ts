@@ -2,13 +2,22 @@ import { parseArgs } from "node:util";
 import { hostConfigFromEnv } from "../../agents/config.js";
 import { GaolError } from "../../agents/errors.js";
 import { ensureHost } from "../../agents/setup/index.js";
+import { endpointFromEnv } from "../sdk/request.js";
+import { logs, ls, rm, ssh, sshConfig, up } from "./machines.js";
 import { createTokenCommand } from "./token.js";
 import { tryCommand } from "./try.js";
 
 const log = (line: string) => console.error(`gaol: ${line}`);
 
 const USAGE = `usage:
-  gaol serve [--port 4000]            the api (GraphQL, GraphiQL) on the embedded database
+  gaol serve [--port 4000] [--no-agent]   the api (GraphQL, GraphiQL) and this host's agent
+  gaol agent --api URL --token T      an agent for this host, talking to an api elsewhere
+  gaol up [NAME] [--image I] [--memory MiB]   a machine; prints its stages, exits when READY
+  gaol ls [--json]                    your machines
+  gaol logs NAME [-f]                 the boot log; -f follows it
+  gaol ssh NAME [-- CMD]              ssh in as root, the machine's host key pinned
+  gaol ssh-config [NAME]              OpenSSH Host blocks (VS Code, scp, rsync)
+  gaol rm NAME                        destroy a machine
   gaol token create --user NAME [--role ADMIN|USER|AGENT] [--host-user ACCOUNT]
                                       a new token, printed once (uses GAOL_TOKEN, or the server's admin token)
   gaol setup                          install and prepare everything this host needs
@@ -37,6 +46,42 @@ async function main(argv: string[]): Promise<number> {
       await createTokenCommand(values);
       return 0;
     }
+    case "up": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { image: { type: "string" }, memory: { type: "string" } },
+      });
+      return up(endpointFromEnv(), { name: positionals[0], ...values });
+    }
+    case "ls": {
+      const { values } = parseArgs({ args: rest, options: { json: { type: "boolean", default: false } } });
+      await ls(endpointFromEnv(), values.json);
+      return 0;
+    }
+    case "logs": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { follow: { type: "boolean", short: "f", default: false } },
+      });
+      if (!positionals[0]) throw new Error("usage: gaol logs NAME [-f]");
+      await logs(endpointFromEnv(), positionals[0], values.follow);
+      return 0;
+    }
+    case "rm": {
+      if (!rest[0]) throw new Error("usage: gaol rm NAME");
+      await rm(endpointFromEnv(), rest[0]);
+      return 0;
+    }
+    case "ssh": {
+      const [name, separator, ...command] = rest;
+      if (!name || (separator !== undefined && separator !== "--")) throw new Error("usage: gaol ssh NAME [-- CMD]");
+      return ssh(endpointFromEnv(), name, command);
+    }
+    case "ssh-config":
+      await sshConfig(endpointFromEnv(), rest[0]);
+      return 0;
     default:
       console.error(USAGE);
       return command === undefined || command === "help" || command === "--help" ? 0 : 2;
