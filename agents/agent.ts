@@ -209,6 +209,8 @@ export class Agent {
     writeFileSync(this.offsetsFile, JSON.stringify(offsets));
     await this.reporter.drain().catch(() => undefined);
     this.reporter.stop();
+    // No new machines while no agent is here; the next start offers its capacity again.
+    await this.client.request(HEARTBEAT, { memoryMiB: 0, maxMachines: 0 }).catch(() => undefined);
     await this.host.detach();
     await this.client.close();
   }

@@ -1,9 +1,12 @@
 import { existsSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Agent } from "../../agents/agent.js";
 import { hostConfigFromEnv, paths } from "../../agents/config.js";
+import { run } from "../../agents/exec/run.js";
 import { Host } from "../../agents/host.js";
 import { readRecord } from "../../agents/machine/record.js";
 import { tapExists } from "../../agents/network/tap.js";
@@ -332,5 +335,68 @@ describe("the loop under load and failure", () => {
       const host = new Host(secondConfig);
       for (const id of await host.localIds()) await host.destroy(id).catch(() => undefined);
     }
+  });
+});
+
+describe("the gaol CLI against the api", () => {
+  const gaol = fileURLToPath(new URL("../../bin/gaol", import.meta.url));
+
+  async function cli(args: string[], token = user, home = join(WORK, "cli-home")) {
+    return execa(gaol, args, {
+      env: { GAOL_API: url, GAOL_TOKEN: token, HOME: home, XDG_CONFIG_HOME: join(home, ".config") },
+      reject: false,
+      timeout: 120_000,
+    });
+  }
+
+  it("goes up, lists, shows logs, writes an ssh config that works, and removes", async () => {
+    const home = join(WORK, "cli-home");
+    await mkdir(join(home, ".ssh"), { recursive: true });
+    await writeFile(join(home, ".ssh", "id_ed25519.pub"), `${ssh.publicKey}\n`);
+    const upped = await cli(["up", "cli-1"]);
+    expect(upped.exitCode, upped.stderr).toBe(0);
+    expect(upped.stderr).toMatch(/lease .*\n(.|\n)*READY/);
+    expect(upped.stderr).toContain("gaol ssh cli-1");
+    const listed = await cli(["ls"]);
+    expect(listed.stdout).toMatch(/^NAME\s+STATE\s+IP/);
+    expect(listed.stdout).toMatch(/cli-1\s+READY\s+10\./);
+    const json = JSON.parse((await cli(["ls", "--json"])).stdout);
+    expect(json.find((m: { name: string }) => m.name === "cli-1").state).toBe("READY");
+    expect((await cli(["logs", "cli-1"])).stdout).toContain("gaol: stage=sshd");
+    const config = (await cli(["ssh-config", "cli-1"])).stdout;
+    expect(config).toContain("Host gaol-cli-1");
+    await writeFile(join(home, "ssh_config"), config);
+    const { stdout } = await run(
+      "ssh",
+      [
+        "-F",
+        join(home, "ssh_config"),
+        "-i",
+        join(WORK, "client", "ssh_host_ed25519_key"),
+        "-o",
+        "BatchMode=yes",
+        "gaol-cli-1",
+        "id -u",
+      ],
+      { netns: NS },
+    );
+    expect(stdout).toBe("0");
+    const removed = await cli(["rm", "cli-1"]);
+    expect(removed.exitCode).toBe(0);
+    expect(removed.stderr).toContain("cli-1 destroyed");
+  });
+
+  it("says what is wrong: a bad token, an unknown machine, an unreachable api", async () => {
+    const bad = await cli(["ls"], "gaol_not_a_token");
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toMatch(/Not authorized/);
+    const unknown = await cli(["rm", "no-such-machine"]);
+    expect(unknown.exitCode).not.toBe(0);
+    expect(unknown.stderr).toMatch(/no machine named "no-such-machine"/);
+    const unreachable = await execa(gaol, ["ls"], {
+      env: { GAOL_API: "http://127.0.0.1:9/graphql", GAOL_TOKEN: user },
+      reject: false,
+    });
+    expect(unreachable.stderr).toMatch(/cannot reach the gaol api/);
   });
 });
