@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { machineEvents } from "../../clients/sdk/events.js";
+import { startTestApi, type TestApi } from "../helpers/api.js";
+
+let api: TestApi;
+let url: string;
+let user: string;
+let agent: string;
+let machineId: string;
+let seq = 0;
+
+async function report(texts: string[], through = api) {
+  const events = texts.map((text) => ({ machineId, agentSeq: ++seq, kind: "ConsoleOutput", payload: { text } }));
+  const { errors } = await through.gql(
+    agent,
+    "mutation ($e: [MachineEventInput!]!) { reportMachineEvents(events: $e) { stored } }",
+    { e: events },
+  );
+  expect(errors).toBeUndefined();
+}
+
+beforeAll(async () => {
+  api = await startTestApi();
+  url = await api.app.start(0);
+  agent = await api.login("sdk-host", "AGENT");
+  user = await api.login("sdk-user");
+  const { data } = await api.gql(
+    user,
+    'mutation { provisionMachine(input: { name: "sdk" }) { ... on ProvisionMachinePayload { machine { id } } } }',
+  );
+  machineId = data?.provisionMachine.machine.id;
+});
+afterAll(() => api?.close());
+
+describe("the SDK's event iterator", () => {
+  it("survives a dropped connection mid-stream with no gap and no repeat", async () => {
+    await report(["a1", "a2", "a3"]);
+    const seen: string[] = [];
+    const cursors: number[] = [];
+    const port = Number(new URL(url).port);
+    const done = (async () => {
+      for await (const event of machineEvents({ url, token: user }, machineId)) {
+        cursors.push(Number(event.cursor));
+        if (event.text) seen.push(event.text);
+        if (event.text === "b3") return;
+      }
+    })();
+    while (seen.length < 3) await new Promise((r) => setTimeout(r, 20));
+    // The api goes away (every socket drops), events keep arriving in the database, the api returns.
+    await api.app.stop();
+    const restarted = await startTestApi("postgres", api.database);
+    await report(["b1", "b2"], restarted);
+    await restarted.app.start(port);
+    api.app = restarted.app;
+    await report(["b3"]);
+    await done;
+    expect(seen).toEqual(["a1", "a2", "a3", "b1", "b2", "b3"]);
+    expect(cursors).toEqual(cursors.map((_, i) => i + 1));
+  });
+});
