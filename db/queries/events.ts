@@ -70,6 +70,10 @@ export async function appendEvent(
   const changes = machineChanges(event, at);
   // A destroyed machine stays destroyed: late reports of an agent still store, but change nothing.
   const [current] = await tx.select({ state: machines.state }).from(machines).where(eq(machines.id, machineId));
+  // The api and the agent may both say STOPPING or DESTROYED, and a re-adopting agent READY: an agent's report
+  // of the state the machine already has is not stored again.
+  const repeated = event.kind === "MachineStateChanged" && current?.state === event.payload.state;
+  if (repeated && options.agentSeq !== undefined) return undefined;
   if (current?.state === "DESTROYED")
     for (const key of Object.keys(changes)) delete (changes as Record<string, unknown>)[key];
   const [machine] = await tx
