@@ -217,13 +217,10 @@ export class Agent {
 }
 
 function defaultCapacity(): { memoryMiB: number; maxMachines: number } {
-  const meminfo = (() => {
-    try {
-      return readFileSync("/proc/meminfo", "utf8");
-    } catch {
-      return "";
-    }
-  })();
+  let meminfo = "";
+  try {
+    meminfo = readFileSync("/proc/meminfo", "utf8");
+  } catch {}
   const totalKiB = Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0);
   const memoryMiB = Number(process.env.GAOL_MEMORY_MIB ?? Math.max(0, Math.floor((totalKiB / 1024) * 0.8) - 1024));
   return { memoryMiB, maxMachines: Number(process.env.GAOL_MAX_MACHINES ?? 100) };

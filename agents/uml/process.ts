@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** True while a process with this pid exists (zombies included). */
@@ -13,7 +13,6 @@ export function isAlive(pid: number): boolean {
 
 /** Pids of every process whose process group is pgid (UML's helpers included). */
 export async function processGroupMembers(pgid: number): Promise<number[]> {
-  const { readdir } = await import("node:fs/promises");
   const members: number[] = [];
   for (const entry of await readdir("/proc")) {
     if (!/^\d+$/.test(entry)) continue;

@@ -67,15 +67,13 @@ export async function appendEvent(
     if (seen) return undefined;
   }
   const at = options.at ?? new Date();
-  const changes = machineChanges(event, at);
-  // A destroyed machine stays destroyed: late reports of an agent still store, but change nothing.
   const [current] = await tx.select({ state: machines.state }).from(machines).where(eq(machines.id, machineId));
   // The api and the agent may both say STOPPING or DESTROYED, and a re-adopting agent READY: an agent's report
   // of the state the machine already has is not stored again.
   const repeated = event.kind === "MachineStateChanged" && current?.state === event.payload.state;
   if (repeated && options.agentSeq !== undefined) return undefined;
-  if (current?.state === "DESTROYED")
-    for (const key of Object.keys(changes)) delete (changes as Record<string, unknown>)[key];
+  // A destroyed machine stays destroyed: late reports of an agent still store, but change nothing.
+  const changes = current?.state === "DESTROYED" ? {} : machineChanges(event, at);
   const [machine] = await tx
     .update(machines)
     .set({ ...changes, lastEventSeq: sql`${machines.lastEventSeq} + 1` })

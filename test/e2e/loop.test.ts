@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Agent } from "../../agents/agent.js";
+import { localId } from "../../agents/api/ids.js";
 import { hostConfigFromEnv, paths } from "../../agents/config.js";
 import { run } from "../../agents/exec/run.js";
 import { Host } from "../../agents/host.js";
@@ -93,8 +94,6 @@ async function provision(name: string): Promise<string> {
   return data?.provisionMachine.machine.id;
 }
 
-const localId = (globalId: string) => Buffer.from(globalId, "base64").toString().split(":")[1] as string;
-
 async function expectNothingLeft(id: string, record: Awaited<ReturnType<typeof readRecord>>) {
   expect(record).toBeDefined();
   if (!record) return;
@@ -110,10 +109,7 @@ beforeAll(async () => {
   await mkdir(WORK, { recursive: true });
   lan = await createTestLan(NS, 32, join(WORK, "lan"));
   owner = await createAccount("gaoltloop", 1511);
-  ssh = await createSshClient(join(WORK, "client"), NS).catch(async () => {
-    await mkdir(join(WORK, "client"), { recursive: true });
-    return createSshClient(join(WORK, "client"), NS);
-  });
+  ssh = await createSshClient(join(WORK, "client"), NS);
   api = await startTestApi();
   url = await api.app.start(0);
   agentToken = await api.login("loop-host", "AGENT", { hostMemoryMiB: 0 });

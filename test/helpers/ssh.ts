@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "../../agents/exec/run.js";
 import { generateHostKey, type SshHostKey } from "../../agents/keys/hostkeys.js";
@@ -11,6 +11,7 @@ export interface SshClient {
 
 /** An ssh client key of the test's own, used from inside the test LAN's namespace. */
 export async function createSshClient(dir: string, netns: string): Promise<SshClient> {
+  await mkdir(dir, { recursive: true });
   const key = await generateHostKey(dir, "gaol-test-client");
   const identity = join(dir, "ssh_host_ed25519_key");
   let n = 0;
