@@ -9,6 +9,7 @@ import { type Context, schema } from "../schema/index.js";
 import { bootstrap } from "./bootstrap.js";
 import { contextFor } from "./context.js";
 import { queryLimits } from "./limits.js";
+import { serveWeb } from "./web.js";
 
 export interface AppDeps {
   database: Database;
@@ -74,12 +75,9 @@ export async function buildApp(deps: AppDeps) {
       res.end(JSON.stringify({ errors: [{ message: `request body over ${maxBody} bytes` }] }));
       return;
     }
-    if (req.url === "/" || req.url === "/index.html") {
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      res.end('<!doctype html><title>gaol</title><h1>gaol</h1><p><a href="/graphql">GraphiQL</a></p>');
-      return;
-    }
-    void yoga(req, res);
+    void serveWeb(req, res).then(async (served) => {
+      if (!served) await yoga(req, res);
+    });
   });
 
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: maxBody });

@@ -3,156 +3,105 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { machineEvents } from "../sdk/events.js";
-import { type Endpoint, request } from "../sdk/request.js";
-
-interface MachineRow {
-  id: string;
-  name: string;
-  state: string;
-  ipAddress: string | null;
-  memoryMiB: number;
-  createdAt: string;
-  image: { name: string };
-  owner: { name: string; hostUser: string | null };
-  sshHostKeys: Array<{ type: string; fingerprintSha256: string; publicKey: string }>;
-}
-
-const FIELDS =
-  "id name state ipAddress memoryMiB createdAt image { name } owner { name hostUser } sshHostKeys { type fingerprintSha256 publicKey }";
-
-export async function listMachines(endpoint: Endpoint): Promise<MachineRow[]> {
-  type Page = { machines: { edges: Array<{ node: MachineRow }> } };
-  const data = await request<Page>(endpoint, `{ machines(first: 500) { edges { node { ${FIELDS} } } } }`);
-  return data.machines.edges.map((e) => e.node);
-}
+import { GaolClient, type Machine } from "../sdk/client.js";
+import type { Endpoint } from "../sdk/request.js";
+import { printJson, printTable } from "./output.js";
+import { describeEvent, Progress } from "./progress.js";
 
 /** The viewer's live machine with that name. */
-export async function machineNamed(endpoint: Endpoint, name: string): Promise<MachineRow> {
-  const machine = (await listMachines(endpoint)).find((m) => m.name === name && m.state !== "DESTROYED");
+export async function machineNamed(client: GaolClient, name: string): Promise<Machine> {
+  const machine = (await client.machines()).find((m) => m.name === name && m.state !== "DESTROYED");
   if (!machine) throw new Error(`you have no machine named ${JSON.stringify(name)} (gaol ls lists them)`);
   return machine;
 }
 
-function publicKeys(): string[] {
-  for (const file of ["id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"]) {
-    const path = join(homedir(), ".ssh", file);
-    if (existsSync(path)) return [readFileSync(path, "utf8").trim()];
+/** The user's ssh key pair: the public half goes to new machines, the private half to ssh. */
+function sshKey(): { publicKey: string; identityFile: string } | undefined {
+  for (const name of ["id_ed25519", "id_ecdsa", "id_rsa"]) {
+    const identityFile = join(homedir(), ".ssh", name);
+    if (existsSync(`${identityFile}.pub`))
+      return { publicKey: readFileSync(`${identityFile}.pub`, "utf8").trim(), identityFile };
   }
-  return [];
+  return undefined;
 }
 
-function describe(event: {
-  __typename: string;
-  state?: string;
-  reason?: string | null;
-  stage?: string;
-  uptimeSeconds?: number | null;
-  ip?: string;
-  path?: string;
-}) {
-  switch (event.__typename) {
-    case "MachineStateChanged":
-      return `${event.state}${event.reason ? ` (${event.reason})` : ""}`;
-    case "BootStageReached":
-      return `  ${event.stage}${event.uptimeSeconds != null ? ` at ${event.uptimeSeconds.toFixed(2)} s` : ""}`;
-    case "DhcpLeaseAcquired":
-      return `  lease ${event.ip}`;
-    case "HomeMounted":
-      return `  home ${event.path}`;
-    case "SshReady":
-      return `  ssh verified at ${event.ip}`;
-    default:
-      return undefined;
-  }
-}
-
-/** `gaol up`: provision, print each stage as it happens, exit when READY (or non-zero on FAILED). */
+/** `gaol up`: provision, show each stage as it happens, exit when READY (or non-zero on FAILED). */
 export async function up(
   endpoint: Endpoint,
-  args: { name?: string; image?: string; memory?: string },
+  args: { name?: string; image?: string; memory?: string; json?: boolean },
 ): Promise<number> {
-  type Result = { provisionMachine: { __typename: string; message?: string; machine?: { id: string; name: string } } };
-  const input = {
+  const client = new GaolClient(endpoint);
+  const memoryMiB = args.memory === undefined ? undefined : Number(args.memory);
+  if (memoryMiB !== undefined && !Number.isInteger(memoryMiB)) throw new Error("--memory takes a whole number of MiB");
+  const key = sshKey();
+  const machine = await client.provision({
     name: args.name,
     image: args.image,
-    memoryMiB: args.memory ? Number(args.memory) : undefined,
-    sshPublicKeys: publicKeys(),
-  };
-  const { provisionMachine: result } = await request<Result>(
-    endpoint,
-    `mutation ($input: ProvisionMachineInput!) { provisionMachine(input: $input) { __typename ... on Error { message } ... on ProvisionMachinePayload { machine { id name } } } }`,
-    { input },
-  );
-  if (!result.machine) throw new Error(`${result.__typename}: ${result.message}`);
-  const started = Date.now();
-  console.error(`gaol: ${result.machine.name}`);
-  for await (const event of machineEvents(endpoint, result.machine.id)) {
-    const line = describe(event);
-    if (line) console.error(`gaol: ${line}`);
-    if (event.state === "READY") {
-      console.error(`gaol: ready in ${((Date.now() - started) / 1000).toFixed(1)} s — gaol ssh ${result.machine.name}`);
-      console.log(result.machine.name);
-      return 0;
+    memoryMiB,
+    sshPublicKeys: key ? [key.publicKey] : [],
+  });
+  const progress = new Progress(machine.name);
+  try {
+    for await (const event of client.events(machine.id)) {
+      const line = describeEvent(event);
+      if (line) progress.step(line);
+      if (event.__typename !== "MachineStateChanged") continue;
+      if (event.state === "READY") {
+        progress.done(`ready in ${progress.elapsed} — gaol ssh ${machine.name}`);
+        if (args.json) printJson(await client.machine(machine.id));
+        else console.log(machine.name);
+        return 0;
+      }
+      if (event.state === "FAILED" || event.state === "DESTROYED") {
+        progress.fail(`${machine.name} ${event.state}: ${event.reason ?? "no reason given"}`);
+        for (const l of event.lastConsoleLines) console.error(`  | ${l}`);
+        return 1;
+      }
     }
-    if (event.state === "FAILED") {
-      for (const l of event.lastConsoleLines ?? []) console.error(`  | ${l}`);
-      return 1;
-    }
+    return 1;
+  } finally {
+    progress.stop();
   }
-  return 1;
 }
 
 export async function ls(endpoint: Endpoint, json: boolean): Promise<void> {
-  const machines = (await listMachines(endpoint)).filter((m) => m.state !== "DESTROYED");
-  if (json) {
-    console.log(JSON.stringify(machines, null, 2));
-    return;
-  }
-  const rows = [
-    ["NAME", "STATE", "IP", "MEMORY", "IMAGE"],
-    ...machines.map((m) => [m.name, m.state, m.ipAddress ?? "-", `${m.memoryMiB} MiB`, m.image.name]),
-  ];
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  for (const row of rows)
-    console.log(
-      row
-        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-        .join("  ")
-        .trimEnd(),
-    );
+  const machines = (await new GaolClient(endpoint).machines()).filter((m) => m.state !== "DESTROYED");
+  if (json) return printJson(machines);
+  printTable([
+    ["NAME", "STATE", "IP", "MEMORY", "IMAGE", "OWNER"],
+    ...machines.map((m) => [
+      m.name,
+      m.state,
+      m.ipAddress ?? "-",
+      `${m.memoryMiB} MiB`,
+      m.imageVersion ? `${m.image.name}@${m.imageVersion}` : m.image.name,
+      m.owner.name,
+    ]),
+  ]);
 }
 
-/** `gaol logs NAME [-f]`: the whole boot log; with -f, follows it. */
-export async function logs(endpoint: Endpoint, name: string, follow: boolean): Promise<void> {
-  const machine = await machineNamed(endpoint, name);
-  if (!follow) {
-    type Page = { machine: { events: Array<{ __typename: string; text?: string }> } };
-    const data = await request<Page>(
-      endpoint,
-      `query ($id: ID!) { machine(id: $id) { events(first: 5000) { __typename ... on ConsoleOutput { text } } } }`,
-      { id: machine.id },
-    );
-    for (const e of data.machine.events) if (e.text !== undefined) console.log(e.text);
-    return;
-  }
-  for await (const event of machineEvents(endpoint, machine.id)) {
-    if (event.text !== undefined) console.log(event.text);
-    else if (event.__typename === "MachineStateChanged") console.error(`gaol: ${describe(event)}`);
+/** `gaol logs NAME [-f] [--json]`: the whole boot log; with -f, follows it. */
+export async function logs(endpoint: Endpoint, name: string, follow: boolean, json: boolean): Promise<void> {
+  const client = new GaolClient(endpoint);
+  const machine = await machineNamed(client, name);
+  const events = follow ? client.events(machine.id) : (await client.log(machine.id)).values();
+  for await (const event of events) {
+    if (json) console.log(JSON.stringify(event));
+    else if (event.__typename === "ConsoleOutput") console.log(event.text);
+    else if (event.__typename === "MachineStateChanged") console.error(`gaol: ${describeEvent(event)}`);
   }
 }
 
 export async function rm(endpoint: Endpoint, name: string): Promise<void> {
-  const machine = await machineNamed(endpoint, name);
-  await request(endpoint, `mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }`, { id: machine.id });
-  for await (const event of machineEvents(endpoint, machine.id)) {
-    if (event.state === "DESTROYED") break;
-  }
+  const client = new GaolClient(endpoint);
+  const machine = await machineNamed(client, name);
+  await client.destroy(machine.id);
+  await client.waitForState(machine.id, "DESTROYED");
   console.error(`gaol: ${name} destroyed`);
 }
 
 /** A known_hosts file pinning the machine's keys: no trust on first use, and a mismatch is refused. */
-async function knownHosts(machine: MachineRow): Promise<string> {
+async function knownHosts(machine: Machine): Promise<string> {
   const dir = join(process.env.XDG_CONFIG_HOME ?? join(homedir(), ".config"), "gaol", "known_hosts");
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, machine.name);
@@ -161,24 +110,48 @@ async function knownHosts(machine: MachineRow): Promise<string> {
 }
 
 export async function ssh(endpoint: Endpoint, name: string, command: string[]): Promise<number> {
-  const machine = await machineNamed(endpoint, name);
+  const machine = await machineNamed(new GaolClient(endpoint), name);
   if (machine.state !== "READY" || !machine.ipAddress) throw new Error(`${name} is ${machine.state}, not READY`);
   const file = await knownHosts(machine);
+  const key = sshKey();
   const result = await execa(
     "ssh",
-    ["-o", `UserKnownHostsFile=${file}`, "-o", "StrictHostKeyChecking=yes", `root@${machine.ipAddress}`, ...command],
+    [
+      "-o",
+      `UserKnownHostsFile=${file}`,
+      "-o",
+      "StrictHostKeyChecking=yes",
+      ...(key ? ["-i", key.identityFile] : []),
+      `root@${machine.ipAddress}`,
+      ...command,
+    ],
     { stdio: "inherit", reject: false },
   );
   return result.exitCode ?? 1;
 }
 
-/** `gaol ssh-config [NAME]`: OpenSSH Host blocks for VS Code Remote-SSH, scp, rsync. */
-export async function sshConfig(endpoint: Endpoint, name?: string): Promise<void> {
-  const machines = (await listMachines(endpoint)).filter((m) => m.state === "READY" && (!name || m.name === name));
+/** `gaol ssh-config [NAME]`: OpenSSH Host blocks for VS Code Remote-SSH, JetBrains Gateway, scp, rsync. */
+export async function sshConfig(endpoint: Endpoint, name: string | undefined, json: boolean): Promise<void> {
+  const machines = (await new GaolClient(endpoint).machines()).filter(
+    (m) => m.state === "READY" && (!name || m.name === name),
+  );
   if (name && machines.length === 0) throw new Error(`you have no READY machine named ${JSON.stringify(name)}`);
+  const key = sshKey();
+  const hosts = [];
   for (const m of machines) {
+    hosts.push({
+      host: `gaol-${m.name}`,
+      hostName: m.ipAddress,
+      user: "root",
+      userKnownHostsFile: await knownHosts(m),
+      identityFile: key?.identityFile,
+    });
+  }
+  if (json) return printJson(hosts);
+  for (const h of hosts) {
+    const identity = h.identityFile ? `  IdentityFile ${h.identityFile}\n` : "";
     console.log(
-      `Host gaol-${m.name}\n  HostName ${m.ipAddress}\n  User root\n  UserKnownHostsFile ${await knownHosts(m)}\n  StrictHostKeyChecking yes\n`,
+      `Host ${h.host}\n  HostName ${h.hostName}\n  User root\n  UserKnownHostsFile ${h.userKnownHostsFile}\n  StrictHostKeyChecking yes\n${identity}`,
     );
   }
 }

@@ -2,9 +2,9 @@ import { parseArgs } from "node:util";
 import { hostConfigFromEnv } from "../../agents/config.js";
 import { GaolError } from "../../agents/errors.js";
 import { ensureHost } from "../../agents/setup/index.js";
-import { endpointFromEnv } from "../sdk/request.js";
+import { endpointFromEnv } from "../sdk/node.js";
+import { createTokenCommand, hostsCommand, imagesCommand } from "./admin.js";
 import { logs, ls, rm, ssh, sshConfig, up } from "./machines.js";
-import { createTokenCommand } from "./token.js";
 import { tryCommand } from "./try.js";
 
 const log = (line: string) => console.error(`gaol: ${line}`);
@@ -12,16 +12,23 @@ const log = (line: string) => console.error(`gaol: ${line}`);
 const USAGE = `usage:
   gaol serve [--port 4000] [--no-agent]   the api (GraphQL, GraphiQL) and this host's agent
   gaol agent --api URL --token T      an agent for this host, talking to an api elsewhere
-  gaol up [NAME] [--image I] [--memory MiB]   a machine; prints its stages, exits when READY
-  gaol ls [--json]                    your machines
-  gaol logs NAME [-f]                 the boot log; -f follows it
+  gaol up [NAME] [--image I] [--memory MiB] [--json]
+                                      a machine; shows its stages, exits when READY
+  gaol ls [--json]                    your machines (an admin: everyone's)
+  gaol logs NAME [-f] [--json]        the boot log; -f follows it
   gaol ssh NAME [-- CMD]              ssh in as root, the machine's host key pinned
-  gaol ssh-config [NAME]              OpenSSH Host blocks (VS Code, scp, rsync)
+  gaol ssh-config [NAME] [--json]     OpenSSH Host blocks (VS Code, JetBrains Gateway, scp, rsync)
   gaol rm NAME                        destroy a machine
+  gaol images [--json]                images and their versions
+  gaol hosts [--json]                 hosts, capacity and heartbeats (ADMIN)
   gaol token create --user NAME [--role ADMIN|USER|AGENT] [--host-user ACCOUNT]
                                       a new token, printed once (uses GAOL_TOKEN, or the server's admin token)
   gaol setup                          install and prepare everything this host needs
   gaol try [--owner USER] [--name N]  boot a machine on a private LAN; Ctrl-C destroys it`;
+
+function jsonFlag(args: string[]) {
+  return parseArgs({ args, options: { json: { type: "boolean", default: false } } }).values;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -50,23 +57,28 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { image: { type: "string" }, memory: { type: "string" } },
+        options: { image: { type: "string" }, memory: { type: "string" }, json: { type: "boolean", default: false } },
       });
       return up(endpointFromEnv(), { name: positionals[0], ...values });
     }
     case "ls": {
-      const { values } = parseArgs({ args: rest, options: { json: { type: "boolean", default: false } } });
-      await ls(endpointFromEnv(), values.json);
+      await ls(endpointFromEnv(), jsonFlag(rest).json);
       return 0;
     }
+    case "images":
+      await imagesCommand(endpointFromEnv(), jsonFlag(rest).json);
+      return 0;
+    case "hosts":
+      await hostsCommand(jsonFlag(rest).json);
+      return 0;
     case "logs": {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { follow: { type: "boolean", short: "f", default: false } },
+        options: { follow: { type: "boolean", short: "f", default: false }, json: { type: "boolean", default: false } },
       });
-      if (!positionals[0]) throw new Error("usage: gaol logs NAME [-f]");
-      await logs(endpointFromEnv(), positionals[0], values.follow);
+      if (!positionals[0]) throw new Error("usage: gaol logs NAME [-f] [--json]");
+      await logs(endpointFromEnv(), positionals[0], values.follow, values.json);
       return 0;
     }
     case "rm": {
@@ -79,9 +91,15 @@ async function main(argv: string[]): Promise<number> {
       if (!name || (separator !== undefined && separator !== "--")) throw new Error("usage: gaol ssh NAME [-- CMD]");
       return ssh(endpointFromEnv(), name, command);
     }
-    case "ssh-config":
-      await sshConfig(endpointFromEnv(), rest[0]);
+    case "ssh-config": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: "boolean", default: false } },
+      });
+      await sshConfig(endpointFromEnv(), positionals[0], values.json);
       return 0;
+    }
     default:
       console.error(USAGE);
       return command === undefined || command === "help" || command === "--help" ? 0 : 2;

@@ -1,40 +1,32 @@
 import { createClient } from "graphql-ws";
-import WebSocket from "ws";
-import type { Endpoint } from "./request.js";
+import { type MachineEventFieldsFragment, MachineEventsDocument } from "./generated.js";
+import { ApiError, type Endpoint } from "./request.js";
 
-export interface MachineEvent {
-  __typename: string;
-  cursor: string;
-  at: string;
-  state?: string;
-  reason?: string | null;
-  lastConsoleLines?: string[];
-  text?: string;
-  stage?: string;
-  uptimeSeconds?: number | null;
-  ip?: string;
-  mac?: string;
-  path?: string;
-  port?: number;
-  hostKeys?: Array<{ type: string; fingerprintSha256: string; publicKey: string }>;
+export type MachineEvent = MachineEventFieldsFragment;
+
+const RETRIES = 8;
+
+export function websocketUrl(endpoint: Endpoint): string {
+  return endpoint.url.replace(/^http/, "ws");
 }
 
-const EVENTS = `subscription ($id: ID!, $after: String) {
-  machineEvents(machineId: $id, after: $after) {
-    __typename cursor at
-    ... on MachineStateChanged { state reason lastConsoleLines }
-    ... on ConsoleOutput { text }
-    ... on BootStageReached { stage uptimeSeconds }
-    ... on DhcpLeaseAcquired { ip mac }
-    ... on HomeMounted { path }
-    ... on SshReady { ip port hostKeys { type fingerprintSha256 publicKey } }
-  }
-}`;
+/** graphql-ws's own close codes 4400–4499 (unauthorized, forbidden, bad request) will not heal by retrying. */
+function isFinal(error: unknown): boolean {
+  if (Array.isArray(error)) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "number" && code >= 4400 && code < 4500;
+}
+
+function describeFailure(error: unknown): string {
+  if (Array.isArray(error)) return error.map((e: { message?: string }) => e.message).join("; ");
+  const { reason, code, message } = (error ?? {}) as { reason?: string; code?: number; message?: string };
+  return message ?? (reason || `the connection closed (${code})`);
+}
 
 /**
- * A machine's events as an async iterator over graphql-ws. A dropped
- * connection is resumed from the last cursor seen, so the caller never sees
- * a gap or a repeat.
+ * A machine's events as an async iterator over graphql-ws: the stored backlog, then live.
+ * A dropped connection is resumed from the last cursor seen, so the caller never sees
+ * a gap or a repeat. GraphQL errors (no such machine, not yours) end it with an ApiError.
  */
 export async function* machineEvents(
   endpoint: Endpoint,
@@ -44,18 +36,19 @@ export async function* machineEvents(
   let cursor = after;
   for (let attempt = 0; ; attempt++) {
     const client = createClient({
-      url: endpoint.url.replace(/^http/, "ws"),
-      webSocketImpl: WebSocket,
+      url: websocketUrl(endpoint),
+      webSocketImpl: endpoint.webSocket,
       connectionParams: endpoint.token ? { authorization: `Bearer ${endpoint.token}` } : {},
       retryAttempts: 0,
     });
     try {
-      for await (const result of client.iterate<{ machineEvents: MachineEvent }>({
-        query: EVENTS,
-        variables: { id: machineId, after: cursor },
-      })) {
-        if (result.errors?.length) throw new Error(result.errors.map((e) => e.message).join("; "));
-        const event = result.data?.machineEvents;
+      const results = client.iterate({
+        query: MachineEventsDocument.toString(),
+        variables: { machineId, after: cursor },
+      });
+      for await (const result of results) {
+        if (result.errors?.length) throw new ApiError(result.errors.map((e) => e.message).join("; "));
+        const event = (result.data as { machineEvents?: MachineEvent } | undefined)?.machineEvents;
         if (!event) continue;
         cursor = event.cursor;
         attempt = 0;
@@ -63,12 +56,10 @@ export async function* machineEvents(
       }
       return;
     } catch (error) {
-      // GraphQL errors (not yours, no such machine) are final; a lost connection is retried.
-      if (Array.isArray(error) || (error instanceof Error && !/socket|closed|ECONN|1006/i.test(error.message))) {
-        throw Array.isArray(error) ? new Error(error.map((e: { message: string }) => e.message).join("; ")) : error;
-      }
-      if (attempt >= 8) throw new Error(`lost the connection to ${endpoint.url}`);
-      await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5000)));
+      if (error instanceof ApiError) throw error;
+      if (isFinal(error)) throw new ApiError(describeFailure(error));
+      if (attempt >= RETRIES) throw new ApiError(`lost the connection to ${endpoint.url}: ${describeFailure(error)}`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(200 * 2 ** attempt, 5000)));
     } finally {
       await client.dispose();
     }

@@ -1,8 +1,9 @@
-import { open, readFile, rm } from "node:fs/promises";
+import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostConfigFromEnv } from "../../agents/config.js";
+import { HostCommandError } from "../../agents/exec/error.js";
 import { type Launched, launch, run } from "../../agents/exec/run.js";
 import { Host } from "../../agents/host.js";
 import { removeIsolatedLan } from "../../agents/network/lan.js";
@@ -107,6 +108,50 @@ describe("gaol serve", () => {
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(machine.state).toBe("DESTROYED");
+    await stopServe();
+  });
+
+  it("serves the CLI inside the namespace: up with progress, ssh with the host key pinned, --json, rm", async () => {
+    await startServe("cli");
+    const home = join(STATE, "cli-home");
+    await mkdir(join(home, ".ssh"), { recursive: true });
+    await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(home, ".ssh", "id_ed25519")]);
+    const { stdout: token } = await run(gaol, ["token", "create", "--user", "gaoltsrv"], { netns: NS, env });
+    const as = { netns: NS, env: { ...env, HOME: home, GAOL_TOKEN: token } };
+
+    const upped = await run(gaol, ["up", "cli-2"], as);
+    expect(upped.stdout).toBe("cli-2");
+    expect(upped.stderr).toMatch(/^gaol: cli-2\ngaol: PENDING/);
+    expect(upped.stderr).toMatch(/gaol:\s+ssh verified at 10\.213\.0\.\d+:22 \(SHA256:/);
+    expect(upped.stderr).toContain("— gaol ssh cli-2");
+
+    // gaol ssh: the api's host keys pinned, the user's own key, no prompt.
+    expect((await run(gaol, ["ssh", "cli-2", "--", "id", "-u"], as)).stdout).toBe("0");
+
+    // --json on the read commands.
+    const [machine] = JSON.parse((await run(gaol, ["ls", "--json"], as)).stdout);
+    expect(machine).toMatchObject({ name: "cli-2", state: "READY", owner: { name: "gaoltsrv" } });
+    const events = (await run(gaol, ["logs", "cli-2", "--json"], as)).stdout.split("\n").map((l) => JSON.parse(l));
+    expect(events.map((e: { __typename: string }) => e.__typename)).toContain("SshReady");
+    expect(JSON.parse((await run(gaol, ["images", "--json"], as)).stdout)[0].name).toBe("debian");
+    const [block] = JSON.parse((await run(gaol, ["ssh-config", "cli-2", "--json"], as)).stdout);
+    expect(block).toMatchObject({ host: "gaol-cli-2", hostName: machine.ipAddress, user: "root" });
+    expect((await run(gaol, ["hosts"], { netns: NS, env })).stdout).toMatch(
+      /^HOST\s+MACHINES\s+MEMORY\s+HEARTBEAT\n\S+\s+1\//,
+    );
+
+    // A host key that is not the machine's is refused, never trusted on first use.
+    const config = join(home, "ssh_config");
+    await writeFile(config, (await run(gaol, ["ssh-config", "cli-2"], as)).stdout);
+    const { stdout: otherKey } = await run("ssh-keygen", ["-y", "-f", join(home, ".ssh", "id_ed25519")]);
+    await writeFile(block.userKnownHostsFile, `${machine.ipAddress} ${otherKey}\n`);
+    const refused = await run("ssh", ["-F", config, "-o", "BatchMode=yes", "gaol-cli-2", "true"], as).catch((e) => e);
+    expect(refused).toBeInstanceOf(HostCommandError);
+    expect(refused.stderrTail).toMatch(/Host key verification failed/);
+
+    const removed = await run(gaol, ["rm", "cli-2"], as);
+    expect(removed.stderr).toContain("cli-2 destroyed");
+    expect(JSON.parse((await run(gaol, ["ls", "--json"], as)).stdout)).toEqual([]);
     await stopServe();
   });
 });

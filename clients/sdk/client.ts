@@ -1,0 +1,145 @@
+import { type MachineEvent, machineEvents } from "./events.js";
+import {
+  DestroyMachineDocument,
+  HostsDocument,
+  ImagesDocument,
+  MachineDocument,
+  type MachineFieldsFragment,
+  MachineLogDocument,
+  MachinesDocument,
+  ProvisionMachineDocument,
+  type ProvisionMachineInput,
+  RebootMachineDocument,
+  type SshHostKeyFieldsFragment,
+  ViewerDocument,
+} from "./generated.js";
+import { ApiError, type Endpoint, payloadOf, request } from "./request.js";
+
+export type Machine = MachineFieldsFragment;
+
+export interface ReadyMachine {
+  machine: Machine;
+  ip: string;
+  port: number;
+  hostKeys: SshHostKeyFieldsFragment[];
+}
+
+/** The machine went FAILED: why, and what its console said last. */
+export class MachineFailedError extends ApiError {
+  override name = "MachineFailedError";
+  constructor(
+    readonly machineId: string,
+    readonly reason: string,
+    readonly lastConsoleLines: readonly string[],
+  ) {
+    super(`the machine failed: ${reason}`, "MachineFailed");
+  }
+}
+
+/** gaol's api for portals, IDE plugins and scripts; typed from schema/schema.graphql. */
+export class GaolClient {
+  constructor(readonly endpoint: Endpoint) {}
+
+  async viewer() {
+    return (await request(this.endpoint, ViewerDocument)).viewer;
+  }
+
+  /** Every machine the viewer may see (an admin: everyone's), newest first. */
+  async machines(): Promise<Machine[]> {
+    const machines: Machine[] = [];
+    let after: string | null | undefined;
+    do {
+      const page = (await request(this.endpoint, MachinesDocument, { first: 100, after })).machines;
+      machines.push(...page.edges.map((edge) => edge.node));
+      after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : undefined;
+    } while (after);
+    return machines;
+  }
+
+  async machine(id: string): Promise<Machine | null> {
+    return (await request(this.endpoint, MachineDocument, { id })).machine;
+  }
+
+  /** A new machine; its typed errors (ValidationError, QuotaExceededError, …) are thrown as ApiErrors. */
+  async provision(input: ProvisionMachineInput = {}): Promise<Machine> {
+    const { provisionMachine } = await request(this.endpoint, ProvisionMachineDocument, { input });
+    return payloadOf(provisionMachine, "ProvisionMachinePayload").machine;
+  }
+
+  /** Asks for the machine's end; idempotent. `waitForState(id, "DESTROYED")` waits for it. */
+  async destroy(id: string): Promise<Machine> {
+    const { destroyMachine } = await request(this.endpoint, DestroyMachineDocument, { id });
+    return payloadOf(destroyMachine, "DestroyMachinePayload").machine;
+  }
+
+  async reboot(id: string): Promise<Machine> {
+    const { rebootMachine } = await request(this.endpoint, RebootMachineDocument, { id });
+    return payloadOf(rebootMachine, "RebootMachinePayload").machine;
+  }
+
+  async images() {
+    return (await request(this.endpoint, ImagesDocument)).images;
+  }
+
+  /** ADMIN: the hosts, their capacity and last heartbeat. */
+  async hosts() {
+    return (await request(this.endpoint, HostsDocument)).hosts;
+  }
+
+  /** The stored events (the whole boot log) after a cursor, oldest first. */
+  async log(id: string, after?: string): Promise<MachineEvent[]> {
+    const data = await request(this.endpoint, MachineLogDocument, { id, after, first: 5000 });
+    if (!data.machine) throw new ApiError(`no machine ${id}`, "NotFoundError");
+    return data.machine.events;
+  }
+
+  /** The machine's events, replayed then live; resumes by cursor across dropped connections. */
+  events(id: string, after?: string): AsyncGenerator<MachineEvent> {
+    return machineEvents(this.endpoint, id, after);
+  }
+
+  /** Waits until the machine is READY: its address, ssh port and the host keys the agent verified. */
+  async waitForReady(id: string, { timeoutMs = 60_000 }: { timeoutMs?: number } = {}): Promise<ReadyMachine> {
+    let ssh: { ip: string; port: number; hostKeys: SshHostKeyFieldsFragment[] } | undefined;
+    let ready = false;
+    await this.until(id, timeoutMs, "READY", (event) => {
+      if (event.__typename === "SshReady") ssh = { ip: event.ip, port: event.port, hostKeys: event.hostKeys };
+      if (event.__typename === "MachineStateChanged") ready = event.state === "READY";
+      return ready && ssh !== undefined;
+    });
+    const machine = await this.machine(id);
+    if (!machine || !ssh) throw new ApiError(`machine ${id} vanished`, "NotFoundError");
+    return { machine, ...ssh };
+  }
+
+  /** Waits for a state (DESTROYED after destroy, say); FAILED on the way throws MachineFailedError. */
+  async waitForState(id: string, state: Machine["state"], { timeoutMs = 60_000 }: { timeoutMs?: number } = {}) {
+    await this.until(id, timeoutMs, state, (e) => e.__typename === "MachineStateChanged" && e.state === state);
+  }
+
+  private async until(id: string, timeoutMs: number, goal: string, done: (e: MachineEvent) => boolean) {
+    const events = this.events(id);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ApiError(`machine ${id} was not ${goal} within ${timeoutMs / 1000} s`, "Timeout")),
+        timeoutMs,
+      );
+    });
+    try {
+      for (;;) {
+        const next = await Promise.race([events.next(), timeout]);
+        if (next.done) throw new ApiError(`the event stream of ${id} ended before ${goal}`);
+        const event = next.value;
+        if (done(event)) return;
+        if (event.__typename === "MachineStateChanged" && event.state === "FAILED" && goal !== "FAILED")
+          throw new MachineFailedError(id, event.reason ?? "unknown", event.lastConsoleLines);
+        if (event.__typename === "MachineStateChanged" && event.state === "DESTROYED" && goal !== "DESTROYED")
+          throw new ApiError(`machine ${id} was destroyed before ${goal}`, "InvalidStateError");
+      }
+    } finally {
+      clearTimeout(timer);
+      void events.return(undefined);
+    }
+  }
+}

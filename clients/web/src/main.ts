@@ -1,0 +1,439 @@
+import { createClient } from "graphql-ws";
+import { GaolClient, type Machine } from "../../sdk/client.js";
+import type { MachineEvent } from "../../sdk/events.js";
+import { ago } from "../../sdk/format.js";
+import { MachineChangesDocument, type ViewerQuery } from "../../sdk/generated.js";
+import { ApiError } from "../../sdk/request.js";
+import { h, replace } from "./dom.js";
+
+type Viewer = ViewerQuery["viewer"];
+
+const TOKEN_KEY = "gaol.token";
+const KEY_KEY = "gaol.sshPublicKey";
+const url = new URL("/graphql", location.href).toString();
+const app = document.getElementById("app") as HTMLElement;
+const who = document.getElementById("who") as HTMLElement;
+
+const state = {
+  client: undefined as GaolClient | undefined,
+  viewer: undefined as Viewer | undefined,
+  machines: new Map<string, Machine>(),
+  selected: undefined as string | undefined,
+  stopMachines: undefined as (() => void) | undefined,
+  stopEvents: undefined as (() => void) | undefined,
+};
+
+function message(error: unknown): string {
+  if (error instanceof ApiError && error.fields?.length)
+    return `${error.message}: ${error.fields.map((f) => `${f.field} ${f.message}`).join("; ")}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+// --- signing in ---------------------------------------------------------
+
+function showSignIn(problem?: string): void {
+  state.stopMachines?.();
+  state.stopEvents?.();
+  replace(who);
+  const input = h("input", {
+    type: "password",
+    name: "token",
+    placeholder: "gaol_…",
+    autocomplete: "off",
+    "data-testid": "token",
+  });
+  const form = h(
+    "form",
+    {
+      class: "card signin",
+      onsubmit: (event) => {
+        event.preventDefault();
+        void signIn(input.value.trim());
+      },
+    },
+    h("h2", {}, "Sign in"),
+    h(
+      "p",
+      {},
+      "Paste the API token your course or admin gave you (",
+      h("code", {}, "gaol token create"),
+      " makes one).",
+    ),
+    input,
+    h("button", { type: "submit", "data-testid": "sign-in" }, "Sign in"),
+    problem ? h("p", { class: "error", role: "alert" }, problem) : null,
+  );
+  replace(app, form);
+  input.focus();
+}
+
+async function signIn(token: string): Promise<void> {
+  const client = new GaolClient({ url, token });
+  try {
+    state.viewer = await client.viewer();
+  } catch (error) {
+    showSignIn(message(error));
+    return;
+  }
+  localStorage.setItem(TOKEN_KEY, token);
+  state.client = client;
+  replace(
+    who,
+    h("span", { "data-testid": "viewer" }, `${state.viewer.name} (${state.viewer.role.toLowerCase()})`),
+    h("a", { href: "/graphql", target: "_blank" }, "GraphiQL"),
+    h("button", { class: "link", onclick: signOut }, "Sign out"),
+  );
+  await showMachines();
+}
+
+function signOut(): void {
+  localStorage.removeItem(TOKEN_KEY);
+  state.client = undefined;
+  state.machines.clear();
+  state.selected = undefined;
+  showSignIn();
+}
+
+// --- the machine list, live --------------------------------------------
+
+const listBody = h("tbody", { "data-testid": "machine-list" });
+const detail = h("section", { class: "card detail", "data-testid": "machine-detail" });
+const admin = h("section", { class: "admin" });
+const createError = h("p", { class: "error", role: "alert" });
+
+async function showMachines(): Promise<void> {
+  replace(app, h("div", { class: "columns" }, h("div", {}, createForm(), machineTable()), detail), admin);
+  await reloadMachines();
+  followMachines();
+  if (state.viewer?.role === "ADMIN") void showAdmin();
+  renderDetail();
+}
+
+async function reloadMachines(): Promise<void> {
+  if (!state.client) return;
+  try {
+    const machines = await state.client.machines();
+    state.machines = new Map(machines.map((m) => [m.id, m]));
+    renderList();
+  } catch (error) {
+    createError.textContent = message(error);
+  }
+}
+
+function followMachines(): void {
+  const token = state.client?.endpoint.token;
+  const ws = createClient({
+    url: url.replace(/^http/, "ws"),
+    connectionParams: { authorization: `Bearer ${token}` },
+    retryAttempts: Number.POSITIVE_INFINITY,
+    // A reconnect may have missed changes: reload the whole list.
+    on: { connected: (_socket, _payload, wasRetry) => wasRetry && void reloadMachines() },
+  });
+  const stop = ws.subscribe<{ machines: Machine }>(
+    { query: MachineChangesDocument.toString() },
+    {
+      next: ({ data }) => {
+        if (!data) return;
+        state.machines.set(data.machines.id, data.machines);
+        renderList();
+        if (data.machines.id === state.selected) renderDetailHeader();
+      },
+      error: (error) => console.error("machines subscription", error),
+      complete: () => undefined,
+    },
+  );
+  state.stopMachines = () => {
+    stop();
+    void ws.dispose();
+  };
+}
+
+function visibleMachines(): Machine[] {
+  return [...state.machines.values()]
+    .filter((m) => m.state !== "DESTROYED")
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+}
+
+function machineTable(): HTMLElement {
+  return h(
+    "section",
+    { class: "card" },
+    h("h2", {}, "Machines"),
+    h(
+      "table",
+      {},
+      h("thead", {}, h("tr", {}, ...["Name", "State", "Address", "Memory", "Owner", ""].map((t) => h("th", {}, t)))),
+      listBody,
+    ),
+  );
+}
+
+function renderList(): void {
+  const rows = visibleMachines().map((m) =>
+    h(
+      "tr",
+      {
+        class: m.id === state.selected ? "selected" : "",
+        "data-testid": `machine-${m.name}`,
+        onclick: () => select(m.id),
+      },
+      h("td", {}, h("strong", {}, m.name)),
+      h("td", {}, h("span", { class: `state ${m.state.toLowerCase()}`, "data-testid": "state" }, m.state)),
+      h("td", {}, m.ipAddress ?? "–"),
+      h("td", {}, `${m.memoryMiB} MiB`),
+      h("td", {}, m.owner.name),
+      h(
+        "td",
+        {},
+        h(
+          "button",
+          {
+            class: "danger",
+            "data-testid": "destroy",
+            disabled: m.desiredState === "DESTROYED",
+            onclick: (event) => {
+              event.stopPropagation();
+              void destroy(m);
+            },
+          },
+          m.desiredState === "DESTROYED" ? "Destroying…" : "Destroy",
+        ),
+      ),
+    ),
+  );
+  replace(
+    listBody,
+    ...(rows.length ? rows : [h("tr", {}, h("td", { colSpan: 6, class: "empty" }, "No machines yet."))]),
+  );
+}
+
+function createForm(): HTMLElement {
+  const name = h("input", {
+    name: "name",
+    placeholder: "lab-1 (optional)",
+    pattern: "[a-z0-9-]{1,32}",
+    "data-testid": "new-name",
+  });
+  const memory = h("input", { name: "memory", type: "number", min: 64, step: 64, placeholder: "MiB (optional)" });
+  const key = h("textarea", { name: "key", rows: 2, placeholder: "ssh-ed25519 AAAA… (your public key, for ssh)" });
+  key.value = localStorage.getItem(KEY_KEY) ?? "";
+  return h(
+    "form",
+    {
+      class: "card create",
+      onsubmit: (event) => {
+        event.preventDefault();
+        void create(name.value.trim(), memory.value, key.value.trim()).then((ok) => {
+          if (ok) name.value = "";
+        });
+      },
+    },
+    h("h2", {}, "New machine"),
+    h("label", {}, "Name", name),
+    h("label", {}, "Memory", memory),
+    h("label", { class: "wide" }, "SSH public key", key),
+    h("button", { type: "submit", "data-testid": "create" }, "Create"),
+    createError,
+  );
+}
+
+async function create(name: string, memory: string, key: string): Promise<boolean> {
+  if (!state.client) return false;
+  createError.textContent = "";
+  if (key) localStorage.setItem(KEY_KEY, key);
+  try {
+    const machine = await state.client.provision({
+      name: name || undefined,
+      memoryMiB: memory ? Number(memory) : undefined,
+      sshPublicKeys: key ? [key] : [],
+    });
+    state.machines.set(machine.id, machine);
+    renderList();
+    select(machine.id);
+    return true;
+  } catch (error) {
+    createError.textContent = message(error);
+    return false;
+  }
+}
+
+async function destroy(machine: Machine): Promise<void> {
+  try {
+    const destroyed = await state.client?.destroy(machine.id);
+    if (destroyed) state.machines.set(destroyed.id, destroyed);
+    renderList();
+  } catch (error) {
+    createError.textContent = message(error);
+  }
+}
+
+// --- one machine: its stages and its boot log, live --------------------
+
+const header = h("div", { class: "detail-header" });
+const timeline = h("ol", { class: "timeline", "data-testid": "timeline" });
+const log = h("pre", { class: "log", "data-testid": "log" });
+
+function select(id: string): void {
+  state.selected = id;
+  renderList();
+  renderDetail();
+}
+
+function renderDetail(): void {
+  state.stopEvents?.();
+  state.stopEvents = undefined;
+  const machine = state.selected ? state.machines.get(state.selected) : undefined;
+  if (!machine || !state.client) {
+    replace(detail, h("p", { class: "empty" }, "Choose a machine to see its boot."));
+    return;
+  }
+  replace(timeline);
+  replace(log);
+  replace(detail, header, h("h3", {}, "Boot"), timeline, h("h3", {}, "Console"), log);
+  renderDetailHeader();
+  const events = state.client.events(machine.id);
+  let stopped = false;
+  state.stopEvents = () => {
+    stopped = true;
+    void events.return(undefined);
+  };
+  void (async () => {
+    try {
+      for await (const event of events) {
+        if (stopped) break;
+        show(machine, event);
+      }
+    } catch (error) {
+      if (!stopped) log.append(h("span", { class: "error" }, `\n${message(error)}`));
+    }
+  })();
+}
+
+function renderDetailHeader(): void {
+  const m = state.selected ? state.machines.get(state.selected) : undefined;
+  if (!m) return;
+  const command = m.ipAddress ? `ssh root@${m.ipAddress}` : "";
+  replace(
+    header,
+    h(
+      "h2",
+      {},
+      m.name,
+      " ",
+      h("span", { class: `state ${m.state.toLowerCase()}`, "data-testid": "detail-state" }, m.state),
+    ),
+    m.stateReason ? h("p", { class: "error" }, m.stateReason) : h("span"),
+    h(
+      "dl",
+      {},
+      h("dt", {}, "Image"),
+      h("dd", {}, m.imageVersion ? `${m.image.name} version ${m.imageVersion}` : m.image.name),
+      h("dt", {}, "Address"),
+      h("dd", { "data-testid": "ip" }, m.ipAddress ?? "–"),
+      h("dt", {}, "Host keys"),
+      h("dd", {}, ...m.sshHostKeys.map((k) => h("div", { class: "mono" }, `${k.type} ${k.fingerprintSha256}`))),
+    ),
+    command
+      ? h(
+          "div",
+          { class: "ssh" },
+          h("code", { "data-testid": "ssh-command" }, command),
+          h(
+            "button",
+            { onclick: () => void navigator.clipboard?.writeText(command), title: "Copy the ssh command" },
+            "Copy",
+          ),
+        )
+      : h("span"),
+  );
+}
+
+function show(machine: Machine, event: MachineEvent): void {
+  const since = `${((Date.parse(event.at) - Date.parse(machine.createdAt)) / 1000).toFixed(2)} s`;
+  const step = (label: string, note = "", kind = "") =>
+    timeline.append(
+      h(
+        "li",
+        { class: kind, "data-testid": "stage" },
+        h("span", {}, label),
+        h("small", {}, note ? `${note} · ${since}` : since),
+      ),
+    );
+  switch (event.__typename) {
+    case "ConsoleOutput":
+      log.append(`${event.text}\n`);
+      if (log.scrollHeight - log.scrollTop - log.clientHeight < 80) log.scrollTop = log.scrollHeight;
+      return;
+    case "MachineStateChanged":
+      step(event.state, event.reason ?? "", event.state.toLowerCase());
+      return;
+    case "BootStageReached":
+      step(event.stage, event.uptimeSeconds != null ? `uptime ${event.uptimeSeconds.toFixed(2)} s` : "");
+      return;
+    case "BootStepFailed":
+      step(`${event.step} failed`, event.failure, "failed");
+      return;
+    case "DhcpLeaseAcquired":
+      step(`lease ${event.ip}`);
+      return;
+    case "HomeMounted":
+      step(`home ${event.path}`);
+      return;
+    case "SshReady":
+      step(`ssh verified ${event.ip}:${event.port}`);
+      return;
+    default:
+      return;
+  }
+}
+
+// --- admins: hosts and images -------------------------------------------
+
+async function showAdmin(): Promise<void> {
+  if (!state.client) return;
+  const [hosts, images] = await Promise.all([state.client.hosts(), state.client.images()]);
+  const table = (heads: string[], rows: string[][]) =>
+    h(
+      "table",
+      {},
+      h("thead", {}, h("tr", {}, ...heads.map((t) => h("th", {}, t)))),
+      h("tbody", {}, ...rows.map((r) => h("tr", {}, ...r.map((c) => h("td", {}, c))))),
+    );
+  replace(
+    admin,
+    h(
+      "section",
+      { class: "card", "data-testid": "hosts" },
+      h("h2", {}, "Hosts"),
+      table(
+        ["Host", "Machines", "Memory", "Heartbeat"],
+        hosts.map((x) => [
+          x.name,
+          `${x.machineCount} / ${x.maxMachines}`,
+          `${x.usedMemoryMiB} / ${x.memoryMiB} MiB`,
+          ago(x.lastHeartbeatAt),
+        ]),
+      ),
+    ),
+    h(
+      "section",
+      { class: "card", "data-testid": "images" },
+      h("h2", {}, "Images"),
+      table(
+        ["Image", "Version", "Size", "Built"],
+        images.flatMap((i) =>
+          (i.versions.length ? i.versions : [undefined]).map((v) => [
+            i.name,
+            v ? String(v.version) : "–",
+            v?.sizeBytes ? `${Math.round(v.sizeBytes / 2 ** 20)} MiB` : "–",
+            v ? ago(v.createdAt) : "–",
+          ]),
+        ),
+      ),
+    ),
+  );
+}
+
+const saved = localStorage.getItem(TOKEN_KEY);
+if (saved) void signIn(saved);
+else showSignIn();

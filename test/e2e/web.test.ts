@@ -1,0 +1,114 @@
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { build } from "vite";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Agent } from "../../agents/agent.js";
+import { hostConfigFromEnv } from "../../agents/config.js";
+import { Host } from "../../agents/host.js";
+import { ensureHost } from "../../agents/setup/index.js";
+import { createAccount, removeAccount } from "../helpers/accounts.js";
+import { startTestApi, type TestApi } from "../helpers/api.js";
+import { createTestLan, type TestLan } from "../helpers/lan.js";
+
+// The web page in Debian's Chromium, against the api and a real agent booting real UML. Names unique to this file.
+const NS = "gaol-t-web";
+const WORK = "/var/lib/gaol-test/web";
+const ARTIFACTS = fileURLToPath(new URL("../../test-artifacts/", import.meta.url));
+const config = { ...hostConfigFromEnv(), bridge: "br0", netns: NS, stateDir: join(WORK, "state") };
+
+let lan: TestLan;
+let api: TestApi;
+let url: string;
+let agent: Agent;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  await ensureHost(hostConfigFromEnv(), () => undefined);
+  await build({
+    configFile: fileURLToPath(new URL("../../clients/web/vite.config.ts", import.meta.url)),
+    logLevel: "warn",
+  });
+  await rm(WORK, { recursive: true, force: true });
+  await mkdir(ARTIFACTS, { recursive: true });
+  lan = await createTestLan(NS, 33, join(WORK, "lan"));
+  await createAccount("gaoltweb", 1531);
+  api = await startTestApi();
+  url = await api.app.start(0);
+  const agentToken = await api.login("web-host", "AGENT", { hostMemoryMiB: 0 });
+  agent = new Agent({ api: url, token: agentToken, config, capacity: { memoryMiB: 4096, maxMachines: 4 } });
+  await agent.start();
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: [
+      "--headless=new",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-dev-shm-usage",
+      "--disable-background-networking",
+    ],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+});
+
+afterAll(async () => {
+  await browser?.close().catch(() => undefined);
+  await agent?.stop().catch(() => undefined);
+  const host = new Host(config);
+  for (const id of await host.localIds()) await host.destroy(id).catch(() => undefined);
+  await api?.close();
+  await lan?.destroy();
+  await removeAccount("gaoltweb");
+  await rm(WORK, { recursive: true, force: true });
+});
+
+describe("the web page", () => {
+  it("refuses a bad token and says so", async () => {
+    await page.goto(new URL("/", url).toString());
+    await page.getByTestId("token").fill("gaol_not_a_token");
+    await page.getByTestId("sign-in").click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/Not authorized/);
+  });
+
+  it("signs in, creates a machine, shows its stages live until READY, and destroys it", async () => {
+    const token = await api.login("gaoltweb");
+    await page.getByTestId("token").fill(token);
+    await page.getByTestId("sign-in").click();
+    await expect.poll(() => page.getByTestId("viewer").textContent()).toBe("gaoltweb (user)");
+
+    await page.getByTestId("new-name").fill("web-1");
+    await page.getByTestId("create").click();
+    const row = page.getByTestId("machine-web-1");
+    await row.waitFor();
+    // The timeline fills in as the agent reports: lease, ssh verified by the host, READY.
+    const stages = page.getByTestId("timeline");
+    await stages.getByText(/^lease 10\.200\.33\./).waitFor({ timeout: 60_000 });
+    await stages.getByText("ssh verified", { exact: false }).waitFor({ timeout: 60_000 });
+    await stages.getByText("READY", { exact: true }).waitFor({ timeout: 60_000 });
+    await expect.poll(() => row.getByTestId("state").textContent()).toBe("READY");
+    const address = await page.getByTestId("ip").textContent();
+    expect(await page.getByTestId("ssh-command").textContent()).toBe(`ssh root@${address}`);
+    expect(await page.getByTestId("log").textContent()).toContain("gaol: stage=sshd");
+    const labels = await stages.getByTestId("stage").locator("span").allTextContents();
+    expect(labels.indexOf("BOOTING")).toBeLessThan(labels.findIndex((l) => l.startsWith("lease")));
+    expect(labels.findIndex((l) => l.startsWith("ssh verified"))).toBeLessThan(labels.indexOf("READY"));
+    await page.screenshot({ path: join(ARTIFACTS, "web-ready.png"), fullPage: true });
+
+    await row.getByTestId("destroy").click();
+    await row.waitFor({ state: "detached", timeout: 30_000 });
+    const machines = (await api.gql(token, "{ machines { edges { node { name state } } } }")).data?.machines.edges;
+    expect(machines).toEqual([{ node: { name: "web-1", state: "DESTROYED" } }]);
+  });
+
+  it("shows an admin every host with its capacity and every image", async () => {
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByTestId("token").fill(await api.login("web-admin", "ADMIN"));
+    await page.getByTestId("sign-in").click();
+    await expect.poll(() => page.getByTestId("viewer").textContent()).toBe("web-admin (admin)");
+    await expect.poll(() => page.getByTestId("hosts").textContent()).toMatch(/web-host\s*0 \/ 4/);
+    expect(await page.getByTestId("images").textContent()).toMatch(/^Images.*debian/);
+    await page.screenshot({ path: join(ARTIFACTS, "web-admin.png"), fullPage: true });
+  });
+});
