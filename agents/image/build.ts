@@ -63,7 +63,7 @@ export async function buildImageVersion(
 }
 
 /** Bump when the way an image is built changes, so existing versions are rebuilt. */
-const RECIPE = "2: mkfs size in MiB";
+const RECIPE = "3: mkfs size in MiB; masters may gain packages";
 
 /** Identifies the guest files and recipe an image version was built with. */
 export async function guestFilesHash(): Promise<string> {

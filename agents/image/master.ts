@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { type HostConfig, paths } from "../config.js";
 import { run } from "../exec/run.js";
@@ -18,7 +19,12 @@ export const DEBIAN_MASTER_PACKAGES = [
   "mount",
   "ca-certificates",
   "less",
+  // udhcpc: startenv's fastest DHCP client (one static binary).
+  "busybox-static",
 ];
+
+/** Packages added to the list after masters were made: [package, a file it installs]. */
+const ADDED_LATER: ReadonlyArray<readonly [string, string]> = [["busybox-static", "bin/busybox"]];
 
 /**
  * The default master: Debian (the host's own release) from the mirror the
@@ -27,7 +33,10 @@ export const DEBIAN_MASTER_PACKAGES = [
  */
 export async function ensureDebianMaster(config: HostConfig, log: (line: string) => void, image = "debian") {
   const master = paths.master(config, image);
-  if (existsSync(join(master, "etc", "os-release"))) return master;
+  if (existsSync(join(master, "etc", "os-release"))) {
+    await addLaterPackages(master, log);
+    return master;
+  }
   const suite = await hostCodename();
   const mirror = process.env.GAOL_MIRROR ?? pickDebianMirror(await hostAptSources(), suite);
   if (!mirror) throw new Error(`no Debian mirror for ${suite} in /etc/apt/sources*; set GAOL_MIRROR`);
@@ -49,6 +58,21 @@ export async function ensureDebianMaster(config: HostConfig, log: (line: string)
     await run("mv", ["-T", partial, master]);
   });
   return master;
+}
+
+/** A master made before a package joined the list gets it from the host's apt (the same Debian release). */
+async function addLaterPackages(master: string, log: (line: string) => void): Promise<void> {
+  const missing = ADDED_LATER.filter(([, file]) => !existsSync(join(master, file))).map(([name]) => name);
+  if (missing.length === 0 || !existsSync(join(master, "var", "lib", "dpkg", "status"))) return;
+  log(`adding ${missing.join(", ")} to the master ${master}`);
+  const dir = await mkdtemp(join(tmpdir(), "gaol-debs-"));
+  try {
+    await run("apt-get", ["download", ...missing], { cwd: dir, timeoutMs: 300_000 });
+    const debs = (await readdir(dir)).filter((name) => name.endsWith(".deb")).map((name) => join(dir, name));
+    await run("dpkg", ["--root", master, "--install", ...debs], { timeoutMs: 300_000 });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function dropDownloadedPackages(root: string): Promise<void> {

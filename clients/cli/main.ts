@@ -109,7 +109,10 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error) => {
-    log(error instanceof GaolError || error instanceof Error ? error.message : String(error));
+    const message = error instanceof GaolError || error instanceof Error ? error.message : String(error);
+    log(
+      /Not authorized/.test(message) && !process.env.GAOL_TOKEN ? `${message}: set GAOL_TOKEN to your token` : message,
+    );
     process.exit(1);
   },
 );

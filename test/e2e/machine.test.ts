@@ -39,11 +39,15 @@ interface Booted {
 async function boot(name: string, owner: TestAccount): Promise<Booted> {
   const events: MachineEvent[] = [];
   const started = performance.now();
-  const handle = await host.provision({ name, owner: owner.name, sshPublicKeys: [ssh.publicKey] }, (e) =>
-    events.push(e),
-  );
+  const timeline: string[] = [];
+  const handle = await host.provision({ name, owner: owner.name, sshPublicKeys: [ssh.publicKey] }, (e) => {
+    events.push(e);
+    const label = e.kind === "state" ? e.state : e.kind === "stage" ? e.stage : e.kind === "console" ? "" : e.kind;
+    if (label) timeline.push(`${label}@${((performance.now() - started) / 1000).toFixed(2)}`);
+  });
   booted.push(name);
   const ready = await handle.ready;
+  console.log(`${name} on the host's clock (s): ${timeline.join(" ")}`);
   return { handle, events, ip: ready.ip, seconds: (performance.now() - started) / 1000 };
 }
 

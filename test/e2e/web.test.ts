@@ -34,7 +34,7 @@ beforeAll(async () => {
   await rm(WORK, { recursive: true, force: true });
   await mkdir(ARTIFACTS, { recursive: true });
   lan = await createTestLan(NS, 33, join(WORK, "lan"));
-  await createAccount("gaoltweb", 1531);
+  await createAccount("gaoltweb", 1541);
   api = await startTestApi();
   url = await api.app.start(0);
   const agentToken = await api.login("web-host", "AGENT", { hostMemoryMiB: 0 });

@@ -38,7 +38,17 @@ describe("startenv's stage lines", () => {
     await chmod(join(dir, "bin", "ip"), 0o755);
     await mkdir(join(dir, "sys", "class", "net", "eth0"), { recursive: true });
     await writeFile(join(dir, "sys", "class", "net", "eth0", "address"), "02:aa:bb:cc:dd:ee\n");
-    const base = { PATH: `${dir}/bin:/usr/bin:/bin`, GAOL_CONSOLE: join(dir, "console"), GAOL_SYSFS: join(dir, "sys") };
+    // A fake busybox too: dhclient's and dhcpcd's events go through `ip -batch`, udhcpc's first lease through busybox.
+    await writeFile(join(dir, "bin", "busybox"), `#!/bin/sh
+echo "busybox $*" >> ${dir}/busybox-calls
+`);
+    await chmod(join(dir, "bin", "busybox"), 0o755);
+    const base = {
+      PATH: `${dir}/bin:/usr/bin:/bin`,
+      GAOL_CONSOLE: join(dir, "console"),
+      GAOL_SYSFS: join(dir, "sys"),
+      GAOL_BUSYBOX: join(dir, "bin", "busybox"),
+    };
     const hook = join(guest, "dhcp-hook");
     const clients: Array<{ env: Record<string, string>; args: string[] }> = [
       {
@@ -67,8 +77,10 @@ describe("startenv's stage lines", () => {
     const batch = await readFile(join(dir, "ip-batch"), "utf8");
     expect(batch).toContain("addr replace 10.9.0.7/24 dev eth0");
     expect(batch).toContain("addr replace 10.9.0.8/24 dev eth0");
-    expect(batch).toContain("addr replace 10.9.0.9/16 dev eth0");
     expect(batch).toContain("route replace default via 10.9.0.1 dev eth0");
+    const busybox = await readFile(join(dir, "busybox-calls"), "utf8");
+    expect(busybox).toContain("busybox ip addr add 10.9.0.9/16 dev eth0");
+    expect(busybox).toContain("busybox ip route replace default via 10.9.0.1 dev eth0");
     const leases = (await readFile(join(dir, "console"), "utf8"))
       .trim()
       .split("\n")
@@ -80,7 +92,7 @@ describe("startenv's stage lines", () => {
   it("ignores DHCP events that are not a lease", async () => {
     const dir = await mkdtemp(join(tmpdir(), "gaol-hook-"));
     await run(join(guest, "dhcp-hook"), [], {
-      env: { reason: "PREINIT", PATH: "/usr/bin:/bin", GAOL_CONSOLE: join(dir, "console") },
+      env: { reason: "PREINIT", PATH: "/usr/bin:/bin", GAOL_CONSOLE: join(dir, "console"), GAOL_BUSYBOX: "" },
     });
     await expect(readFile(join(dir, "console"), "utf8")).rejects.toThrow();
   });
