@@ -1,9 +1,11 @@
 import { existsSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { type HostConfig, paths } from "./config.js";
 import { MachineExistsError } from "./errors.js";
 import type { EventSink } from "./events.js";
-import { newestVersion } from "./image/versions.js";
+import { collectImageVersions } from "./image/gc.js";
+import { newestVersion, versionOf } from "./image/versions.js";
 import { createAndLaunch, launchKernel } from "./machine/provision.js";
 import { type MachineRecord, readRecord } from "./machine/record.js";
 import { type MachineSpec, validateSpec } from "./machine/spec.js";
@@ -38,7 +40,10 @@ export class Host {
     return this.exclusive(id, async () => {
       const valid = validateSpec(spec);
       const owner = await lookupAccount(valid.owner);
-      const version = await newestVersion(this.config, valid.image);
+      const version =
+        valid.imageVersion === undefined
+          ? await newestVersion(this.config, valid.image)
+          : await versionOf(this.config, valid.image, valid.imageVersion);
       if (existsSync(paths.machine(this.config, valid.id))) throw new MachineExistsError(valid.name);
       sink({ kind: "state", state: "PROVISIONING" });
       const { record, exited } = await Reverter.run(async (reverter) => {
@@ -130,6 +135,30 @@ export class Host {
   /** The reboot generation a machine last acted on (0 when never rebooted or unknown). */
   async rebootGeneration(id: string): Promise<number> {
     return (await readRecord(paths.machine(this.config, id)))?.rebootGeneration ?? 0;
+  }
+
+  /** Which versions of each image the machines here were made from. */
+  async imageVersionsInUse(): Promise<Map<string, Set<number>>> {
+    const inUse = new Map<string, Set<number>>();
+    for (const id of await this.localIds()) {
+      const record = await readRecord(paths.machine(this.config, id));
+      if (!record) continue;
+      const versions = inUse.get(record.image) ?? new Set<number>();
+      versions.add(record.imageVersion);
+      inUse.set(record.image, versions);
+    }
+    return inUse;
+  }
+
+  /** Deletes image versions no machine here uses and a newer one replaced (see collectImageVersions). */
+  async collectImages(graceMs?: number): Promise<Map<string, number[]>> {
+    const inUse = await this.imageVersionsInUse();
+    const collected = new Map<string, number[]>();
+    for (const image of await readdir(join(this.config.root, "images")).catch(() => [] as string[])) {
+      const gone = await collectImageVersions(this.config, image, inUse.get(image) ?? new Set(), graceMs);
+      if (gone.length) collected.set(image, gone);
+    }
+    return collected;
   }
 
   /** Ids of the machines that have a directory on this host (supervised or not). */

@@ -11,6 +11,10 @@ export interface RunOptions {
   input?: string;
   env?: Record<string, string>;
   cwd?: string;
+  /** Each chunk of stdout as it arrives (progress output), besides the result at the end. */
+  onStdout?: (chunk: string) => void;
+  /** Stops the command (SIGTERM) when aborted. */
+  signal?: AbortSignal;
 }
 
 /** The argument vector actually executed: namespace and identity wrappers first. */
@@ -33,14 +37,18 @@ export interface RunResult {
 export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const [bin, ...rest] = commandLine(file, args, options);
   try {
-    const result = await execa(bin as string, rest, {
+    const subprocess = execa(bin as string, rest, {
       timeout: options.timeoutMs ?? 60_000,
       input: options.input,
       env: options.env,
       cwd: options.cwd,
       stripFinalNewline: true,
       forceKillAfterDelay: 1000,
+      cancelSignal: options.signal,
     });
+    const { onStdout } = options;
+    if (onStdout) subprocess.stdout?.on("data", (chunk: Buffer) => onStdout(chunk.toString()));
+    const result = await subprocess;
     return { stdout: result.stdout, stderr: result.stderr };
   } catch (error) {
     throw HostCommandError.from([bin as string, ...rest], error);

@@ -26,3 +26,10 @@ export async function newestVersion(config: HostConfig, image: string): Promise<
   if (!newest) throw new ImageNotFoundError(image);
   return newest;
 }
+
+/** One version by number, for a machine that asks for it. */
+export async function versionOf(config: HostConfig, image: string, version: number): Promise<ImageVersion> {
+  const found = (await listVersions(config, image)).find((v) => v.version === version);
+  if (!found) throw new ImageNotFoundError(`${image}@${version}`);
+  return found;
+}

@@ -79,6 +79,7 @@ export async function createAndLaunch(
     consoleLog: join(dir, "console.log"),
     hostKeys: [hostKey],
     kernel: config.kernel,
+    init: spec.init,
   };
   await writeRecord(dir, record);
 
@@ -109,6 +110,7 @@ export async function launchKernel(record: MachineRecord, dir: string): Promise<
         hostname: record.name,
         owner,
         guestConfigDir: record.guestConfigDir,
+        init: record.init,
       }),
       {
         netns: record.netns,

@@ -23,6 +23,8 @@ export interface MachineRecord {
   consoleLog: string;
   hostKeys: SshHostKey[];
   kernel: string;
+  /** PID 1 inside; absent in records written before it could be chosen. */
+  init?: string;
   pid?: number;
   startedAt?: string;
   /** The api's reboot request this machine last acted on. */

@@ -11,6 +11,8 @@ export interface IsolatedLan {
   prefix: string;
   /** Where dnsmasq keeps its pid, leases and log. */
   dir: string;
+  /** dnsmasq's default ping check before offering a new address (~3 s per new lease); off by default. */
+  ping?: boolean;
 }
 
 export const DHCP_RANGE = { first: 100, last: 200 } as const;
@@ -40,7 +42,7 @@ export async function ensureIsolatedLan(lan: IsolatedLan): Promise<void> {
         "--except-interface=lo",
         "--port=0",
         // Answer the first DISCOVER: the default ping check delays a new address by ~3 s.
-        "--no-ping",
+        ...(lan.ping ? [] : ["--no-ping"]),
         "--no-resolv",
         "--no-hosts",
         `--dhcp-range=${prefix}.${DHCP_RANGE.first},${prefix}.${DHCP_RANGE.last},255.255.255.0,12h`,

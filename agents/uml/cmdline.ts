@@ -10,6 +10,8 @@ export interface BootSpec {
   owner: { name: string; uid: number; gid: number; home: string };
   /** Host directory the guest mounts read-only at /run/gaol (host key, authorized keys). */
   guestConfigDir: string;
+  /** PID 1 inside (default: gaol's startenv). */
+  init?: string;
 }
 
 /** Kernel arguments; the `KEY=value` words the kernel does not know become init's environment. */
@@ -25,7 +27,7 @@ export function kernelArgs(spec: BootSpec): string[] {
     "con0=fd:0,fd:1",
     "con=null",
     "quiet",
-    "init=/uml/bin/startenv",
+    `init=${spec.init ?? "/uml/bin/startenv"}`,
     `UML_HOSTNAME=${spec.hostname}`,
     `UML_USER=${spec.owner.name}`,
     `UML_UID=${spec.owner.uid}`,

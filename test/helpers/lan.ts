@@ -16,8 +16,14 @@ export interface TestLan {
   destroy(): Promise<void>;
 }
 
-export async function createTestLan(name: string, subnet: number, dir: string): Promise<TestLan> {
-  const lan: IsolatedLan = { netns: name, bridge: "br0", prefix: `10.${200 + (subnet >> 8)}.${subnet & 255}`, dir };
+export async function createTestLan(
+  name: string,
+  subnet: number,
+  dir: string,
+  options: { ping?: boolean } = {},
+): Promise<TestLan> {
+  const prefix = `10.${200 + (subnet >> 8)}.${subnet & 255}`;
+  const lan: IsolatedLan = { netns: name, bridge: "br0", prefix, dir, ping: options.ping };
   const peerNetns = `${name}-peer`;
   const destroy = async () => {
     await run("ip", ["netns", "del", peerNetns]).catch(() => undefined);

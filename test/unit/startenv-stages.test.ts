@@ -39,9 +39,12 @@ describe("startenv's stage lines", () => {
     await mkdir(join(dir, "sys", "class", "net", "eth0"), { recursive: true });
     await writeFile(join(dir, "sys", "class", "net", "eth0", "address"), "02:aa:bb:cc:dd:ee\n");
     // A fake busybox too: dhclient's and dhcpcd's events go through `ip -batch`, udhcpc's first lease through busybox.
-    await writeFile(join(dir, "bin", "busybox"), `#!/bin/sh
+    await writeFile(
+      join(dir, "bin", "busybox"),
+      `#!/bin/sh
 echo "busybox $*" >> ${dir}/busybox-calls
-`);
+`,
+    );
     await chmod(join(dir, "bin", "busybox"), 0o755);
     const base = {
       PATH: `${dir}/bin:/usr/bin:/bin`,

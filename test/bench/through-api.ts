@@ -1,0 +1,191 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import WebSocket from "ws";
+import { Agent } from "../../agents/agent.js";
+import { localId } from "../../agents/api/ids.js";
+import { hostConfigFromEnv } from "../../agents/config.js";
+import { Host } from "../../agents/host.js";
+import { GaolClient, type Machine } from "../../clients/sdk/client.js";
+import { createAccount, removeAccount } from "../helpers/accounts.js";
+import { startTestApi, wsClient } from "../helpers/api.js";
+import { createTestLan, type TestLan } from "../helpers/lan.js";
+import { createSshClient } from "../helpers/ssh.js";
+import { median, type Results } from "./results.js";
+
+const NS = "gaol-bench";
+const STAGES = ["PROVISIONING", "BOOTING", "init", "link", "lease", "sshd", "booted", "ssh verified", "READY"];
+
+function memAvailableMiB(): number {
+  const line = readFileSync("/proc/meminfo", "utf8").match(/^MemAvailable:\s+(\d+) kB/m);
+  return Number(line?.[1] ?? 0) / 1024;
+}
+
+/** Boots through the api with the real agent on a LAN of the benchmark's own: the numbers the issue asks for. */
+export async function benchThroughApi(work: string, results: Results, sections: Set<string>): Promise<void> {
+  const config = { ...hostConfigFromEnv(), bridge: "br0", netns: NS, stateDir: join(work, "state") };
+  let lan: TestLan = await createTestLan(NS, 40, join(work, "lan"));
+  const owner = await createAccount("gaolbench", 1551);
+  const ssh = await createSshClient(join(work, "client"), NS);
+  const api = await startTestApi();
+  const url = await api.app.start(0);
+  const agentToken = await api.login("bench-uml-host", "AGENT", { hostMemoryMiB: 0 });
+  const token = await api.login(owner.name);
+  await api.database.db.execute("update users set max_machines = 1000, max_memory_mib = 1000000" as never);
+  const agent = new Agent({ api: url, token: agentToken, config, capacity: { memoryMiB: 64_000, maxMachines: 110 } });
+  await agent.start();
+  const client = new GaolClient({ url, token, webSocket: WebSocket });
+
+  /** Provision → READY, with when each stage arrived (ms after the request, on the host's clock). */
+  const boot = async (name: string, memoryMiB?: number) => {
+    const t0 = Date.now();
+    const machine = await client.provision({ name, memoryMiB, sshPublicKeys: [ssh.publicKey] });
+    const marks: Record<string, number> = {};
+    for await (const e of client.events(machine.id)) {
+      const label =
+        e.__typename === "MachineStateChanged"
+          ? e.state
+          : e.__typename === "BootStageReached"
+            ? e.stage
+            : e.__typename === "SshReady"
+              ? "ssh verified"
+              : undefined;
+      if (label && marks[label] === undefined) marks[label] = Date.parse(e.at) - t0;
+      if (e.__typename !== "MachineStateChanged") continue;
+      if (e.state === "READY") return { machine, marks, ms: Date.now() - t0 };
+      if (e.state === "FAILED") throw new Error(`${name} FAILED: ${e.reason}`);
+    }
+    throw new Error(`${name}: the event stream ended`);
+  };
+  const destroy = async (machine: Machine) => {
+    const t = Date.now();
+    await client.destroy(machine.id);
+    await client.waitForState(machine.id, "DESTROYED");
+    return Date.now() - t;
+  };
+  const leftovers = async (machines: Machine[]) => {
+    const local = new Set(await new Host(config).localIds());
+    return machines.filter((m) => local.has(localId(m.id))).length;
+  };
+  // Each section starts on a fresh LAN: dnsmasq's 101 addresses are leased for 12 h to MACs that never return.
+  const freshLan = async () => {
+    await lan.destroy();
+    lan = await createTestLan(NS, 40, join(work, "lan"));
+  };
+
+  try {
+    if (sections.has("boot")) {
+      const ready: number[] = [];
+      const destroyed: number[] = [];
+      const marks: Record<string, number[]> = {};
+      const machines: Machine[] = [];
+      for (let i = 0; i < 20; i++) {
+        const run = await boot(`seq-${i}`);
+        ready.push(run.ms);
+        for (const [stage, ms] of Object.entries(run.marks)) marks[stage] = [...(marks[stage] ?? []), ms];
+        destroyed.push(await destroy(run.machine));
+        machines.push(run.machine);
+      }
+      results.samples("provision → READY through the api, 20 sequential", ready, "ms", 0.95);
+      for (const stage of STAGES) {
+        if (marks[stage]) results.set(`  stage ${stage} (median, after the request)`, median(marks[stage]), "ms");
+      }
+      results.samples("destroy → DESTROYED through the api", destroyed, "ms", 0.95);
+      results.set("  machines left on the host after DESTROYED", await leftovers(machines));
+    }
+
+    if (sections.has("burst")) {
+      await freshLan();
+      const t = Date.now();
+      const runs = await Promise.all(Array.from({ length: 10 }, (_, i) => boot(`burst-${i}`)));
+      results.set("10 provisioned at once → all READY", Date.now() - t, "ms");
+      const d = Date.now();
+      await Promise.all(runs.map((r) => destroy(r.machine)));
+      results.set("10 destroyed at once → all DESTROYED", Date.now() - d, "ms");
+    }
+
+    if (sections.has("events")) {
+      await freshLan();
+      const { machine } = await boot("events");
+      const ready = await client.waitForReady(machine.id);
+      for (const subscribers of [1, 1000]) {
+        const log = await client.log(machine.id);
+        const after = log.at(-1)?.cursor;
+        const latencies: number[] = [];
+        const lines = 50;
+        const prefix = `gaol-bench-${subscribers}-`;
+        const subs = Array.from({ length: subscribers }, () => wsClient(url, token));
+        const done = subs.map(
+          (ws) =>
+            new Promise<void>((resolve) => {
+              let seen = 0;
+              ws.subscribe<{ machineEvents: { text?: string; at: string } }>(
+                {
+                  query: `subscription ($id: ID!, $after: String) { machineEvents(machineId: $id, after: $after) { at ... on ConsoleOutput { text } } }`,
+                  variables: { id: machine.id, after },
+                },
+                {
+                  next: ({ data }) => {
+                    const event = data?.machineEvents;
+                    if (!event?.text?.startsWith(prefix)) return;
+                    latencies.push(Date.now() - Date.parse(event.at));
+                    if (++seen >= lines) resolve();
+                  },
+                  error: () => resolve(),
+                  complete: () => resolve(),
+                },
+              );
+            }),
+        );
+        await new Promise((r) => setTimeout(r, 500 + subscribers * 5));
+        await ssh.exec(
+          "root",
+          ready.ip,
+          `for i in $(seq 1 ${lines}); do echo ${prefix}$i > /dev/console; sleep 0.05; done`,
+          ready.hostKeys,
+        );
+        await Promise.race([Promise.all(done), new Promise((r) => setTimeout(r, 30_000))]);
+        await Promise.all(subs.map((ws) => ws.dispose()));
+        results.samples(`console line on the agent → ${subscribers} subscriber(s)`, latencies);
+      }
+      await destroy(machine);
+    }
+
+    if (sections.has("density")) {
+      await freshLan();
+      const target = Number(process.env.BENCH_DENSITY ?? 100);
+      const memoryMiB = 128;
+      const before = memAvailableMiB();
+      const machines: Machine[] = [];
+      let stopped = "";
+      const t = Date.now();
+      while (machines.length < target && !stopped) {
+        const batch = Array.from({ length: Math.min(10, target - machines.length) }, (_, i) =>
+          boot(`dense-${machines.length + i}`, memoryMiB),
+        );
+        for (const outcome of await Promise.allSettled(batch)) {
+          if (outcome.status === "fulfilled") machines.push(outcome.value.machine);
+          else stopped = String(outcome.reason);
+        }
+      }
+      results.set(`density: machines READY at once (of ${target}, ${memoryMiB} MiB each)`, machines.length);
+      results.set("density: time to boot them, 10 at a time", Date.now() - t, "ms");
+      if (stopped) results.set("density: stopped because", stopped.slice(0, 120));
+      await new Promise((r) => setTimeout(r, 10_000));
+      const after = memAvailableMiB();
+      results.set(
+        "density: host memory per idle machine (MemAvailable drop)",
+        (before - after) / machines.length,
+        "MiB",
+      );
+      for (let i = 0; i < machines.length; i += 20) await Promise.all(machines.slice(i, i + 20).map(destroy));
+      results.set("density: machines left on the host after DESTROYED", await leftovers(machines));
+    }
+  } finally {
+    await agent.stop();
+    const host = new Host(config);
+    for (const id of await host.localIds()) await host.destroy(id).catch(() => undefined);
+    await api.close();
+    await lan.destroy();
+    await removeAccount(owner.name);
+  }
+}
