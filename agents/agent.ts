@@ -3,11 +3,21 @@ import { join } from "node:path";
 import { ApiClient } from "./api/client.js";
 import { toApiEvent } from "./api/events.js";
 import { localId, machineGlobalId } from "./api/ids.js";
-import { type ApiMachine, HEARTBEAT, HOST_MACHINES, MACHINE_CHANGES, REPORT_EVENTS } from "./api/operations.js";
+import {
+  type ApiMachine,
+  HEARTBEAT,
+  HOST_MACHINES,
+  MACHINE_CHANGES,
+  PENDING_SYNCS,
+  type PendingSync,
+  REPORT_EVENTS,
+  REPORT_SYNC,
+} from "./api/operations.js";
 import type { HostConfig } from "./config.js";
 import { GaolError } from "./errors.js";
 import type { EventSink } from "./events.js";
 import { Host } from "./host.js";
+import { allVersions } from "./image/versions.js";
 import { EventReporter } from "./report.js";
 
 export interface AgentOptions {
@@ -38,6 +48,9 @@ export class Agent {
   private readonly failures = new Map<string, number>();
   private heartbeat?: NodeJS.Timeout;
   private stopped = false;
+  private syncing = false;
+  private beating: Promise<void> = Promise.resolve();
+  private readonly syncAbort = new AbortController();
   private readonly offsetsFile: string;
 
   constructor(private readonly options: AgentOptions) {
@@ -64,18 +77,72 @@ export class Agent {
   }
 
   async start(): Promise<void> {
-    const beat = () =>
-      this.client
-        .request(HEARTBEAT, this.options.capacity ?? defaultCapacity())
-        .catch((error) => this.log(`heartbeat failed: ${(error as Error).message}`));
-    await beat();
-    this.heartbeat = setInterval(beat, this.options.heartbeatMs ?? 10_000);
+    const beat = async () => {
+      try {
+        const images = (await allVersions(this.options.config)).map((v) => ({
+          name: v.image,
+          version: v.version,
+          sizeBytes: v.sizeBytes,
+        }));
+        // A beat that outlives stop() would offer capacity again after the goodbye.
+        if (this.stopped) return;
+        await this.client.request(HEARTBEAT, { ...(this.options.capacity ?? defaultCapacity()), images });
+        void this.runImageSyncs();
+      } catch (error) {
+        this.log(`heartbeat failed: ${(error as Error).message}`);
+      }
+    };
+    this.beating = beat();
+    await this.beating;
+    this.heartbeat = setInterval(() => {
+      this.beating = beat();
+    }, this.options.heartbeatMs ?? 10_000);
     this.client.onConnected(() => {
       this.reporter.kick();
       void this.resync().catch((error) => this.log(`resync failed: ${(error as Error).message}`));
     });
     await this.resync();
     void this.follow();
+  }
+
+  /**
+   * Runs the image syncs the api asks of this host, one at a time, reporting rsync's
+   * progress (at most once a second), then the built version or why it failed.
+   */
+  private async runImageSyncs(): Promise<void> {
+    if (this.syncing || this.stopped) return;
+    this.syncing = true;
+    try {
+      const { pendingImageSyncs } = await this.client.request<{ pendingImageSyncs: PendingSync[] }>(PENDING_SYNCS);
+      for (const sync of pendingImageSyncs) {
+        if (this.stopped) return;
+        const report = (fields: Record<string, unknown>) =>
+          this.client.request(REPORT_SYNC, { report: { syncId: sync.id, ...fields } });
+        this.log(`syncing image ${sync.image} version ${sync.version} from ${sync.source}`);
+        let last = 0;
+        try {
+          const built = await this.host.syncImage(sync.image, sync.source, {
+            version: sync.version,
+            log: this.log,
+            signal: this.syncAbort.signal,
+            onProgress: (progress) => {
+              if (progress.phase === "transfer" && Date.now() - last < 1000) return;
+              last = Date.now();
+              void report({ ...progress }).catch(() => undefined);
+            },
+          });
+          await report({ done: true, sizeBytes: built.sizeBytes });
+          this.log(`image ${sync.image} version ${sync.version} built (${built.sizeBytes} bytes)`);
+        } catch (error) {
+          this.log(`image ${sync.image} sync failed: ${(error as Error).message}`);
+          await report({ error: (error as Error).message }).catch(() => undefined);
+        }
+      }
+    } catch (error) {
+      this.log(`image syncs: ${(error as Error).message}`);
+    } finally {
+      this.syncing = false;
+    }
   }
 
   /** Reconciles every machine the api places here, and removes what no machine owns. */
@@ -120,8 +187,11 @@ export class Agent {
     const sink = this.sink(id);
     const local = (await this.host.localIds()).includes(id);
     if (m.desiredState === "DESTROYED" || m.state === "DESTROYED") {
-      if (local) await this.host.destroy(id, sink);
-      else if (m.state !== "DESTROYED") sink({ kind: "state", state: "DESTROYED" });
+      if (local) {
+        await this.host.destroy(id, sink);
+        // Its image version may have been the last use of an old one.
+        await this.host.collectImages().catch(() => undefined);
+      } else if (m.state !== "DESTROYED") sink({ kind: "state", state: "DESTROYED" });
       return;
     }
     if (local && !this.host.isSupervised(id)) {
@@ -152,6 +222,7 @@ export class Agent {
           name: m.name,
           owner: m.owner.hostUser,
           image: m.image.name,
+          imageVersion: m.imageVersion ?? undefined,
           memoryMiB: m.memoryMiB,
           sshPublicKeys: m.sshPublicKeys,
         },
@@ -199,6 +270,7 @@ export class Agent {
   /** Leaves the machines running (a new agent re-adopts them) and stops talking to the api. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.syncAbort.abort();
     if (this.heartbeat) clearInterval(this.heartbeat);
     await Promise.all(this.queues.values());
     const offsets: Record<string, number> = {};
@@ -210,6 +282,7 @@ export class Agent {
     await this.reporter.drain().catch(() => undefined);
     this.reporter.stop();
     // No new machines while no agent is here; the next start offers its capacity again.
+    await this.beating;
     await this.client.request(HEARTBEAT, { memoryMiB: 0, maxMachines: 0 }).catch(() => undefined);
     await this.host.detach();
     await this.client.close();

@@ -5,6 +5,7 @@ import { type HostConfig, paths } from "./config.js";
 import { MachineExistsError } from "./errors.js";
 import type { EventSink } from "./events.js";
 import { collectImageVersions } from "./image/gc.js";
+import { syncImage } from "./image/sync.js";
 import { newestVersion, versionOf } from "./image/versions.js";
 import { createAndLaunch, launchKernel } from "./machine/provision.js";
 import { type MachineRecord, readRecord } from "./machine/record.js";
@@ -159,6 +160,13 @@ export class Host {
       if (gone.length) collected.set(image, gone);
     }
     return collected;
+  }
+
+  /** Syncs an image's master and builds a version (see syncImage); then collects what it replaced. */
+  async syncImage(image: string, source: string, options: Parameters<typeof syncImage>[3] = {}) {
+    const synced = await syncImage(this.config, image, source, options);
+    await this.collectImages().catch(() => undefined);
+    return synced;
   }
 
   /** Ids of the machines that have a directory on this host (supervised or not). */

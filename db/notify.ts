@@ -1,5 +1,6 @@
 import type { Database, Db } from "./client.js";
 import { EVENTS_CHANNEL, eventsAfter, MACHINES_CHANNEL, type StoredEvent } from "./queries/events.js";
+import { IMAGES_CHANNEL } from "./queries/images.js";
 
 /** Something happened to this machine since the last wait; waiting is cheap and never misses a change. */
 export class MachineWatch {
@@ -56,6 +57,7 @@ interface MachineTail {
 export class Notifier {
   private readonly tails = new Map<string, MachineTail>();
   private readonly machineListeners = new Set<(machineId: string) => void>();
+  private readonly imageListeners = new Set<(imageId: string) => void>();
   private unlisten: Array<() => Promise<void>> = [];
 
   constructor(private readonly database: Database) {}
@@ -73,6 +75,9 @@ export class Notifier {
       }),
       await this.database.listen(MACHINES_CHANNEL, (machineId) => {
         for (const listener of this.machineListeners) listener(machineId);
+      }),
+      await this.database.listen(IMAGES_CHANNEL, (imageId) => {
+        for (const listener of this.imageListeners) listener(imageId);
       }),
     );
   }
@@ -128,6 +133,12 @@ export class Notifier {
   onMachineChanged(listener: (machineId: string) => void): () => void {
     this.machineListeners.add(listener);
     return () => this.machineListeners.delete(listener);
+  }
+
+  /** Calls listener with the id of each image that has a new event. */
+  onImageEvent(listener: (imageId: string) => void): () => void {
+    this.imageListeners.add(listener);
+    return () => this.imageListeners.delete(listener);
   }
 
   async stop(): Promise<void> {

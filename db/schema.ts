@@ -76,8 +76,67 @@ export const images = pgTable("images", {
   id: uuid("id").primaryKey().defaultRandom(),
   name: text("name").notNull().unique(),
   description: text("description"),
+  /** Where syncs rsync the master from (local directory, rsync:// or host:path). */
+  source: text("source"),
+  /** Scheduled syncs: a new sync when the last one is this old. */
+  syncIntervalSeconds: integer("sync_interval_seconds"),
+  lastSyncedAt: timestamp("last_synced_at", { withTimezone: true }),
+  /** The last image event sequence number handed out. */
+  lastEventSeq: integer("last_event_seq").notNull().default(0),
   createdAt: created(),
 });
+
+export const syncStateEnum = pgEnum("sync_state", ["PENDING", "SUCCEEDED", "FAILED"]);
+
+/** A request to rsync an image's master and build a version numbered in advance. */
+export const imageSyncs = pgTable(
+  "image_syncs",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    imageId: uuid("image_id")
+      .notNull()
+      .references(() => images.id, { onDelete: "cascade" }),
+    source: text("source").notNull(),
+    /** The version this sync builds on every host. */
+    version: integer("version").notNull(),
+    state: syncStateEnum("state").notNull().default("PENDING"),
+    error: text("error"),
+    createdAt: created(),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (t) => [uniqueIndex("image_syncs_image_version").on(t.imageId, t.version)],
+);
+
+/** Which host holds which built version of an image. */
+export const hostImages = pgTable(
+  "host_images",
+  {
+    hostId: uuid("host_id")
+      .notNull()
+      .references(() => hosts.id, { onDelete: "cascade" }),
+    imageId: uuid("image_id")
+      .notNull()
+      .references(() => images.id, { onDelete: "cascade" }),
+    version: integer("version").notNull(),
+    createdAt: created(),
+  },
+  (t) => [uniqueIndex("host_images_key").on(t.hostId, t.imageId, t.version)],
+);
+
+export const imageEvents = pgTable(
+  "image_events",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    imageId: uuid("image_id")
+      .notNull()
+      .references(() => images.id, { onDelete: "cascade" }),
+    seq: integer("seq").notNull(),
+    kind: text("kind").notNull(),
+    payload: jsonb("payload").$type<Record<string, unknown>>().notNull(),
+    at: timestamp("at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("image_events_seq").on(t.imageId, t.seq)],
+);
 
 export const imageVersions = pgTable(
   "image_versions",
@@ -88,6 +147,8 @@ export const imageVersions = pgTable(
       .references(() => images.id, { onDelete: "cascade" }),
     version: integer("version").notNull(),
     sizeBytes: bigint("size_bytes", { mode: "number" }),
+    /** The rsync source it was synced from (absent: built by host setup). */
+    source: text("source"),
     createdAt: created(),
   },
   (t) => [uniqueIndex("image_versions_image_version").on(t.imageId, t.version)],

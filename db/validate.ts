@@ -1,3 +1,4 @@
+import { checkImageName, parseImageSource } from "../agents/image/source.js";
 import { ValidationError } from "./errors.js";
 
 export const MEMORY_MIB = { min: 64, max: 16_384, default: 256 } as const;
@@ -10,6 +11,7 @@ export interface ProvisionInput {
   image?: string | null;
   memoryMiB?: number | null;
   sshPublicKeys?: string[] | null;
+  imageVersion?: number | null;
 }
 
 /** Checks every field of a provision request and reports all bad ones at once. */
@@ -25,8 +27,31 @@ export function validateProvision(input: ProvisionInput) {
   sshPublicKeys.forEach((key, i) => {
     if (!SSH_KEY.test(key)) fields.push({ field: `sshPublicKeys.${i}`, message: "is not an OpenSSH public key" });
   });
+  const imageVersion = input.imageVersion ?? undefined;
+  if (imageVersion !== undefined && !(Number.isInteger(imageVersion) && imageVersion > 0))
+    fields.push({ field: "imageVersion", message: "must be a positive integer" });
   if (fields.length > 0) throw new ValidationError(fields);
-  return { name: input.name ?? undefined, image: input.image ?? undefined, memoryMiB, sshPublicKeys };
+  return { name: input.name ?? undefined, image: input.image ?? undefined, memoryMiB, sshPublicKeys, imageVersion };
+}
+
+/**
+ * An image sync request: a name that stays under GAOL_ROOT and an rsync source that cannot
+ * smuggle options or `..` (the agents' own checks, run here too so the api refuses first).
+ */
+export function validateImageSync(input: { name: string; source: string; intervalSeconds?: number | null }) {
+  const fields: Array<{ field: string; message: string }> = [];
+  for (const check of [() => checkImageName(input.name), () => parseImageSource(input.source)]) {
+    try {
+      check();
+    } catch (error) {
+      fields.push(...((error as { fields?: Array<{ field: string; message: string }> }).fields ?? []));
+    }
+  }
+  const interval = input.intervalSeconds;
+  if (interval != null && !(Number.isInteger(interval) && interval >= 60))
+    fields.push({ field: "intervalSeconds", message: "must be a whole number of seconds, at least 60" });
+  if (fields.length > 0) throw new ValidationError(fields);
+  return input;
 }
 
 /** A friendly generated name: adjective-noun-4 hex digits. */

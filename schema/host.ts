@@ -1,4 +1,5 @@
 import { type Host, heartbeat, hostUsage, listHosts } from "../db/queries/hosts.js";
+import { requestDueSyncs, setHostImages } from "../db/queries/images.js";
 import { builder } from "./builder.js";
 
 export const HostRef = builder.objectRef<Host>("Host").implement({
@@ -21,6 +22,14 @@ builder.queryField("hosts", (t) =>
   }),
 );
 
+const HostImageInput = builder.inputType("HostImageInput", {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    version: t.int({ required: true }),
+    sizeBytes: t.float({ required: false }),
+  }),
+});
+
 builder.mutationField("hostHeartbeat", (t) =>
   t.field({
     type: HostRef,
@@ -29,7 +38,18 @@ builder.mutationField("hostHeartbeat", (t) =>
     args: {
       memoryMiB: t.arg.int({ required: true }),
       maxMachines: t.arg.int({ required: true }),
+      images: t.arg({
+        type: [HostImageInput],
+        required: false,
+        description: "Every image version the host holds now (absent: unchanged)",
+      }),
     },
-    resolve: (_root, args, ctx) => heartbeat(ctx.db, ctx.viewer?.hostId as string, args),
+    resolve: async (_root, { images, ...capacity }, ctx) => {
+      const hostId = ctx.viewer?.hostId as string;
+      if (images) await setHostImages(ctx.db, hostId, images);
+      // Heartbeats are the api's clock for scheduled syncs.
+      await requestDueSyncs(ctx.db);
+      return heartbeat(ctx.db, hostId, capacity);
+    },
   }),
 );

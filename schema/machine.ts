@@ -107,6 +107,7 @@ const ProvisionMachineInput = builder.inputType("ProvisionMachineInput", {
     image: t.string({ required: false, description: "Image name; the default image when absent" }),
     memoryMiB: t.int({ required: false }),
     sshPublicKeys: t.stringList({ required: false, description: "OpenSSH public keys for root and the owner" }),
+    imageVersion: t.int({ required: false, description: "A specific version of the image; its default when absent" }),
   }),
 });
 

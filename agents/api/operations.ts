@@ -4,6 +4,7 @@ export const MACHINE_FIELDS = `
   id name state desiredState rebootGeneration memoryMiB sshPublicKeys ipAddress
   owner { name hostUser }
   image { name }
+  imageVersion
 `;
 
 export interface ApiMachine {
@@ -17,6 +18,7 @@ export interface ApiMachine {
   ipAddress: string | null;
   owner: { name: string; hostUser: string | null };
   image: { name: string };
+  imageVersion: number | null;
 }
 
 export const HOST_MACHINES = `query HostMachines($after: String) {
@@ -28,9 +30,20 @@ export const HOST_MACHINES = `query HostMachines($after: String) {
 
 export const MACHINE_CHANGES = `subscription MachineChanges { machines { ${MACHINE_FIELDS} } }`;
 
-export const HEARTBEAT = `mutation Heartbeat($memoryMiB: Int!, $maxMachines: Int!) {
-  hostHeartbeat(memoryMiB: $memoryMiB, maxMachines: $maxMachines) { id name }
+export const HEARTBEAT = `mutation Heartbeat($memoryMiB: Int!, $maxMachines: Int!, $images: [HostImageInput!]) {
+  hostHeartbeat(memoryMiB: $memoryMiB, maxMachines: $maxMachines, images: $images) { id name }
 }`;
+
+export interface PendingSync {
+  id: string;
+  image: string;
+  source: string;
+  version: number;
+}
+
+export const PENDING_SYNCS = `query PendingSyncs { pendingImageSyncs { id image source version } }`;
+
+export const REPORT_SYNC = `mutation ReportSync($report: ImageSyncReport!) { reportImageSync(report: $report) }`;
 
 export const REPORT_EVENTS = `mutation Report($events: [MachineEventInput!]!) {
   reportMachineEvents(events: $events) { stored duplicates }

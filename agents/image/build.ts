@@ -27,12 +27,15 @@ export async function buildImageVersion(
   config: HostConfig,
   image: string,
   log: (line: string) => void,
-  { sizeBytes = 2 * 2 ** 30, from }: { sizeBytes?: number; from?: string } = {},
+  { sizeBytes = 2 * 2 ** 30, from, version: wanted }: { sizeBytes?: number; from?: string; version?: number } = {},
 ): Promise<ImageVersion> {
   const master = from ?? paths.master(config, image);
   const dir = paths.images(config, image);
   await mkdir(dir, { recursive: true });
-  const version = ((await listVersions(config, image)).at(-1)?.version ?? 0) + 1;
+  const newest = (await listVersions(config, image)).at(-1)?.version ?? 0;
+  // The api numbers synced versions for every host alike; alone, a host takes the next number.
+  const version = wanted ?? newest + 1;
+  if (version <= newest) throw new Error(`${image} version ${version} is not newer than this host's ${newest}`);
   const snapshot = join(dir, `.${version}.tree`);
   const partial = join(dir, `.${version}.img.partial`);
   const file = join(dir, `${version}.img`);

@@ -60,7 +60,13 @@ export async function syncImage(
   config: HostConfig,
   image: string,
   source: string,
-  options: { log?: (line: string) => void; onProgress?: (p: SyncProgress) => void; signal?: AbortSignal } = {},
+  options: {
+    log?: (line: string) => void;
+    onProgress?: (p: SyncProgress) => void;
+    signal?: AbortSignal;
+    /** The version number to build (the api's); the next one when absent. */
+    version?: number;
+  } = {},
 ): Promise<SyncedVersion> {
   checkImageName(image);
   const parsed = parseImageSource(source);
@@ -109,7 +115,7 @@ export async function syncImage(
       throw new ImageSyncError(`rsync from ${source} failed: ${rsyncReason(error)}`);
     }
     options.onProgress?.({ phase: "build" });
-    const version = await buildImageVersion(config, image, log, { from: staging });
+    const version = await buildImageVersion(config, image, log, { from: staging, version: options.version });
     const { size } = await stat(version.file);
     const synced: SyncedVersion = { ...version, source, syncedAt: new Date().toISOString(), sizeBytes: size };
     await writeFile(`${version.file}.sync.json`, `${JSON.stringify({ source, syncedAt: synced.syncedAt })}\n`);

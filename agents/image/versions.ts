@@ -1,4 +1,4 @@
-import { readdir } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type HostConfig, paths } from "../config.js";
 import { ImageNotFoundError } from "../errors.js";
@@ -32,4 +32,16 @@ export async function versionOf(config: HostConfig, image: string, version: numb
   const found = (await listVersions(config, image)).find((v) => v.version === version);
   if (!found) throw new ImageNotFoundError(`${image}@${version}`);
   return found;
+}
+
+/** Every complete version of every image on this host, with its size. */
+export async function allVersions(config: HostConfig): Promise<Array<ImageVersion & { sizeBytes: number }>> {
+  const all: Array<ImageVersion & { sizeBytes: number }> = [];
+  for (const image of await readdir(join(config.root, "images")).catch(() => [] as string[])) {
+    for (const v of await listVersions(config, image)) {
+      const size = (await stat(v.file).catch(() => undefined))?.size ?? 0;
+      all.push({ ...v, sizeBytes: size });
+    }
+  }
+  return all;
 }

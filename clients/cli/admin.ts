@@ -5,6 +5,7 @@ import { CreateTokenDocument, type Role } from "../sdk/generated.js";
 import { endpointFromEnv } from "../sdk/node.js";
 import { type Endpoint, payloadOf, request } from "../sdk/request.js";
 import { ago, printJson, printTable } from "./output.js";
+import { bar, mebibytes, Progress } from "./progress.js";
 
 /** GAOL_TOKEN, or on the server itself the first admin token the server wrote. */
 export async function adminEndpoint(): Promise<Endpoint> {
@@ -29,21 +30,58 @@ export async function createTokenCommand(args: { user?: string; role?: string; "
   console.log(payloadOf(createToken, "CreateTokenPayload").token);
 }
 
-/** `gaol images [--json]`: each image and its versions. */
+/** `gaol images [--json]`: each image, its versions, sizes, source and users. */
 export async function imagesCommand(endpoint: Endpoint, json: boolean): Promise<void> {
   const images = await new GaolClient(endpoint).images();
   if (json) return printJson(images);
   printTable([
-    ["IMAGE", "VERSION", "SIZE", "CREATED"],
+    ["IMAGE", "VERSION", "SIZE", "MACHINES", "HOSTS", "BUILT", "SOURCE"],
     ...images.flatMap((image) =>
       (image.versions.length ? image.versions : [undefined]).map((v) => [
         image.name,
-        v ? String(v.version) : "-",
-        v?.sizeBytes ? `${(v.sizeBytes / 2 ** 20).toFixed(0)} MiB` : "-",
+        v ? `${v.version}${v.version === image.defaultVersion ? " (default)" : ""}` : "-",
+        mebibytes(v?.sizeBytes),
+        v ? String(v.machineCount) : "-",
+        v ? String(v.hostCount) : "-",
         v ? ago(v.createdAt) : "-",
+        v?.source ?? image.source ?? "-",
       ]),
     ),
   ]);
+}
+
+/** `gaol image sync NAME --from SOURCE [--every SECONDS]` (ADMIN): asks for a sync, shows rsync's progress, then the build. */
+export async function imageSyncCommand(args: { name?: string; from?: string; every?: string }): Promise<number> {
+  if (!args.name || !args.from) throw new Error("usage: gaol image sync NAME --from SOURCE [--every SECONDS]");
+  const client = new GaolClient(await adminEndpoint());
+  const intervalSeconds = args.every === undefined ? undefined : Number(args.every);
+  const { sync } = await client.syncImage({ name: args.name, source: args.from, intervalSeconds });
+  const progress = new Progress(`${args.name} version ${sync.version}`);
+  try {
+    for await (const event of client.imageEvents(args.name)) {
+      if (event.version !== sync.version) continue;
+      switch (event.__typename) {
+        case "ImageSyncProgress":
+          progress.update(
+            event.phase === "build"
+              ? `building the image on ${event.host}`
+              : `${bar(event.percent ?? 0)} ${mebibytes(event.bytes)} ${event.files ?? 0} files from ${args.from} on ${event.host}`,
+          );
+          break;
+        case "ImageVersionBuilt":
+          progress.done(
+            `${args.name} version ${sync.version} built on ${event.host} (${mebibytes(event.sizeBytes)}) in ${progress.elapsed}`,
+          );
+          return 0;
+        case "ImageSyncFailed":
+          progress.fail(`the sync failed on ${event.host}: ${event.reason}`);
+          return 1;
+      }
+    }
+    return 1;
+  } finally {
+    progress.stop();
+  }
 }
 
 /** `gaol hosts [--json]` (ADMIN): capacity and the last heartbeat of each host. */

@@ -3,7 +3,7 @@ import { hostConfigFromEnv } from "../../agents/config.js";
 import { GaolError } from "../../agents/errors.js";
 import { ensureHost } from "../../agents/setup/index.js";
 import { endpointFromEnv } from "../sdk/node.js";
-import { createTokenCommand, hostsCommand, imagesCommand } from "./admin.js";
+import { createTokenCommand, hostsCommand, imageSyncCommand, imagesCommand } from "./admin.js";
 import { logs, ls, rm, ssh, sshConfig, up } from "./machines.js";
 import { tryCommand } from "./try.js";
 
@@ -19,7 +19,9 @@ const USAGE = `usage:
   gaol ssh NAME [-- CMD]              ssh in as root, the machine's host key pinned
   gaol ssh-config [NAME] [--json]     OpenSSH Host blocks (VS Code, JetBrains Gateway, scp, rsync)
   gaol rm NAME                        destroy a machine
-  gaol images [--json]                images and their versions
+  gaol images [--json]                images, their versions, sizes, sources and users
+  gaol image sync NAME --from SOURCE [--every SECONDS]
+                                      rsync an image's master and build a new version (ADMIN)
   gaol hosts [--json]                 hosts, capacity and heartbeats (ADMIN)
   gaol token create --user NAME [--role ADMIN|USER|AGENT] [--host-user ACCOUNT]
                                       a new token, printed once (uses GAOL_TOKEN, or the server's admin token)
@@ -68,6 +70,16 @@ async function main(argv: string[]): Promise<number> {
     case "images":
       await imagesCommand(endpointFromEnv(), jsonFlag(rest).json);
       return 0;
+    case "image": {
+      const [sub, ...flags] = rest;
+      const { values, positionals } = parseArgs({
+        args: flags,
+        allowPositionals: true,
+        options: { from: { type: "string" }, every: { type: "string" } },
+      });
+      if (sub !== "sync") throw new Error("usage: gaol image sync NAME --from SOURCE [--every SECONDS]");
+      return imageSyncCommand({ name: positionals[0], ...values });
+    }
     case "hosts":
       await hostsCommand(jsonFlag(rest).json);
       return 0;

@@ -57,6 +57,16 @@ export class Progress {
     this.draw();
   }
 
+  /** Replaces the live line (a terminal) or prints a plain line (piped). */
+  update(line: string): void {
+    if (!this.live) {
+      this.out.write(`gaol: ${line}\n`);
+      return;
+    }
+    this.current = line;
+    this.draw();
+  }
+
   done(line: string): void {
     this.stop();
     this.out.write(this.live ? `\x1b[1m${line}\x1b[0m\n` : `gaol: ${line}\n`);
@@ -82,4 +92,14 @@ export class Progress {
     this.clear();
     this.out.write(`${spinner} ${this.title}: ${this.current} \x1b[2m${this.elapsed}\x1b[0m`);
   }
+}
+
+/** `[########------------] 40%` */
+export function bar(percent: number, width = 20): string {
+  const filled = Math.round((Math.max(0, Math.min(100, percent)) / 100) * width);
+  return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${String(percent).padStart(3)}%`;
+}
+
+export function mebibytes(bytes: number | null | undefined): string {
+  return bytes == null ? "-" : `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MiB`;
 }

@@ -1,4 +1,4 @@
-import { type MachineEvent, machineEvents } from "./events.js";
+import { type ImageEvent, imageEvents, type MachineEvent, machineEvents } from "./events.js";
 import {
   DestroyMachineDocument,
   HostsDocument,
@@ -11,6 +11,8 @@ import {
   type ProvisionMachineInput,
   RebootMachineDocument,
   type SshHostKeyFieldsFragment,
+  SyncImageDocument,
+  type SyncImageInput,
   ViewerDocument,
 } from "./generated.js";
 import { ApiError, type Endpoint, payloadOf, request } from "./request.js";
@@ -79,6 +81,17 @@ export class GaolClient {
 
   async images() {
     return (await request(this.endpoint, ImagesDocument)).images;
+  }
+
+  /** ADMIN: rsync the image's master from source on every host and build a new version (returns the request). */
+  async syncImage(input: SyncImageInput) {
+    const { syncImage } = await request(this.endpoint, SyncImageDocument, { input });
+    return payloadOf(syncImage, "SyncImagePayload");
+  }
+
+  /** An image's sync events, replayed then live; resumes by cursor across dropped connections. */
+  imageEvents(name: string, after?: string): AsyncGenerator<ImageEvent> {
+    return imageEvents(this.endpoint, name, after);
   }
 
   /** ADMIN: the hosts, their capacity and last heartbeat. */

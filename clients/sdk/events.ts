@@ -1,8 +1,14 @@
 import { createClient } from "graphql-ws";
-import { type MachineEventFieldsFragment, MachineEventsDocument } from "./generated.js";
+import {
+  ImageEventsDocument,
+  type ImageEventsSubscription,
+  type MachineEventFieldsFragment,
+  MachineEventsDocument,
+} from "./generated.js";
 import { ApiError, type Endpoint } from "./request.js";
 
 export type MachineEvent = MachineEventFieldsFragment;
+export type ImageEvent = ImageEventsSubscription["imageEvents"];
 
 const RETRIES = 8;
 
@@ -24,15 +30,17 @@ function describeFailure(error: unknown): string {
 }
 
 /**
- * A machine's events as an async iterator over graphql-ws: the stored backlog, then live.
- * A dropped connection is resumed from the last cursor seen, so the caller never sees
- * a gap or a repeat. GraphQL errors (no such machine, not yours) end it with an ApiError.
+ * A subscription whose items carry a `cursor`, as an async iterator over graphql-ws:
+ * a dropped connection is resumed from the last cursor seen, so the caller never sees
+ * a gap or a repeat. GraphQL errors (no such thing, not yours) end it with an ApiError.
  */
-export async function* machineEvents(
+async function* resumable<T extends { cursor: string }>(
   endpoint: Endpoint,
-  machineId: string,
+  query: string,
+  variables: (after: string | undefined) => Record<string, unknown>,
+  pick: (data: Record<string, unknown> | undefined) => T | undefined,
   after?: string,
-): AsyncGenerator<MachineEvent> {
+): AsyncGenerator<T> {
   let cursor = after;
   for (let attempt = 0; ; attempt++) {
     const client = createClient({
@@ -42,17 +50,13 @@ export async function* machineEvents(
       retryAttempts: 0,
     });
     try {
-      const results = client.iterate({
-        query: MachineEventsDocument.toString(),
-        variables: { machineId, after: cursor },
-      });
-      for await (const result of results) {
+      for await (const result of client.iterate({ query, variables: variables(cursor) })) {
         if (result.errors?.length) throw new ApiError(result.errors.map((e) => e.message).join("; "));
-        const event = (result.data as { machineEvents?: MachineEvent } | undefined)?.machineEvents;
-        if (!event) continue;
-        cursor = event.cursor;
+        const item = pick(result.data as Record<string, unknown> | undefined);
+        if (!item) continue;
+        cursor = item.cursor;
         attempt = 0;
-        yield event;
+        yield item;
       }
       return;
     } catch (error) {
@@ -64,4 +68,26 @@ export async function* machineEvents(
       await client.dispose();
     }
   }
+}
+
+/** A machine's events, the stored backlog then live, resumed by cursor across dropped connections. */
+export function machineEvents(endpoint: Endpoint, machineId: string, after?: string): AsyncGenerator<MachineEvent> {
+  return resumable(
+    endpoint,
+    MachineEventsDocument.toString(),
+    (cursor) => ({ machineId, after: cursor }),
+    (data) => data?.machineEvents as MachineEvent | undefined,
+    after,
+  );
+}
+
+/** An image's sync events (requested, progress, built, failed), backlog then live, resumed by cursor. */
+export function imageEvents(endpoint: Endpoint, name: string, after?: string): AsyncGenerator<ImageEvent> {
+  return resumable(
+    endpoint,
+    ImageEventsDocument.toString(),
+    (cursor) => ({ name, after: cursor }),
+    (data) => data?.imageEvents as ImageEvent | undefined,
+    after,
+  );
 }

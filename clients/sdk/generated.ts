@@ -16,6 +16,11 @@ export type DesiredState =
   | 'DESTROYED'
   | 'RUNNING';
 
+export type ImageSyncState =
+  | 'FAILED'
+  | 'PENDING'
+  | 'SUCCEEDED';
+
 export type MachineState =
   | 'BOOTING'
   | 'DESTROYED'
@@ -29,6 +34,8 @@ export type MachineState =
 export type ProvisionMachineInput = {
   /** Image name; the default image when absent */
   image?: string | null | undefined;
+  /** A specific version of the image; its default when absent */
+  imageVersion?: number | null | undefined;
   memoryMiB?: number | null | undefined;
   /** [a-z0-9-]{1,32}; generated when absent */
   name?: string | null | undefined;
@@ -40,6 +47,15 @@ export type Role =
   | 'ADMIN'
   | 'AGENT'
   | 'USER';
+
+export type SyncImageInput = {
+  /** Sync again this often (at least 60); null stops */
+  intervalSeconds?: number | null | undefined;
+  /** The image; created when new */
+  name: string;
+  /** An absolute directory on the hosts, rsync://host/module/path or host:path */
+  source: string;
+};
 
 export type SshHostKeyFieldsFragment = { type: string, fingerprintSha256: string, publicKey: string };
 
@@ -113,7 +129,31 @@ export type MachineLogQuery = { machine: { events: Array<
 export type ImagesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ImagesQuery = { images: Array<{ name: string, description: string | null, versions: Array<{ version: number, createdAt: string, sizeBytes: number | null }> }> };
+export type ImagesQuery = { images: Array<{ name: string, description: string | null, source: string | null, syncIntervalSeconds: number | null, lastSyncedAt: string | null, defaultVersion: number | null, versions: Array<{ version: number, createdAt: string, sizeBytes: number | null, source: string | null, machineCount: number, hostCount: number }> }> };
+
+export type SyncImageMutationVariables = Exact<{
+  input: SyncImageInput;
+}>;
+
+
+export type SyncImageMutation = { syncImage:
+    | { __typename: 'SyncImagePayload', image: { name: string, source: string | null }, sync: { id: string, version: number, state: ImageSyncState } }
+    | { __typename: 'ValidationError', message: string, fields: Array<{ field: string, message: string }> }
+   };
+
+export type ImageEventsSubscriptionVariables = Exact<{
+  name: string;
+  after?: string | null | undefined;
+}>;
+
+
+export type ImageEventsSubscription = { imageEvents:
+    | { __typename: 'ImageSyncFailed', host: string, reason: string, cursor: string, at: string, version: number }
+    | { __typename: 'ImageSyncProgress', host: string, phase: string, bytes: number | null, percent: number | null, files: number | null, cursor: string, at: string, version: number }
+    | { __typename: 'ImageSyncRequested', source: string, cursor: string, at: string, version: number }
+    | { __typename: 'ImageVersionBuilt', host: string, sizeBytes: number | null, cursor: string, at: string, version: number }
+    | { __typename: 'ImageVersionCollected', cursor: string, at: string, version: number }
+   };
 
 export type HostsQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -440,14 +480,76 @@ export const ImagesDocument = new TypedDocumentString(`
   images {
     name
     description
+    source
+    syncIntervalSeconds
+    lastSyncedAt
+    defaultVersion
     versions {
       version
       createdAt
       sizeBytes
+      source
+      machineCount
+      hostCount
     }
   }
 }
     `) as unknown as TypedDocumentString<ImagesQuery, ImagesQueryVariables>;
+export const SyncImageDocument = new TypedDocumentString(`
+    mutation SyncImage($input: SyncImageInput!) {
+  syncImage(input: $input) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on ValidationError {
+      fields {
+        field
+        message
+      }
+    }
+    ... on SyncImagePayload {
+      image {
+        name
+        source
+      }
+      sync {
+        id
+        version
+        state
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<SyncImageMutation, SyncImageMutationVariables>;
+export const ImageEventsDocument = new TypedDocumentString(`
+    subscription ImageEvents($name: String!, $after: String) {
+  imageEvents(name: $name, after: $after) {
+    __typename
+    cursor
+    at
+    version
+    ... on ImageSyncRequested {
+      source
+    }
+    ... on ImageSyncProgress {
+      host
+      phase
+      bytes
+      percent
+      files
+    }
+    ... on ImageVersionBuilt {
+      host
+      sizeBytes
+    }
+    ... on ImageSyncFailed {
+      host
+      reason
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ImageEventsSubscription, ImageEventsSubscriptionVariables>;
 export const HostsDocument = new TypedDocumentString(`
     query Hosts {
   hosts {

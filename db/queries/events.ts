@@ -1,6 +1,7 @@
 import { and, asc, eq, gt, sql } from "drizzle-orm";
 import type { Db } from "../client.js";
 import { machineEvents, machines, type SshHostKeyRow } from "../schema.js";
+import { collectVersionRows } from "./images.js";
 
 export const EVENTS_CHANNEL = "gaol_events";
 export const MACHINES_CHANNEL = "gaol_machines";
@@ -78,7 +79,7 @@ export async function appendEvent(
     .update(machines)
     .set({ ...changes, lastEventSeq: sql`${machines.lastEventSeq} + 1` })
     .where(eq(machines.id, machineId))
-    .returning({ seq: machines.lastEventSeq });
+    .returning({ seq: machines.lastEventSeq, imageId: machines.imageId });
   if (!machine) throw new Error(`machine ${machineId} does not exist`);
   const [stored] = await tx
     .insert(machineEvents)
@@ -92,6 +93,8 @@ export async function appendEvent(
     })
     .returning();
   await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${`${machineId}:${machine.seq}`})`);
+  // A machine gone may free the last use of an old image version.
+  if (changes.state === "DESTROYED" && machine.imageId) await collectVersionRows(tx as unknown as Db, machine.imageId);
   if (Object.keys(changes).length > 0) await notifyMachineChanged(tx, machineId);
   return stored;
 }

@@ -11,6 +11,7 @@ import {
 import { hosts, images, machines, users } from "../schema.js";
 import { generateName, type ProvisionInput, validateProvision } from "../validate.js";
 import { appendEvent, notifyMachineChanged } from "./events.js";
+import { defaultVersion, hostsHolding } from "./images.js";
 import type { User } from "./users.js";
 
 export type Machine = typeof machines.$inferSelect;
@@ -53,7 +54,16 @@ export async function provisionMachine(db: Db, owner: User, input: ProvisionInpu
       .where(and(eq(machines.ownerId, owner.id), eq(machines.name, name), live));
     if (taken) throw new NameTakenError(name);
 
-    const hostId = await placeMachine(tx as unknown as Db, valid.memoryMiB);
+    const version = valid.imageVersion ?? (await defaultVersion(tx as unknown as Db, image.id));
+    const holders =
+      version === undefined ? new Set<string>() : await hostsHolding(tx as unknown as Db, image.id, version);
+    if (valid.imageVersion !== undefined && holders.size === 0) throw new ImageNotFoundError(`${imageName}@${version}`);
+    // A host that holds the version first; without one, any host with room boots its own newest.
+    const hostId =
+      (await placeMachine(tx as unknown as Db, valid.memoryMiB, holders).catch((error) => {
+        if (valid.imageVersion !== undefined || !(error instanceof NoCapacityError)) throw error;
+        return undefined;
+      })) ?? (await placeMachine(tx as unknown as Db, valid.memoryMiB));
     const [machine] = await tx
       .insert(machines)
       .values({
@@ -61,6 +71,7 @@ export async function provisionMachine(db: Db, owner: User, input: ProvisionInpu
         ownerId: owner.id,
         hostId,
         imageId: image.id,
+        imageVersion: version !== undefined && holders.has(hostId) ? version : null,
         memoryMiB: valid.memoryMiB,
         sshPublicKeys: valid.sshPublicKeys,
       })
@@ -71,8 +82,8 @@ export async function provisionMachine(db: Db, owner: User, input: ProvisionInpu
   });
 }
 
-/** The live host with the most free memory that fits memoryMiB and has a free slot; locks it. */
-async function placeMachine(tx: Db, memoryMiB: number): Promise<string> {
+/** The live host (among only, when given) with the most free memory that fits memoryMiB and has a free slot; locks it. */
+async function placeMachine(tx: Db, memoryMiB: number, only?: ReadonlySet<string>): Promise<string> {
   const candidates = await tx
     .select()
     .from(hosts)
@@ -81,6 +92,7 @@ async function placeMachine(tx: Db, memoryMiB: number): Promise<string> {
     .for("update");
   let best: { id: string; free: number } | undefined;
   for (const host of candidates) {
+    if (only && !only.has(host.id)) continue;
     const [load] = await tx
       .select({ machines: count(), memory: sum(machines.memoryMiB) })
       .from(machines)

@@ -1,7 +1,11 @@
 import { existsSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { Agent } from "../../agents/agent.js";
 import { hostConfigFromEnv, paths } from "../../agents/config.js";
 import { ValidationError } from "../../agents/errors.js";
 import { run } from "../../agents/exec/run.js";
@@ -10,7 +14,9 @@ import { Host } from "../../agents/host.js";
 import { ImageSyncError, type SyncProgress, syncImage } from "../../agents/image/sync.js";
 import { listVersions, newestVersion } from "../../agents/image/versions.js";
 import { ensureHost } from "../../agents/setup/index.js";
+import { GaolClient } from "../../clients/sdk/client.js";
 import { createAccount, removeAccount } from "../helpers/accounts.js";
+import { startTestApi, type TestApi } from "../helpers/api.js";
 import { createTestLan, type TestLan } from "../helpers/lan.js";
 import { createSshClient, type SshClient } from "../helpers/ssh.js";
 
@@ -18,6 +24,7 @@ import { createSshClient, type SshClient } from "../helpers/ssh.js";
 const NS = "gaol-t-images";
 const WORK = "/var/lib/gaol-test/images";
 const IMAGE = "t-images";
+const API_IMAGE = "t-images-api";
 const base = hostConfigFromEnv();
 const config = { ...base, bridge: "br0", netns: NS, stateDir: join(WORK, "state") };
 const SOURCE = join(base.root, "test-sources", IMAGE);
@@ -27,10 +34,13 @@ let host: Host;
 let ssh: SshClient;
 
 async function removeImage() {
-  for (const dir of [SOURCE, paths.master(config, IMAGE), `${paths.master(config, IMAGE)}.sync`]) {
-    if (existsSync(dir)) await run("btrfs", ["subvolume", "delete", dir]);
+  for (const image of [IMAGE, API_IMAGE]) {
+    for (const dir of [paths.master(config, image), `${paths.master(config, image)}.sync`]) {
+      if (existsSync(dir)) await run("btrfs", ["subvolume", "delete", dir]);
+    }
+    await rm(paths.images(config, image), { recursive: true, force: true });
   }
-  await rm(paths.images(config, IMAGE), { recursive: true, force: true });
+  if (existsSync(SOURCE)) await run("btrfs", ["subvolume", "delete", SOURCE]);
 }
 
 async function boot(name: string): Promise<{ handle: MachineHandle; ip: string }> {
@@ -132,5 +142,63 @@ describe("image sync", () => {
     await host.destroy(second.handle.record.id);
     expect((await host.collectImages(0)).get(IMAGE)).toBeUndefined();
     expect((await listVersions(config, IMAGE)).map((v) => v.version)).toEqual([2]);
+  });
+});
+
+describe("image sync through the api, run by the host's agent", () => {
+  const gaol = fileURLToPath(new URL("../../bin/gaol", import.meta.url));
+  let api: TestApi;
+  let agent: Agent;
+  let url: string;
+
+  beforeAll(async () => {
+    api = await startTestApi();
+    url = await api.app.start(0);
+    const agentConfig = { ...config, stateDir: join(WORK, "agent-state") };
+    agent = new Agent({
+      api: url,
+      token: await api.login("images-host", "AGENT", { hostMemoryMiB: 0 }),
+      config: agentConfig,
+      capacity: { memoryMiB: 2048, maxMachines: 4 },
+      heartbeatMs: 500,
+    });
+    await agent.start();
+  });
+
+  afterAll(async () => {
+    await agent?.stop().catch(() => undefined);
+    await api?.close();
+  });
+
+  it("`gaol image sync` shows progress until the agent built the version; a machine boots from it", async () => {
+    await writeFile(join(SOURCE, "etc", "gaol-marker"), "api\n");
+    const admin = await api.login("images-admin", "ADMIN");
+    const synced = await execa(gaol, ["image", "sync", API_IMAGE, "--from", SOURCE], {
+      env: { GAOL_API: url, GAOL_TOKEN: admin },
+      reject: false,
+      timeout: 120_000,
+    });
+    expect(synced.exitCode, synced.stderr).toBe(0);
+    expect(synced.stderr).toMatch(/gaol: building the image on images-host/);
+    expect(synced.stderr).toMatch(new RegExp(`${API_IMAGE} version 1 built on images-host`));
+
+    const client = new GaolClient({ url, token: await api.login("gaoltimg"), webSocket: WebSocket });
+    const [image] = (await client.images()).filter((i) => i.name === API_IMAGE);
+    expect(image).toMatchObject({ defaultVersion: 1, source: SOURCE, versions: [{ version: 1, hostCount: 1 }] });
+    const machine = await client.provision({ name: "from-api", image: API_IMAGE, sshPublicKeys: [ssh.publicKey] });
+    const ready = await client.waitForReady(machine.id);
+    expect(ready.machine.imageVersion).toBe(1);
+    expect(await ssh.exec("root", ready.ip, "cat /etc/gaol-marker", ready.hostKeys as never)).toBe("api");
+    await client.destroy(machine.id);
+    await client.waitForState(machine.id, "DESTROYED");
+
+    const failed = await execa(gaol, ["image", "sync", API_IMAGE, "--from", "/nonexistent/master"], {
+      env: { GAOL_API: url, GAOL_TOKEN: admin },
+      reject: false,
+      timeout: 60_000,
+    });
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stderr).toMatch(/the sync failed on images-host: source \/nonexistent\/master is not a directory/);
+    expect((await client.images()).find((i) => i.name === API_IMAGE)?.defaultVersion).toBe(1);
   });
 });

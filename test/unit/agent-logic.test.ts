@@ -21,8 +21,19 @@ describe("machine spec validation", () => {
       name: "lab-1",
       owner: "ann",
       image: "debian",
+      imageVersion: undefined,
       memoryMiB: 256,
       sshPublicKeys: [],
+      init: "/uml/bin/startenv",
+    });
+  });
+
+  it("boots only gaol's own programs as init, and only real version numbers", () => {
+    expect(() => validateSpec({ name: "x", owner: "ann", init: "/bin/sh" })).toThrow(/init/);
+    expect(() => validateSpec({ name: "x", owner: "ann", imageVersion: 0 })).toThrow(/imageVersion/);
+    expect(validateSpec({ name: "x", owner: "ann", init: "/uml/bin/startenv-naive", imageVersion: 3 })).toMatchObject({
+      init: "/uml/bin/startenv-naive",
+      imageVersion: 3,
     });
   });
 
