@@ -33,6 +33,8 @@ export interface AgentOptions {
 
 const LIVE = new Set(["PROVISIONING", "BOOTING", "RUNNING", "READY", "STOPPING"]);
 const RETRIES = 3;
+/** How long a host waits before it tries a sync that failed here again (other hosts may have built it). */
+const SYNC_RETRY_MS = 10 * 60_000;
 
 /**
  * The host agent: a GraphQL client of the api that reconciles the desired
@@ -50,6 +52,7 @@ export class Agent {
   private stopped = false;
   private syncing = false;
   private beating: Promise<void> = Promise.resolve();
+  private readonly failedSyncs = new Map<string, number>();
   private readonly syncAbort = new AbortController();
   private readonly offsetsFile: string;
 
@@ -116,6 +119,8 @@ export class Agent {
       const { pendingImageSyncs } = await this.client.request<{ pendingImageSyncs: PendingSync[] }>(PENDING_SYNCS);
       for (const sync of pendingImageSyncs) {
         if (this.stopped) return;
+        // A sync that failed here is tried again only after a while, not on every heartbeat.
+        if ((this.failedSyncs.get(sync.id) ?? 0) > Date.now()) continue;
         const report = (fields: Record<string, unknown>) =>
           this.client.request(REPORT_SYNC, { report: { syncId: sync.id, ...fields } });
         this.log(`syncing image ${sync.image} version ${sync.version} from ${sync.source}`);
@@ -134,6 +139,7 @@ export class Agent {
           await report({ done: true, sizeBytes: built.sizeBytes });
           this.log(`image ${sync.image} version ${sync.version} built (${built.sizeBytes} bytes)`);
         } catch (error) {
+          this.failedSyncs.set(sync.id, Date.now() + SYNC_RETRY_MS);
           this.log(`image ${sync.image} sync failed: ${(error as Error).message}`);
           await report({ error: (error as Error).message }).catch(() => undefined);
         }

@@ -158,15 +158,24 @@ export async function requestDueSyncs(db: Db): Promise<void> {
   for (const image of due) await requestImageSync(db, { name: image.name, source: image.source as string });
 }
 
-/** The syncs a host still has to run: pending, and a version it does not hold, oldest first. */
+/**
+ * The syncs a host still has to run: each image's newest sync that has not failed, when
+ * the host does not hold its version yet — also after other hosts built it, so every
+ * host (one that joins later too) keeps its copy current.
+ */
 export async function pendingSyncsForHost(db: Db, hostId: string) {
+  const newest = db
+    .select({ v: sql`max(${imageSyncs.version})` })
+    .from(imageSyncs)
+    .where(and(eq(imageSyncs.imageId, images.id), ne(imageSyncs.state, "FAILED")));
   return db
     .select({ sync: imageSyncs, image: images })
     .from(imageSyncs)
     .innerJoin(images, eq(images.id, imageSyncs.imageId))
     .where(
       and(
-        eq(imageSyncs.state, "PENDING"),
+        ne(imageSyncs.state, "FAILED"),
+        sql`${imageSyncs.version} = (${newest})`,
         notExists(
           db
             .select({ v: hostImages.version })

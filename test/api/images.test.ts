@@ -91,6 +91,9 @@ describe("image sync through the api", () => {
       versions: [{ version: 1, source: "/srv/arch", machineCount: 0, hostCount: 1 }],
     });
     expect((await ok(agent, PENDING)).pendingImageSyncs).toEqual([]);
+    // A host that joins later is asked for the newest version too.
+    const later = await api.login("img-host-2", "AGENT", { hostMemoryMiB: 0 });
+    expect((await ok(later, PENDING)).pendingImageSyncs).toMatchObject([{ image: "arch", version: 1 }]);
   });
 
   it("places machines on a version; an old version goes once its last machine is destroyed, never the newest", async () => {
