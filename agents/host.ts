@@ -85,7 +85,8 @@ export class Host {
   /**
    * Stops and removes a machine; a machine that does not exist is already
    * destroyed. `graceful` asks the guest to shut down cleanly (ctrl-alt-del)
-   * and waits up to 15 s; otherwise the kernel is halted at once. Resolves to
+   * and waits up to 15 s; otherwise the kernel gets SIGKILL at once (its disk
+   * is discarded, so nothing inside needs a clean stop). Resolves to
    * whether the kernel exited by itself.
    */
   destroy(id: string, sink: EventSink = () => undefined, options: { graceful?: boolean } = {}): Promise<boolean> {
@@ -97,7 +98,7 @@ export class Host {
       const supervisor = this.supervisors.get(id);
       this.supervisors.delete(id);
       supervisor?.expectExit();
-      const clean = await teardown(record, dir, options.graceful ? { how: "cad", graceMs: 15_000 } : {});
+      const clean = await teardown(record, dir, options.graceful ? { how: "cad", graceMs: 15_000 } : { how: "kill" });
       await supervisor?.stop();
       sink({ kind: "state", state: "DESTROYED" });
       return clean;

@@ -13,6 +13,8 @@ export interface ReadyInfo {
 }
 
 const KEEP_LINES = 30;
+/** How long after a lease the key probe waits for sshd's own "started" line. */
+const SSHD_WAIT_MS = 2000;
 
 /**
  * Watches one running kernel: turns its console into events, verifies
@@ -28,6 +30,9 @@ export class Supervisor {
   private follower: ConsoleFollower;
   private lastLines: string[] = [];
   private probe?: AbortController;
+  private lease?: { ip: string; mac: string };
+  private leaseTimer?: NodeJS.Timeout;
+  private sshdUp = false;
   private bootTimer?: NodeJS.Timeout;
   private done = false;
   private readonly quietUntil: number;
@@ -100,9 +105,29 @@ export class Supervisor {
     for (const event of parseConsoleLine(line)) {
       if (!quiet) this.emit(event);
       if (event.kind === "stage" && event.stage === "init" && !quiet) this.emit({ kind: "state", state: "RUNNING" });
-      if (event.kind === "lease") this.verify(event.ip, event.mac);
+      if (event.kind === "lease") this.onLease(event.ip, event.mac);
+      if (event.kind === "sshd") this.onSshd();
       if (event.kind === "failure") this.fail(`${event.step}: ${event.reason}`);
     }
+  }
+
+  /**
+   * The key probe starts once both the lease and sshd's start are on the console (or 2 s
+   * after the lease without the latter): probing an sshd that is not listening yet only
+   * spends processes, which ten machines booting at once cannot afford.
+   */
+  private onLease(ip: string, mac: string): void {
+    this.lease = { ip, mac };
+    if (this.leaseTimer) clearTimeout(this.leaseTimer);
+    if (this.sshdUp) this.verify(ip, mac);
+    else this.leaseTimer = setTimeout(() => this.verify(ip, mac), SSHD_WAIT_MS);
+  }
+
+  private onSshd(): void {
+    this.sshdUp = true;
+    if (!this.lease) return;
+    if (this.leaseTimer) clearTimeout(this.leaseTimer);
+    this.verify(this.lease.ip, this.lease.mac);
   }
 
   /** READY only once the host itself has seen this machine's key at the leased address. */
@@ -129,6 +154,7 @@ export class Supervisor {
 
   private finish(): void {
     this.done = true;
+    if (this.leaseTimer) clearTimeout(this.leaseTimer);
     this.probe?.abort();
     if (this.bootTimer) clearTimeout(this.bootTimer);
   }

@@ -5,8 +5,12 @@ import { isKernelOf, killProcessGroup, killStragglers, waitForGroupExit } from "
 import type { MachineRecord } from "./record.js";
 
 export interface TeardownOptions {
-  /** `halt` stops the kernel at once; `cad` asks the guest's init for a clean shutdown. */
-  how?: "halt" | "cad";
+  /**
+   * `kill`: SIGKILL to the process group (the disk is discarded anyway, so nothing inside
+   * needs to stop cleanly); `halt`: mconsole halt, then SIGKILL; `cad`: the guest's init
+   * shuts down cleanly.
+   */
+  how?: "kill" | "halt" | "cad";
   /** How long the kernel may take to exit by itself before the process group is killed. */
   graceMs?: number;
 }
@@ -17,10 +21,19 @@ export interface TeardownOptions {
  * kernel exited by itself within the grace period.
  */
 export async function teardown(record: MachineRecord, dir: string, options: TeardownOptions = {}): Promise<boolean> {
-  const exitedByItself = await stopKernel(record, options);
-  await deleteTap(record.tap, record.netns);
-  await Promise.all(record.disk.files.map((file) => rm(file, { force: true })));
-  await rm(dir, { recursive: true, force: true });
+  let exitedByItself: boolean;
+  if (options.how === "kill") {
+    // Nothing inside needs its network to stop: the tap goes while the kernel dies (a persistent
+    // tap that is still open disappears when its last descriptor closes).
+    [exitedByItself] = await Promise.all([stopKernel(record, options), deleteTap(record.tap, record.netns)]);
+  } else {
+    exitedByItself = await stopKernel(record, options);
+    await deleteTap(record.tap, record.netns);
+  }
+  await Promise.all([
+    ...record.disk.files.map((file) => rm(file, { force: true })),
+    rm(dir, { recursive: true, force: true }),
+  ]);
   return exitedByItself;
 }
 
@@ -28,7 +41,9 @@ export async function teardown(record: MachineRecord, dir: string, options: Tear
 export async function stopKernel(record: MachineRecord, options: TeardownOptions = {}): Promise<boolean> {
   const { pid } = record;
   let exitedByItself = false;
-  if (pid !== undefined && (await isKernelOf(pid, record.umid))) {
+  if (pid !== undefined && options.how === "kill" && (await isKernelOf(pid, record.umid))) {
+    await killProcessGroup(pid);
+  } else if (pid !== undefined && (await isKernelOf(pid, record.umid))) {
     const graceMs = options.graceMs ?? 300;
     exitedByItself = await mconsole(mconsoleSocket(record.umlDir, record.umid), [options.how ?? "halt"], {
       netns: record.netns,

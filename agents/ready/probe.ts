@@ -24,11 +24,12 @@ export async function waitForHostKey(
   expected: SshHostKey,
   options: { netns?: string; signal?: AbortSignal; intervalMs?: number; onMismatch?: (keys: string[]) => void },
 ): Promise<void> {
-  while (!options.signal?.aborted) {
+  // Quick retries first (sshd may be a moment from listening), then backing off to 1 s.
+  for (let interval = options.intervalMs ?? 50; !options.signal?.aborted; interval = Math.min(interval * 2, 1000)) {
     const keys = await presentedHostKeys(ip, port, options.netns);
     if (keys.includes(expected.publicKey)) return;
     if (keys.length > 0) options.onMismatch?.(keys);
-    await sleep(options.intervalMs ?? 50);
+    await sleep(interval);
   }
   throw new Error("readiness probe aborted");
 }

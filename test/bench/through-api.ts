@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import WebSocket from "ws";
 import { Agent } from "../../agents/agent.js";
 import { localId } from "../../agents/api/ids.js";
@@ -7,13 +8,20 @@ import { hostConfigFromEnv } from "../../agents/config.js";
 import { Host } from "../../agents/host.js";
 import { GaolClient, type Machine } from "../../clients/sdk/client.js";
 import { createAccount, removeAccount } from "../helpers/accounts.js";
-import { startTestApi, wsClient } from "../helpers/api.js";
+import { startTestApi } from "../helpers/api.js";
 import { createTestLan, type TestLan } from "../helpers/lan.js";
 import { createSshClient } from "../helpers/ssh.js";
 import { median, type Results } from "./results.js";
 
 const NS = "gaol-bench";
 const STAGES = ["PROVISIONING", "BOOTING", "init", "link", "lease", "sshd", "booted", "ssh verified", "READY"];
+
+/** CPU seconds the whole host spent busy so far (all cores, from /proc/stat). */
+function hostCpuSeconds(): number {
+  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return (fields.reduce((a, b) => a + b, 0) - idle) / 100;
+}
 
 function memAvailableMiB(): number {
   const line = readFileSync("/proc/meminfo", "utf8").match(/^MemAvailable:\s+(\d+) kB/m);
@@ -96,8 +104,17 @@ export async function benchThroughApi(work: string, results: Results, sections: 
     if (sections.has("burst")) {
       await freshLan();
       const t = Date.now();
+      const cpu = { host: hostCpuSeconds(), node: process.cpuUsage() };
       const runs = await Promise.all(Array.from({ length: 10 }, (_, i) => boot(`burst-${i}`)));
       results.set("10 provisioned at once → all READY", Date.now() - t, "ms");
+      const nodeCpu = process.cpuUsage(cpu.node);
+      results.set("  host CPU busy meanwhile (2 cores)", hostCpuSeconds() - cpu.host, "s");
+      results.set("  of it this process (api + agent + bench)", (nodeCpu.user + nodeCpu.system) / 1e6, "s");
+      results.set(
+        "  READY times, first / last",
+        `${Math.min(...runs.map((r) => r.ms))} / ${Math.max(...runs.map((r) => r.ms))}`,
+        "ms",
+      );
       const d = Date.now();
       await Promise.all(runs.map((r) => destroy(r.machine)));
       results.set("10 destroyed at once → all DESTROYED", Date.now() - d, "ms");
@@ -110,41 +127,30 @@ export async function benchThroughApi(work: string, results: Results, sections: 
       for (const subscribers of [1, 1000]) {
         const log = await client.log(machine.id);
         const after = log.at(-1)?.cursor;
-        const latencies: number[] = [];
         const lines = 50;
         const prefix = `gaol-bench-${subscribers}-`;
-        const subs = Array.from({ length: subscribers }, () => wsClient(url, token));
-        const done = subs.map(
-          (ws) =>
-            new Promise<void>((resolve) => {
-              let seen = 0;
-              ws.subscribe<{ machineEvents: { text?: string; at: string } }>(
-                {
-                  query: `subscription ($id: ID!, $after: String) { machineEvents(machineId: $id, after: $after) { at ... on ConsoleOutput { text } } }`,
-                  variables: { id: machine.id, after },
-                },
-                {
-                  next: ({ data }) => {
-                    const event = data?.machineEvents;
-                    if (!event?.text?.startsWith(prefix)) return;
-                    latencies.push(Date.now() - Date.parse(event.at));
-                    if (++seen >= lines) resolve();
-                  },
-                  error: () => resolve(),
-                  complete: () => resolve(),
-                },
-              );
-            }),
-        );
-        await new Promise((r) => setTimeout(r, 500 + subscribers * 5));
+        const worker = new Worker(new URL("./subscribers-worker.mjs", import.meta.url), {
+          workerData: { url, token, machineId: machine.id, after, subscribers, prefix, lines },
+        });
+        const messages = new Promise<number[]>((resolve, reject) => {
+          worker.on("message", (m: { ready?: boolean; latencies?: number[] }) => {
+            if (m.latencies) resolve(m.latencies);
+          });
+          worker.on("error", reject);
+        });
+        await new Promise<void>((resolve) => {
+          worker.on("message", (m: { ready?: boolean }) => m.ready && resolve());
+        });
+        // Connected is not yet subscribed: give the subscriptions a moment to reach the api.
+        await new Promise((r) => setTimeout(r, 500 + subscribers));
         await ssh.exec(
           "root",
           ready.ip,
           `for i in $(seq 1 ${lines}); do echo ${prefix}$i > /dev/console; sleep 0.05; done`,
           ready.hostKeys,
         );
-        await Promise.race([Promise.all(done), new Promise((r) => setTimeout(r, 30_000))]);
-        await Promise.all(subs.map((ws) => ws.dispose()));
+        const latencies = await messages;
+        await worker.terminate();
         results.samples(`console line on the agent → ${subscribers} subscriber(s)`, latencies);
       }
       await destroy(machine);

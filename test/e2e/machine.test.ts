@@ -204,7 +204,7 @@ describe("a machine on the test LAN", () => {
       const graceful = m === b;
       const exitedByItself = await host.destroy(record.name, (e) => m.events.push(e), { graceful });
       console.log(
-        `teardown ${record.name} (${graceful ? "clean shutdown" : "halt"}): ${(performance.now() - started).toFixed(0)} ms`,
+        `teardown ${record.name} (${graceful ? "clean shutdown" : "SIGKILL"}): ${(performance.now() - started).toFixed(0)} ms`,
       );
       if (graceful) {
         // ctrl-alt-del reaches startenv, which stops everything and powers off by itself.

@@ -1,0 +1,47 @@
+// A thousand graphql-ws subscribers in a thread of their own, so that the clients'
+// work does not slow the api they measure (both would share one event loop otherwise).
+import { parentPort, workerData } from "node:worker_threads";
+import { createClient } from "graphql-ws";
+import WebSocket from "ws";
+
+// Plain JavaScript: a worker thread does not inherit tsx's loader.
+const { url, token, machineId, after, subscribers, prefix, lines } = workerData;
+
+const latencies = [];
+const clients = Array.from({ length: subscribers }, () =>
+  createClient({
+    url: url.replace(/^http/, "ws"),
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${token}` },
+    retryAttempts: 0,
+  }),
+);
+let subscribed = 0;
+const done = clients.map(
+  (client) =>
+    new Promise((resolve) => {
+      let seen = 0;
+      client.subscribe(
+        {
+          query: `subscription ($id: ID!, $after: String) { machineEvents(machineId: $id, after: $after) { at ... on ConsoleOutput { text } } }`,
+          variables: { id: machineId, after },
+        },
+        {
+          next: ({ data }) => {
+            const event = data?.machineEvents;
+            if (!event?.text?.startsWith(prefix)) return;
+            latencies.push(Date.now() - Date.parse(event.at));
+            if (++seen >= lines) resolve();
+          },
+          error: () => resolve(),
+          complete: () => resolve(),
+        },
+      );
+      client.on("connected", () => {
+        if (++subscribed === subscribers) parentPort?.postMessage({ ready: true });
+      });
+    }),
+);
+await Promise.race([Promise.all(done), new Promise((r) => setTimeout(r, 60_000))]);
+await Promise.all(clients.map((c) => c.dispose()));
+parentPort?.postMessage({ latencies });
