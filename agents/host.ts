@@ -7,6 +7,7 @@ import type { EventSink } from "./events.js";
 import { collectImageVersions } from "./image/gc.js";
 import { syncImage } from "./image/sync.js";
 import { newestVersion, versionOf } from "./image/versions.js";
+import { kernelLpj } from "./kernel/calibrate.js";
 import { createAndLaunch, launchKernel } from "./machine/provision.js";
 import { type MachineRecord, readRecord } from "./machine/record.js";
 import { type MachineSpec, validateSpec } from "./machine/spec.js";
@@ -33,7 +34,10 @@ export class Host {
   constructor(
     readonly config: HostConfig,
     private readonly options: { bootTimeoutMs: number } = { bootTimeoutMs: 120_000 },
-  ) {}
+  ) {
+    // Measured now, so the first machine does not wait for it (see kernelLpj).
+    void kernelLpj(config.kernel);
+  }
 
   /** Validates, makes every resource (undone on failure), boots, and returns at once; READY comes later. */
   provision(spec: MachineSpec, sink: EventSink): Promise<MachineHandle> {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { type HostConfig, paths } from "../config.js";
 import { type Launched, launch } from "../exec/run.js";
 import type { ImageVersion } from "../image/versions.js";
+import { kernelLpj } from "../kernel/calibrate.js";
 import { generateHostKey } from "../keys/hostkeys.js";
 import { macFromId, tapNameFromId } from "../network/identity.js";
 import { createTap, deleteTap } from "../network/tap.js";
@@ -111,6 +112,7 @@ export async function launchKernel(record: MachineRecord, dir: string): Promise<
         owner,
         guestConfigDir: record.guestConfigDir,
         init: record.init,
+        lpj: await kernelLpj(record.kernel),
       }),
       {
         netns: record.netns,

@@ -12,6 +12,8 @@ export interface BootSpec {
   guestConfigDir: string;
   /** PID 1 inside (default: gaol's startenv). */
   init?: string;
+  /** Loops per jiffy measured on this host: the kernel skips calibrating its delay loop. */
+  lpj?: number;
 }
 
 /** Kernel arguments; the `KEY=value` words the kernel does not know become init's environment. */
@@ -27,6 +29,7 @@ export function kernelArgs(spec: BootSpec): string[] {
     "con0=fd:0,fd:1",
     "con=null",
     "quiet",
+    ...(spec.lpj ? [`lpj=${spec.lpj}`] : []),
     `init=${spec.init ?? "/uml/bin/startenv"}`,
     `UML_HOSTNAME=${spec.hostname}`,
     `UML_USER=${spec.owner.name}`,

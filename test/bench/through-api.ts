@@ -60,7 +60,10 @@ export async function benchThroughApi(work: string, results: Results, sections: 
       if (label && marks[label] === undefined) marks[label] = Date.parse(e.at) - t0;
       if (e.__typename !== "MachineStateChanged") continue;
       if (e.state === "READY") return { machine, marks, ms: Date.now() - t0 };
-      if (e.state === "FAILED") throw new Error(`${name} FAILED: ${e.reason}`);
+      if (e.state === "FAILED") {
+        console.error(`${name} FAILED: ${e.reason}\n  | ${e.lastConsoleLines.join("\n  | ")}`);
+        throw new Error(`${name} FAILED: ${e.reason}`);
+      }
     }
     throw new Error(`${name}: the event stream ended`);
   };
