@@ -11,12 +11,15 @@ export interface TapOptions {
 
 /** A persistent tap the owner may open, attached to the bridge and up. */
 export async function createTap({ name, uid, gid, bridge, netns }: TapOptions): Promise<void> {
-  await run("ip", ["tuntap", "add", "dev", name, "mode", "tap", "user", String(uid), "group", String(gid)], {
-    netns,
-    timeoutMs: 10_000,
-  });
+  // One ip process for both steps; names and numbers only (validated upstream), one command per line.
+  const batch = [
+    `tuntap add dev ${name} mode tap user ${uid} group ${gid}`,
+    `link set dev ${name} master ${bridge} up`,
+  ].join("\n");
+  if (![name, bridge].every((word) => /^[A-Za-z0-9_.-]{1,15}$/.test(word)) || ![uid, gid].every(Number.isInteger))
+    throw new Error(`bad tap request ${JSON.stringify({ name, bridge, uid, gid })}`);
   try {
-    await run("ip", ["link", "set", "dev", name, "master", bridge, "up"], { netns, timeoutMs: 10_000 });
+    await run("ip", ["-batch", "-"], { netns, input: batch, timeoutMs: 10_000 });
   } catch (error) {
     await deleteTap(name, netns);
     throw error;

@@ -1,4 +1,3 @@
-import { HostCommandError } from "../exec/error.js";
 import type { DiskRequest, RootDisk } from "./disk.js";
 import { createReflinkDisk } from "./reflink.js";
 import { createUbdCowDisk } from "./ubd-cow.js";
@@ -10,7 +9,9 @@ export async function createRootDisk(request: DiskRequest, cowBase: string): Pro
   try {
     return await createReflinkDisk(request);
   } catch (error) {
-    if (error instanceof HostCommandError && /not supported|Invalid cross-device/i.test(error.stderrTail)) {
+    // A filesystem without reflinks, or image and gaol on different filesystems.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EOPNOTSUPP" || code === "ENOTSUP" || code === "EXDEV" || code === "EINVAL") {
       return createUbdCowDisk({ ...request, base: cowBase });
     }
     throw error;
