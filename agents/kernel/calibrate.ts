@@ -1,9 +1,12 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { run } from "../exec/run.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { launch } from "../exec/run.js";
+import { killProcessGroup } from "../uml/process.js";
 
 const cache = new Map<string, Promise<number | undefined>>();
+const DEADLINE_MS = 10_000;
 
 /**
  * The kernel's loops-per-jiffy on this host. Each UML boot otherwise spends
@@ -14,7 +17,7 @@ const cache = new Map<string, Promise<number | undefined>>();
 export function kernelLpj(kernel: string): Promise<number | undefined> {
   let measured = cache.get(kernel);
   if (!measured) {
-    measured = calibrate(kernel);
+    measured = calibrate(kernel).catch(() => undefined);
     cache.set(kernel, measured);
   }
   return measured;
@@ -22,22 +25,27 @@ export function kernelLpj(kernel: string): Promise<number | undefined> {
 
 async function calibrate(kernel: string): Promise<number | undefined> {
   const dir = await mkdtemp(join(tmpdir(), "gaol-lpj-"));
+  const log = join(dir, "console");
+  const output = await open(log, "w");
+  // Its own process group, killed whole: UML's helper processes would outlive a kill of the kernel alone.
+  const kernelProcess = launch(kernel, [`uml_dir=${dir}`, "umid=lpj", "mem=32M", "con0=fd:0,fd:1", "con=null"], {
+    outputFd: output.fd,
+    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", TMPDIR: "/dev/shm" },
+  });
+  await output.close();
+  let exited = false;
+  void kernelProcess.exited.then(() => {
+    exited = true;
+  });
   try {
-    // Stopped as soon as it says the number: the rest of its boot is of no use.
-    const stop = new AbortController();
-    let output = "";
-    await run(kernel, [`uml_dir=${dir}`, "umid=lpj", "mem=32M", "con0=fd:0,fd:1", "con=null"], {
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", TMPDIR: "/dev/shm" },
-      timeoutMs: 20_000,
-      signal: stop.signal,
-      onStdout: (chunk) => {
-        output += chunk;
-        if (/lpj=\d+/.test(output)) stop.abort();
-      },
-    }).catch(() => undefined);
-    const lpj = Number(/lpj=(\d+)/.exec(output)?.[1]);
-    return Number.isSafeInteger(lpj) && lpj > 0 ? lpj : undefined;
+    for (const until = Date.now() + DEADLINE_MS; Date.now() < until; await sleep(20)) {
+      const lpj = Number(/lpj=(\d+)/.exec(await readFile(log, "utf8"))?.[1]);
+      if (Number.isSafeInteger(lpj) && lpj > 0) return lpj;
+      if (exited) return undefined;
+    }
+    return undefined;
   } finally {
+    await killProcessGroup(kernelProcess.pid).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
 }

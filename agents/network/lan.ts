@@ -7,7 +7,7 @@ import { run, succeeds } from "../exec/run.js";
 export interface IsolatedLan {
   netns?: string;
   bridge: string;
-  /** First three octets, e.g. "10.213.0": the bridge is .1/24, leases .100–.200. */
+  /** First three octets, e.g. "10.213.0": the bridge is .1/24, leases .10–.250. */
   prefix: string;
   /** Where dnsmasq keeps its pid, leases and log. */
   dir: string;
@@ -15,7 +15,12 @@ export interface IsolatedLan {
   ping?: boolean;
 }
 
-export const DHCP_RANGE = { first: 100, last: 200 } as const;
+/**
+ * Every machine has a MAC of its own and most live briefly: a wide range and short
+ * leases let addresses of destroyed machines return to the pool within the hour.
+ */
+export const DHCP_RANGE = { first: 10, last: 250 } as const;
+const LEASE_TIME = "1h";
 
 /** Creates the namespace (if named), bridge and DHCP server; an existing one is left as it is. */
 export async function ensureIsolatedLan(lan: IsolatedLan): Promise<void> {
@@ -45,7 +50,7 @@ export async function ensureIsolatedLan(lan: IsolatedLan): Promise<void> {
         ...(lan.ping ? [] : ["--no-ping"]),
         "--no-resolv",
         "--no-hosts",
-        `--dhcp-range=${prefix}.${DHCP_RANGE.first},${prefix}.${DHCP_RANGE.last},255.255.255.0,12h`,
+        `--dhcp-range=${prefix}.${DHCP_RANGE.first},${prefix}.${DHCP_RANGE.last},255.255.255.0,${LEASE_TIME}`,
         `--dhcp-leasefile=${join(dir, "dnsmasq.leases")}`,
         `--pid-file=${join(dir, "dnsmasq.pid")}`,
         `--log-facility=${join(dir, "dnsmasq.log")}`,

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import WebSocket from "ws";
@@ -77,9 +78,10 @@ export async function benchThroughApi(work: string, results: Results, sections: 
     const local = new Set(await new Host(config).localIds());
     return machines.filter((m) => local.has(localId(m.id))).length;
   };
-  // Each section starts on a fresh LAN: dnsmasq's 101 addresses are leased for 12 h to MACs that never return.
+  // Each section starts on a fresh LAN (and lease file): its addresses are leased for an hour to MACs that never return.
   const freshLan = async () => {
     await lan.destroy();
+    await rm(join(work, "lan"), { recursive: true, force: true });
     lan = await createTestLan(NS, 40, join(work, "lan"));
   };
 
