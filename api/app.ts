@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin } from "graphql-yoga";
 import { WebSocketServer } from "ws";
@@ -9,6 +10,7 @@ import { type Context, schema } from "../schema/index.js";
 import { bootstrap } from "./bootstrap.js";
 import { contextFor } from "./context.js";
 import { queryLimits } from "./limits.js";
+import { subscribeShared } from "./shared-results.js";
 import { serveWeb } from "./web.js";
 
 export interface AppDeps {
@@ -84,9 +86,12 @@ export async function buildApp(deps: AppDeps) {
   const wsServer = useServer(
     {
       execute: (args) => (args.rootValue as { execute: (a: unknown) => unknown }).execute(args) as never,
-      subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
+      subscribe: (args) => {
+        const root = args.rootValue as { query: string };
+        return subscribeShared({ ...args, rootValue: undefined } as ExecutionArgs, root.query) as never;
+      },
       onSubscribe: async (ctx, _id, params) => {
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+        const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
@@ -102,7 +107,7 @@ export async function buildApp(deps: AppDeps) {
           document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
+          rootValue: { execute, query: params.query },
         };
       },
     },
