@@ -113,6 +113,18 @@ describe("gaol serve", () => {
 
   it("serves the CLI inside the namespace: up with progress, ssh with the host key pinned, --json, rm", async () => {
     await startServe("cli");
+    // The web page is served at / (built by `gaol serve` when missing), its script with it.
+    const { stdout: page } = await run("curl", ["-s", "http://127.0.0.1:4000/"], { netns: NS });
+    expect(page).toContain("<title>gaol</title>");
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(page)?.[1] as string;
+    const { stdout: code } = await run(
+      "curl",
+      ["-s", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:4000${script}`],
+      {
+        netns: NS,
+      },
+    );
+    expect(code).toBe("200");
     const home = join(STATE, "cli-home");
     await mkdir(join(home, ".ssh"), { recursive: true });
     await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(home, ".ssh", "id_ed25519")]);
