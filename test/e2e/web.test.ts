@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,10 +28,13 @@ let page: Page;
 
 beforeAll(async () => {
   await ensureHost(hostConfigFromEnv(), () => undefined);
-  await build({
-    configFile: fileURLToPath(new URL("../../clients/web/vite.config.ts", import.meta.url)),
-    logLevel: "warn",
-  });
+  // scripts/test builds the page first (pages served side by side must not be rebuilt under them); alone, here.
+  if (!existsSync(fileURLToPath(new URL("../../clients/web/dist/index.html", import.meta.url)))) {
+    await build({
+      configFile: fileURLToPath(new URL("../../clients/web/vite.config.ts", import.meta.url)),
+      logLevel: "warn",
+    });
+  }
   await rm(WORK, { recursive: true, force: true });
   await mkdir(ARTIFACTS, { recursive: true });
   lan = await createTestLan(NS, 33, join(WORK, "lan"));
