@@ -67,9 +67,17 @@ async function addLaterPackages(master: string, log: (line: string) => void): Pr
   log(`adding ${missing.join(", ")} to the master ${master}`);
   const dir = await mkdtemp(join(tmpdir(), "gaol-debs-"));
   try {
-    await run("apt-get", ["download", ...missing], { cwd: dir, timeoutMs: 300_000 });
+    const download = () => run("apt-get", ["download", ...missing], { cwd: dir, timeoutMs: 300_000 });
+    // A host that never ran apt-get update has no package lists to download from.
+    await download().catch(async () => {
+      await run("apt-get", ["update", "-q"], { timeoutMs: 300_000 });
+      await download();
+    });
     const debs = (await readdir(dir)).filter((name) => name.endsWith(".deb")).map((name) => join(dir, name));
     await run("dpkg", ["--root", master, "--install", ...debs], { timeoutMs: 300_000 });
+  } catch (error) {
+    // Only speed depends on them: startenv falls back to dhclient and iproute2.
+    log(`could not add ${missing.join(", ")} to the master (${(error as Error).message}); booting without them`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
