@@ -33,6 +33,13 @@ async function calibrate(kernel: string): Promise<number | undefined> {
     env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", TMPDIR: "/dev/shm" },
   });
   await output.close();
+  // Should this process end first, the calibrating kernel must not stay behind.
+  const killOnExit = () => {
+    try {
+      if (kernelProcess.pid > 1) process.kill(-kernelProcess.pid, "SIGKILL");
+    } catch {}
+  };
+  process.once("exit", killOnExit);
   let exited = false;
   void kernelProcess.exited.then(() => {
     exited = true;
@@ -45,6 +52,7 @@ async function calibrate(kernel: string): Promise<number | undefined> {
     }
     return undefined;
   } finally {
+    process.off("exit", killOnExit);
     await killProcessGroup(kernelProcess.pid).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
