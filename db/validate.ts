@@ -1,10 +1,6 @@
 import { checkImageName, parseImageSource } from "../agents/image/source.js";
+import { MEMORY_MIB, NAME_PATTERN, SSH_KEY } from "../agents/machine/spec.js";
 import { ValidationError } from "./errors.js";
-
-export const MEMORY_MIB = { min: 64, max: 16_384, default: 256 } as const;
-const NAME = /^[a-z0-9-]{1,32}$/;
-const SSH_KEY =
-  /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n\r]*)?$/;
 
 export interface ProvisionInput {
   name?: string | null;
@@ -17,7 +13,7 @@ export interface ProvisionInput {
 /** Checks every field of a provision request and reports all bad ones at once. */
 export function validateProvision(input: ProvisionInput) {
   const fields: Array<{ field: string; message: string }> = [];
-  if (input.name != null && !NAME.test(input.name))
+  if (input.name != null && !NAME_PATTERN.test(input.name))
     fields.push({ field: "name", message: "must match [a-z0-9-]{1,32}" });
   const memoryMiB = input.memoryMiB ?? MEMORY_MIB.default;
   if (!Number.isInteger(memoryMiB) || memoryMiB < MEMORY_MIB.min || memoryMiB > MEMORY_MIB.max) {

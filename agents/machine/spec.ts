@@ -24,7 +24,7 @@ const ID_PATTERN = /^[a-z0-9-]{1,64}$/;
 const INIT_PATTERN = /^\/uml\/bin\/[a-z-]+$/;
 export const DEFAULT_INIT = "/uml/bin/startenv";
 export const IMAGE_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-const SSH_KEY =
+export const SSH_KEY =
   /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n\r]*)?$/;
 
 /** Checks every field and reports all bad ones at once. */
