@@ -2,8 +2,8 @@ import type { Database, Db } from "./client.js";
 import { EVENTS_CHANNEL, eventsAfter, MACHINES_CHANNEL, type StoredEvent } from "./queries/events.js";
 import { IMAGES_CHANNEL } from "./queries/images.js";
 
-/** Something happened to this machine since the last wait; waiting is cheap and never misses a change. */
-export class MachineWatch {
+/** Something happened (to a machine, an image) since the last wait; waiting is cheap and never misses a change. */
+export class Watch {
   private dirty = false;
   private wake?: () => void;
 
@@ -39,7 +39,7 @@ const TAIL_SIZE = 1000;
 
 /** The newest events of one watched machine, read once per notification for all its watchers. */
 interface MachineTail {
-  watches: Set<MachineWatch>;
+  watches: Set<Watch>;
   /** Events after `from`, in order, with no gaps: buffer[0].seq === from + 1. */
   from?: number;
   buffer: StoredEvent[];
@@ -57,7 +57,7 @@ interface MachineTail {
 export class Notifier {
   private readonly tails = new Map<string, MachineTail>();
   private readonly machineListeners = new Set<(machineId: string) => void>();
-  private readonly imageListeners = new Set<(imageId: string) => void>();
+  private readonly imageWatches = new Map<string, Set<Watch>>();
   private unlisten: Array<() => Promise<void>> = [];
 
   constructor(private readonly database: Database) {}
@@ -77,7 +77,7 @@ export class Notifier {
         for (const listener of this.machineListeners) listener(machineId);
       }),
       await this.database.listen(IMAGES_CHANNEL, (imageId) => {
-        for (const listener of this.imageListeners) listener(imageId);
+        for (const watch of this.imageWatches.get(imageId) ?? []) watch.notify();
       }),
     );
   }
@@ -108,10 +108,10 @@ export class Notifier {
   }
 
   /** Register before reading the backlog, so that nothing appended meanwhile is missed. */
-  watchMachine(machineId: string): MachineWatch {
+  watchMachine(machineId: string): Watch {
     const tail: MachineTail = this.tails.get(machineId) ?? { watches: new Set(), buffer: [], again: false };
     this.tails.set(machineId, tail);
-    const watch: MachineWatch = new MachineWatch(() => {
+    const watch: Watch = new Watch(() => {
       tail.watches.delete(watch);
       if (tail.watches.size === 0 && this.tails.get(machineId) === tail) this.tails.delete(machineId);
     });
@@ -136,10 +136,16 @@ export class Notifier {
     return () => this.machineListeners.delete(listener);
   }
 
-  /** Calls listener with the id of each image that has a new event. */
-  onImageEvent(listener: (imageId: string) => void): () => void {
-    this.imageListeners.add(listener);
-    return () => this.imageListeners.delete(listener);
+  /** Woken by each new event of the image (image events are few: every watcher reads the table itself). */
+  watchImage(imageId: string): Watch {
+    const watches = this.imageWatches.get(imageId) ?? new Set<Watch>();
+    this.imageWatches.set(imageId, watches);
+    const watch: Watch = new Watch(() => {
+      watches.delete(watch);
+      if (watches.size === 0 && this.imageWatches.get(imageId) === watches) this.imageWatches.delete(imageId);
+    });
+    watches.add(watch);
+    return watch;
   }
 
   async stop(): Promise<void> {

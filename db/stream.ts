@@ -1,6 +1,7 @@
 import type { Db } from "./client.js";
 import type { Notifier } from "./notify.js";
 import { eventsAfter, type StoredEvent } from "./queries/events.js";
+import { imageEventsAfter, type StoredImageEvent } from "./queries/images.js";
 
 const PAGE = 200;
 
@@ -33,6 +34,28 @@ export async function* machineEventStream(
       }
       caughtUp = buffered !== undefined || page.length < PAGE;
       if (caughtUp) await watch.wait(signal);
+    }
+  } finally {
+    watch.close();
+  }
+}
+
+/** An image's events after afterSeq: the stored backlog, then live, in order, with no gaps and no repeats. */
+export async function* imageEventStream(
+  db: Db,
+  notifier: Notifier,
+  imageId: string,
+  afterSeq: number,
+): AsyncGenerator<StoredImageEvent> {
+  const watch = notifier.watchImage(imageId);
+  try {
+    for (let cursor = afterSeq; ; ) {
+      const page = await imageEventsAfter(db, imageId, cursor, PAGE);
+      for (const event of page) {
+        cursor = event.seq;
+        yield event;
+      }
+      if (page.length < PAGE) await watch.wait();
     }
   } finally {
     watch.close();

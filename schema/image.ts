@@ -8,7 +8,6 @@ import {
   type ImageEventPayloads,
   type ImageSync,
   imageByName,
-  imageEventsAfter,
   listImages,
   pendingSyncsForHost,
   reportSync,
@@ -17,9 +16,9 @@ import {
   syncById,
   versionsOf,
 } from "../db/queries/images.js";
+import { imageEventStream } from "../db/stream.js";
 import { validateImageSync } from "../db/validate.js";
 import { builder } from "./builder.js";
-import type { Context } from "./context.js";
 
 type VersionRow = Awaited<ReturnType<typeof versionsOf>>[number];
 
@@ -216,34 +215,6 @@ imageEventType(
 );
 imageEventType("ImageVersionCollected", "No machine used the version and a newer one exists: it is gone", () => ({}));
 
-async function* imageEventStream(ctx: Context, imageId: string, afterSeq: number): AsyncGenerator<StoredImageEvent> {
-  let dirty = true;
-  let wake: (() => void) | undefined;
-  // Listen before reading, so that nothing appended meanwhile is missed.
-  const off = ctx.notifier.onImageEvent((id) => {
-    if (id !== imageId) return;
-    dirty = true;
-    wake?.();
-  });
-  let cursor = afterSeq;
-  try {
-    for (;;) {
-      if (!dirty)
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, 5000);
-        });
-      dirty = false;
-      for (const event of await imageEventsAfter(ctx.db, imageId, cursor)) {
-        cursor = event.seq;
-        yield event;
-      }
-    }
-  } finally {
-    off();
-  }
-}
-
 builder.subscriptionField("imageEvents", (t) =>
   t.field({
     type: ImageEventInterface,
@@ -256,7 +227,7 @@ builder.subscriptionField("imageEvents", (t) =>
       const after = args.after ? Number(args.after) : 0;
       if (!Number.isSafeInteger(after) || after < 0)
         throw new ValidationError([{ field: "after", message: "is not a cursor" }]);
-      return imageEventStream(ctx, image.id, after);
+      return imageEventStream(ctx.db, ctx.notifier, image.id, after);
     },
     resolve: (event) => event,
   }),
