@@ -53,6 +53,7 @@ export class Agent {
   private syncing = false;
   private beating: Promise<void> = Promise.resolve();
   private readonly failedSyncs = new Map<string, number>();
+  private reportedImages?: string;
   private readonly syncAbort = new AbortController();
   private readonly offsetsFile: string;
 
@@ -89,7 +90,14 @@ export class Agent {
         }));
         // A beat that outlives stop() would offer capacity again after the goodbye.
         if (this.stopped) return;
-        await this.client.request(HEARTBEAT, { ...(this.options.capacity ?? defaultCapacity()), images });
+        // The image list goes only when it changed (or after a reconnection): the api keeps it.
+        const held = JSON.stringify(images);
+        const changed = held !== this.reportedImages;
+        await this.client.request(HEARTBEAT, {
+          ...(this.options.capacity ?? defaultCapacity()),
+          ...(changed ? { images } : {}),
+        });
+        if (changed) this.reportedImages = held;
         void this.runImageSyncs();
       } catch (error) {
         this.log(`heartbeat failed: ${(error as Error).message}`);
@@ -101,6 +109,7 @@ export class Agent {
       this.beating = beat();
     }, this.options.heartbeatMs ?? 10_000);
     this.client.onConnected(() => {
+      this.reportedImages = undefined;
       this.reporter.kick();
       void this.resync().catch((error) => this.log(`resync failed: ${(error as Error).message}`));
     });
