@@ -40,23 +40,24 @@ export async function teardown(record: MachineRecord, dir: string, options: Tear
 /** Stops the kernel and every process of its group; says whether it exited by itself in time. */
 export async function stopKernel(record: MachineRecord, options: TeardownOptions = {}): Promise<boolean> {
   const { pid } = record;
-  let exitedByItself = false;
-  if (pid !== undefined && options.how === "kill" && (await isKernelOf(pid, record.umid))) {
-    await killProcessGroup(pid);
-  } else if (pid !== undefined && (await isKernelOf(pid, record.umid))) {
-    const graceMs = options.graceMs ?? 300;
-    exitedByItself = await mconsole(mconsoleSocket(record.umlDir, record.umid), [options.how ?? "halt"], {
-      netns: record.netns,
-      timeoutMs: 300,
-    }).then(
-      () => waitForGroupExit(pid, graceMs),
-      () => false,
-    );
-    if (!exitedByItself) await killProcessGroup(pid);
-  } else if (pid !== undefined) {
+  if (pid === undefined) return false;
+  if (!(await isKernelOf(pid, record.umid))) {
     // The kernel is gone, but helpers it cloned (same command line) may not be, and they hold the tap.
     await killStragglers(pid, record.umid);
     await waitForGroupExit(pid, 2000);
+    return false;
   }
+  if (options.how === "kill") {
+    await killProcessGroup(pid);
+    return false;
+  }
+  const exitedByItself = await mconsole(mconsoleSocket(record.umlDir, record.umid), [options.how ?? "halt"], {
+    netns: record.netns,
+    timeoutMs: 300,
+  }).then(
+    () => waitForGroupExit(pid, options.graceMs ?? 300),
+    () => false,
+  );
+  if (!exitedByItself) await killProcessGroup(pid);
   return exitedByItself;
 }

@@ -30,21 +30,9 @@ export async function tapExists(name: string, netns?: string): Promise<boolean> 
   return succeeds("ip", ["link", "show", "dev", name], { netns, timeoutMs: 10_000 });
 }
 
-/** Removes the tap; a tap that is already gone is not an error. A tap still held open is retried briefly. */
+/** Removes the tap, attached to a kernel or not (one netlink delete); a tap that is already gone is not an error. */
 export async function deleteTap(name: string, netns?: string): Promise<void> {
-  // One netlink delete works on a tap still attached to its kernel and costs one process, not three.
-  try {
-    await run("ip", ["link", "del", "dev", name], { netns, timeoutMs: 10_000 });
-    return;
-  } catch (error) {
-    if (error instanceof HostCommandError && /Cannot find device/.test(error.stderrTail)) return;
-  }
-  for (let attempt = 0; await tapExists(name, netns); attempt++) {
-    try {
-      await run("ip", ["tuntap", "del", "dev", name, "mode", "tap"], { netns, timeoutMs: 10_000 });
-    } catch (error) {
-      if (attempt >= 20) throw error;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await run("ip", ["link", "del", "dev", name], { netns, timeoutMs: 10_000 }).catch((error: unknown) => {
+    if (!(error instanceof HostCommandError && /Cannot find device/.test(error.stderrTail))) throw error;
+  });
 }
