@@ -1,12 +1,11 @@
 import { existsSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
 import { type HostConfig, paths } from "./config.js";
 import { MachineExistsError } from "./errors.js";
 import type { EventSink } from "./events.js";
 import { collectImageVersions } from "./image/gc.js";
 import { syncImage } from "./image/sync.js";
-import { newestVersion, versionOf } from "./image/versions.js";
+import { imageNames, newestVersion, versionOf } from "./image/versions.js";
 import { kernelLpj } from "./kernel/calibrate.js";
 import { createAndLaunch, launchKernel } from "./machine/provision.js";
 import { type MachineRecord, readRecord } from "./machine/record.js";
@@ -160,7 +159,7 @@ export class Host {
   async collectImages(graceMs?: number): Promise<Map<string, number[]>> {
     const inUse = await this.imageVersionsInUse();
     const collected = new Map<string, number[]>();
-    for (const image of await readdir(join(this.config.root, "images")).catch(() => [] as string[])) {
+    for (const image of await imageNames(this.config)) {
       const gone = await collectImageVersions(this.config, image, inUse.get(image) ?? new Set(), graceMs);
       if (gone.length) collected.set(image, gone);
     }

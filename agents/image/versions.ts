@@ -34,10 +34,15 @@ export async function versionOf(config: HostConfig, image: string, version: numb
   return found;
 }
 
+/** The images this host has versions of (their directories under GAOL_ROOT/images). */
+export async function imageNames(config: HostConfig): Promise<string[]> {
+  return readdir(join(config.root, "images")).catch(() => [] as string[]);
+}
+
 /** Every complete version of every image on this host, with its size. */
 export async function allVersions(config: HostConfig): Promise<Array<ImageVersion & { sizeBytes: number }>> {
   const all: Array<ImageVersion & { sizeBytes: number }> = [];
-  for (const image of await readdir(join(config.root, "images")).catch(() => [] as string[])) {
+  for (const image of await imageNames(config)) {
     for (const v of await listVersions(config, image)) {
       const size = (await stat(v.file).catch(() => undefined))?.size ?? 0;
       all.push({ ...v, sizeBytes: size });

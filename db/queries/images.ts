@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, inArray, isNotNull, lt, ne, notExists, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, inArray, isNotNull, lt, ne, notExists, notInArray, sql } from "drizzle-orm";
 import type { Db } from "../client.js";
 import { hostImages, hosts, imageEvents, imageSyncs, images, imageVersions, machines } from "../schema.js";
 
@@ -294,7 +294,7 @@ export async function collectVersionRows(db: Db, imageId: string): Promise<numbe
       and(
         eq(imageVersions.imageId, imageId),
         lt(imageVersions.version, newest),
-        sql`not (${inArray(imageVersions.version, keep)})`,
+        notInArray(imageVersions.version, keep),
       ),
     )
     .returning({ version: imageVersions.version });
