@@ -45,7 +45,7 @@ export async function request<Result, Variables>(
   const body = (await response.json().catch(() => ({}))) as { data?: Result; errors?: Array<{ message: string }> };
   if (body.errors?.length) {
     const message = body.errors.map((e) => e.message).join("; ");
-    throw new ApiError(/Not authorized/.test(message) && !endpoint.token ? `${message} (no token given)` : message);
+    throw new ApiError(message);
   }
   if (!response.ok || !body.data) throw new ApiError(`the api answered HTTP ${response.status}`);
   return body.data;

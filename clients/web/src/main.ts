@@ -1,6 +1,6 @@
 import { createClient } from "graphql-ws";
 import { GaolClient, type Machine } from "../../sdk/client.js";
-import type { MachineEvent } from "../../sdk/events.js";
+import { type MachineEvent, websocketUrl } from "../../sdk/events.js";
 import { ago } from "../../sdk/format.js";
 import { MachineChangesDocument, type ViewerQuery } from "../../sdk/generated.js";
 import { ApiError } from "../../sdk/request.js";
@@ -123,7 +123,7 @@ async function reloadMachines(): Promise<void> {
 function followMachines(): void {
   const token = state.client?.endpoint.token;
   const ws = createClient({
-    url: url.replace(/^http/, "ws"),
+    url: websocketUrl({ url }),
     connectionParams: { authorization: `Bearer ${token}` },
     retryAttempts: Number.POSITIVE_INFINITY,
     // A reconnect may have missed changes: reload the whole list.
