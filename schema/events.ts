@@ -2,7 +2,7 @@ import { GraphQLError } from "graphql";
 import { ValidationError } from "../db/errors.js";
 import { appendEvent, type EventKind, eventsAfter, type NewEvent, type StoredEvent } from "../db/queries/events.js";
 import { machineEventStream } from "../db/stream.js";
-import { builder } from "./builder.js";
+import { builder, eventObjectType } from "./builder.js";
 import type { Context } from "./context.js";
 import { MachineRef, MachineStateEnum, SshHostKeyRef, visibleMachine } from "./machine.js";
 
@@ -25,18 +25,9 @@ export const MachineEventInterface = builder.interfaceRef<StoredEvent>("MachineE
 function eventType<K extends EventKind>(
   kind: K,
   description: string,
-  fields: (
-    t: PothosSchemaTypes.ObjectFieldBuilder<
-      typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never,
-      EventOf<K>
-    >,
-  ) => Record<string, unknown>,
+  fields: Parameters<typeof eventObjectType<EventOf<K>>>[3],
 ) {
-  return builder.objectRef<EventOf<K>>(kind).implement({
-    description,
-    interfaces: [MachineEventInterface],
-    fields: fields as never,
-  });
+  return eventObjectType<EventOf<K>>(kind, description, MachineEventInterface, fields);
 }
 
 eventType("MachineStateChanged", "The machine entered a new state", (t) => ({

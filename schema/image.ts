@@ -18,7 +18,7 @@ import {
 } from "../db/queries/images.js";
 import { imageEventStream } from "../db/stream.js";
 import { validateImageSync } from "../db/validate.js";
-import { builder } from "./builder.js";
+import { builder, eventObjectType } from "./builder.js";
 
 type VersionRow = Awaited<ReturnType<typeof versionsOf>>[number];
 
@@ -174,45 +174,32 @@ export const ImageEventInterface = builder.interfaceRef<StoredImageEvent>("Image
   }),
 });
 
-function imageEventType<K extends ImageEventKind>(kind: K, description: string, fields: (t: never) => object) {
-  return builder.objectRef<ImageEventOf<K>>(kind).implement({
-    description,
-    interfaces: [ImageEventInterface],
-    fields: fields as never,
-  });
+function imageEventType<K extends ImageEventKind>(
+  kind: K,
+  description: string,
+  fields: Parameters<typeof eventObjectType<ImageEventOf<K>>>[3],
+) {
+  return eventObjectType<ImageEventOf<K>>(kind, description, ImageEventInterface, fields);
 }
 
-type F<K extends ImageEventKind> = PothosSchemaTypes.ObjectFieldBuilder<
-  typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never,
-  ImageEventOf<K>
->;
-
-imageEventType("ImageSyncRequested", "A sync was asked for; it will build `version`", (t: F<"ImageSyncRequested">) => ({
+imageEventType("ImageSyncRequested", "A sync was asked for; it will build `version`", (t) => ({
   source: t.string({ resolve: (e) => e.payload.source }),
 }));
-imageEventType("ImageSyncProgress", "rsync's progress on a host, then the build step", (t: F<"ImageSyncProgress">) => ({
+imageEventType("ImageSyncProgress", "rsync's progress on a host, then the build step", (t) => ({
   host: t.string({ resolve: (e) => e.payload.host }),
   phase: t.string({ resolve: (e) => e.payload.phase }),
   bytes: t.float({ nullable: true, resolve: (e) => e.payload.bytes ?? null }),
   percent: t.int({ nullable: true, resolve: (e) => e.payload.percent ?? null }),
   files: t.int({ nullable: true, resolve: (e) => e.payload.files ?? null }),
 }));
-imageEventType(
-  "ImageVersionBuilt",
-  "A host built the version: new machines there get it",
-  (t: F<"ImageVersionBuilt">) => ({
-    host: t.string({ resolve: (e) => e.payload.host }),
-    sizeBytes: t.float({ nullable: true, resolve: (e) => e.payload.sizeBytes ?? null }),
-  }),
-);
-imageEventType(
-  "ImageSyncFailed",
-  "The sync failed on a host; the previous version stays the default",
-  (t: F<"ImageSyncFailed">) => ({
-    host: t.string({ resolve: (e) => e.payload.host }),
-    reason: t.string({ resolve: (e) => e.payload.reason }),
-  }),
-);
+imageEventType("ImageVersionBuilt", "A host built the version: new machines there get it", (t) => ({
+  host: t.string({ resolve: (e) => e.payload.host }),
+  sizeBytes: t.float({ nullable: true, resolve: (e) => e.payload.sizeBytes ?? null }),
+}));
+imageEventType("ImageSyncFailed", "The sync failed on a host; the previous version stays the default", (t) => ({
+  host: t.string({ resolve: (e) => e.payload.host }),
+  reason: t.string({ resolve: (e) => e.payload.reason }),
+}));
 imageEventType("ImageVersionCollected", "No machine used the version and a newer one exists: it is gone", () => ({}));
 
 builder.subscriptionField("imageEvents", (t) =>
