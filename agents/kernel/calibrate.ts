@@ -28,7 +28,8 @@ async function calibrate(kernel: string): Promise<number | undefined> {
   const log = join(dir, "console");
   const output = await open(log, "w");
   // Its own process group, killed whole: UML's helper processes would outlive a kill of the kernel alone.
-  const kernelProcess = launch(kernel, [`uml_dir=${dir}`, "umid=lpj", "mem=32M", "con0=fd:0,fd:1", "con=null"], {
+  // 64 MiB: with less, gaol's kernel stalls after calibrating instead of panicking and exiting by itself.
+  const kernelProcess = launch(kernel, [`uml_dir=${dir}`, "umid=lpj", "mem=64M", "con0=fd:0,fd:1", "con=null"], {
     outputFd: output.fd,
     env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", TMPDIR: "/dev/shm" },
   });
