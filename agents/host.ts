@@ -7,6 +7,7 @@ import { collectImageVersions } from "./image/gc.js";
 import { syncImage } from "./image/sync.js";
 import { imageNames, newestVersion, versionOf } from "./image/versions.js";
 import { kernelLpj } from "./kernel/calibrate.js";
+import { kernelDoesDhcp } from "./kernel/features.js";
 import { createAndLaunch, launchKernel } from "./machine/provision.js";
 import { type MachineRecord, readRecord } from "./machine/record.js";
 import { type MachineSpec, validateSpec } from "./machine/spec.js";
@@ -36,6 +37,7 @@ export class Host {
   ) {
     // Measured now, so the first machine does not wait for it (see kernelLpj).
     void kernelLpj(config.kernel);
+    void kernelDoesDhcp(config.kernel);
   }
 
   /** Validates, makes every resource (undone on failure), boots, and returns at once; READY comes later. */

@@ -1,6 +1,7 @@
 import type { MachineEvent } from "../events.js";
 
-const STAGE_LINE = /^gaol: stage=([a-z-]+)(?: (.*))?$/;
+/** A stage line, from startenv or (with the kernel's printk time before it) from gaol's kernel. */
+const STAGE_LINE = /^(?:\[\s*(\d+\.\d+)\] )?gaol: stage=([a-z-]+)(?: (.*))?$/;
 const FIELD = /([A-Za-z_]+)=("(?:[^"\\]|\\.)*"|\S*)/g;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -30,9 +31,10 @@ export function parseConsoleLine(rawLine: string): MachineEvent[] {
   const events: MachineEvent[] = [{ kind: "console", text: line }];
   const match = STAGE_LINE.exec(line.trim());
   if (!match) return events;
-  const stage = match[1] as string;
-  const fields = parseFields(match[2] ?? "");
-  const uptime = fields.t !== undefined && fields.t !== "?" ? Number(fields.t) : undefined;
+  const stage = match[2] as string;
+  const fields = parseFields(match[3] ?? "");
+  const t = fields.t ?? match[1];
+  const uptime = t !== undefined && t !== "?" ? Number(t) : undefined;
   events.push({ kind: "stage", stage, uptime: Number.isFinite(uptime) ? uptime : undefined, fields });
   switch (stage) {
     case "lease": {

@@ -1,3 +1,4 @@
+import { Duplex } from "node:stream";
 import { execa } from "execa";
 import { HostCommandError } from "./error.js";
 
@@ -97,4 +98,16 @@ export function launch(file: string, args: readonly string[], options: RunOption
     (e) => ({ exitCode: (e as { exitCode?: number }).exitCode, signal: (e as { signal?: string }).signal }),
   );
   return { pid: child.pid, exited };
+}
+
+/**
+ * A command whose stdin and stdout become one stream (a connection relayed by a
+ * process inside a network namespace). Destroying the stream kills the command.
+ */
+export function pipeThrough(file: string, args: readonly string[], options: RunOptions = {}): Duplex {
+  const [bin, ...rest] = commandLine(file, args, options);
+  const child = execa(bin as string, rest, { stdin: "pipe", stdout: "pipe", stderr: "ignore", reject: false });
+  const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
+  stream.on("close", () => child.kill("SIGKILL"));
+  return stream;
 }

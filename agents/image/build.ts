@@ -1,10 +1,12 @@
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { chmod, copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type HostConfig, paths } from "../config.js";
 import { run } from "../exec/run.js";
 import { Reverter } from "../reverter.js";
+import { guestBusyboxPath } from "./guest-busybox.js";
 import { type ImageVersion, listVersions } from "./versions.js";
 
 const guestDir = fileURLToPath(new URL("../guest/", import.meta.url));
@@ -46,11 +48,12 @@ export async function buildImageVersion(
     await run("btrfs", ["subvolume", "snapshot", master, snapshot]);
     const dropSnapshot = () => run("btrfs", ["subvolume", "delete", snapshot]).then(() => undefined);
     reverter.add("image snapshot", dropSnapshot);
-    for (const sub of ["uml/bin", "uml/etc", "uml/run"]) await mkdir(join(snapshot, sub), { recursive: true });
+    for (const sub of ["uml/bin", "uml/etc", "uml/run/gaol"]) await mkdir(join(snapshot, sub), { recursive: true });
     for (const f of GUEST_FILES) {
       await copyFile(join(guestDir, f.from), join(snapshot, f.to));
       await chmod(join(snapshot, f.to), f.mode);
     }
+    await installGuestBusybox(config, snapshot);
     reverter.add("partial image", () => rm(partial, { force: true }));
     log(`building ${image} version ${version} (mkfs.ext4 -d, ${sizeBytes / 2 ** 30} GiB sparse)`);
     // mkfs takes a bare size in blocks: say MiB.
@@ -59,7 +62,7 @@ export async function buildImageVersion(
       timeoutMs: 600_000,
     });
     await chmod(partial, 0o444);
-    await writeFile(`${file}.guest`, await guestFilesHash());
+    await writeFile(`${file}.guest`, await guestFilesHash(config));
     await run("mv", ["-T", partial, file]);
     await dropSnapshot();
   });
@@ -70,10 +73,20 @@ export async function buildImageVersion(
 /** Bump when the way an image is built changes, so existing versions are rebuilt. */
 const RECIPE = "3: mkfs size in MiB; masters may gain packages";
 
-/** Identifies the guest files and recipe an image version was built with. */
-export async function guestFilesHash(): Promise<string> {
+/** gaol's static busybox as /uml/bin/busybox, when the host has one (see guest-busybox.ts). */
+async function installGuestBusybox(config: HostConfig, tree: string): Promise<void> {
+  const busybox = guestBusyboxPath(config);
+  if (!existsSync(busybox)) return;
+  await copyFile(busybox, join(tree, "uml", "bin", "busybox"));
+  await chmod(join(tree, "uml", "bin", "busybox"), 0o755);
+}
+
+/** Identifies the guest files, gaol's busybox and the recipe an image version was built with. */
+export async function guestFilesHash(config: HostConfig): Promise<string> {
   const hash = createHash("sha256").update(RECIPE);
   for (const f of GUEST_FILES) hash.update(f.to).update(await readFile(join(guestDir, f.from)));
+  const busybox = guestBusyboxPath(config);
+  hash.update(existsSync(busybox) ? await readFile(busybox) : "no busybox");
   return hash.digest("hex");
 }
 
@@ -82,7 +95,7 @@ export async function ensureImageVersion(config: HostConfig, image: string, log:
   const newest = (await listVersions(config, image)).at(-1);
   if (newest) {
     const builtWith = await readFile(`${newest.file}.guest`, "utf8").catch(() => "");
-    if (builtWith === (await guestFilesHash())) return newest;
+    if (builtWith === (await guestFilesHash(config))) return newest;
   }
   return buildImageVersion(config, image, log);
 }

@@ -5,6 +5,7 @@ import { type HostConfig, paths } from "../config.js";
 import { type Launched, launch } from "../exec/run.js";
 import type { ImageVersion } from "../image/versions.js";
 import { kernelLpj } from "../kernel/calibrate.js";
+import { kernelDoesDhcp } from "../kernel/features.js";
 import { generateHostKey } from "../keys/hostkeys.js";
 import { macFromId, tapNameFromId } from "../network/identity.js";
 import { createTap, deleteTap } from "../network/tap.js";
@@ -14,7 +15,7 @@ import { createRootDisk } from "../storage/index.js";
 import { kernelArgs } from "../uml/cmdline.js";
 import { killProcessGroup } from "../uml/process.js";
 import { type MachineRecord, writeRecord } from "./record.js";
-import type { validateSpec } from "./spec.js";
+import { DEFAULT_INIT, type validateSpec } from "./spec.js";
 
 export type ValidSpec = ReturnType<typeof validateSpec>;
 
@@ -113,6 +114,8 @@ export async function launchKernel(record: MachineRecord, dir: string): Promise<
         guestConfigDir: record.guestConfigDir,
         init: record.init,
         lpj: await kernelLpj(record.kernel),
+        // The naive baseline's init must find eth0 as a plain Debian boot would.
+        kernelDhcp: (record.init ?? DEFAULT_INIT) === DEFAULT_INIT && (await kernelDoesDhcp(record.kernel)),
       }),
       {
         netns: record.netns,

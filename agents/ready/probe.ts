@@ -1,22 +1,41 @@
+import { connect } from "node:net";
+import type { Duplex } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { run } from "../exec/run.js";
+import { pipeThrough } from "../exec/run.js";
 import type { SshHostKey } from "../keys/hostkeys.js";
+import { provenHostKey } from "./ssh-kex.js";
 
-/** The public keys (`type base64`) an sshd at ip:port presents, as ssh-keyscan reads them. */
-export async function presentedHostKeys(ip: string, port: number, netns?: string): Promise<string[]> {
-  const { stdout } = await run("ssh-keyscan", ["-T", "2", "-p", String(port), "-t", "ed25519", ip], {
-    netns,
-    timeoutMs: 5000,
-  }).catch(() => ({ stdout: "" }));
-  return stdout
-    .split("\n")
-    .filter((line) => line && !line.startsWith("#"))
-    .map((line) => line.split(/\s+/).slice(1, 3).join(" "));
+const ATTEMPT_MS = 3000;
+
+/** A TCP connection to ip:port, from inside netns when given (through a relay: Node cannot enter one). */
+function connectTo(ip: string, port: number, netns?: string): Duplex {
+  if (!netns) return connect({ host: ip, port });
+  // The address and port are arguments, never part of the script.
+  const relay = 'exec 3<>"/dev/tcp/$0/$1" || exit 1; cat <&3 & exec cat >&3';
+  return pipeThrough("bash", ["-c", relay, ip, String(port)], { netns });
 }
 
 /**
- * Waits until an sshd at ip:port presents the expected host key. Only a key
- * match counts: a guest that lies about its address cannot make this pass.
+ * The host key (`type base64`) the sshd at ip:port proves it holds, by a key exchange
+ * whose signature verifies; undefined when nothing answers there yet.
+ */
+export async function provenHostKeyAt(ip: string, port: number, netns?: string): Promise<string | undefined> {
+  const stream = connectTo(ip, port, netns);
+  const timer = setTimeout(() => stream.destroy(), ATTEMPT_MS);
+  try {
+    const blob = await provenHostKey(stream);
+    return `ssh-ed25519 ${blob.toString("base64")}`;
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+    stream.destroy();
+  }
+}
+
+/**
+ * Waits until an sshd at ip:port proves it holds the expected host key. Only that
+ * counts: a guest that lies about its address cannot make this pass.
  */
 export async function waitForHostKey(
   ip: string,
@@ -25,10 +44,10 @@ export async function waitForHostKey(
   options: { netns?: string; signal?: AbortSignal; intervalMs?: number; onMismatch?: (keys: string[]) => void },
 ): Promise<void> {
   // Quick retries first (sshd may be a moment from listening), then backing off to 1 s.
-  for (let interval = options.intervalMs ?? 50; !options.signal?.aborted; interval = Math.min(interval * 2, 1000)) {
-    const keys = await presentedHostKeys(ip, port, options.netns);
-    if (keys.includes(expected.publicKey)) return;
-    if (keys.length > 0) options.onMismatch?.(keys);
+  for (let interval = options.intervalMs ?? 20; !options.signal?.aborted; interval = Math.min(interval * 2, 1000)) {
+    const key = await provenHostKeyAt(ip, port, options.netns);
+    if (key === expected.publicKey) return;
+    if (key) options.onMismatch?.([key]);
     await sleep(interval);
   }
   throw new Error("readiness probe aborted");

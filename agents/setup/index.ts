@@ -1,5 +1,6 @@
 import type { HostConfig } from "../config.js";
 import { ensureImageVersion } from "../image/build.js";
+import { ensureGuestBusybox } from "../image/guest-busybox.js";
 import { ensureDebianMaster } from "../image/master.js";
 import type { ImageVersion } from "../image/versions.js";
 import { ensureKernel } from "../kernel/build.js";
@@ -17,5 +18,6 @@ export async function ensureHost(config: HostConfig, log: (line: string) => void
   await ensureTunUsable();
   await ensureKernel(config, log);
   await ensureDebianMaster(config, log);
+  await ensureGuestBusybox(config, log);
   return ensureImageVersion(config, "debian", log);
 }

@@ -8,12 +8,14 @@ export interface BootSpec {
   mac: string;
   hostname: string;
   owner: { name: string; uid: number; gid: number; home: string };
-  /** Host directory the guest mounts read-only at /run/gaol (host key, authorized keys). */
+  /** Host directory the guest mounts read-only at /uml/run/gaol (host key, authorized keys). */
   guestConfigDir: string;
   /** PID 1 inside (default: gaol's startenv). */
   init?: string;
   /** Loops per jiffy measured on this host: the kernel skips calibrating its delay loop. */
   lpj?: number;
+  /** The kernel leases eth0's address by DHCP before init (gaol's kernel with gaol's startenv). */
+  kernelDhcp?: boolean;
 }
 
 /** Kernel arguments; the `KEY=value` words the kernel does not know become init's environment. */
@@ -30,6 +32,8 @@ export function kernelArgs(spec: BootSpec): string[] {
     "con=null",
     "quiet",
     ...(spec.lpj ? [`lpj=${spec.lpj}`] : []),
+    // client:server:gateway:netmask:hostname:device:autoconf — the name goes to the DHCP server too.
+    ...(spec.kernelDhcp ? [`ip=::::${spec.hostname}:eth0:dhcp`] : []),
     `init=${spec.init ?? "/uml/bin/startenv"}`,
     `UML_HOSTNAME=${spec.hostname}`,
     `UML_USER=${spec.owner.name}`,

@@ -1,5 +1,5 @@
+import { Worker } from "node:worker_threads";
 import type { TestApi } from "../helpers/api.js";
-import { wsClient } from "../helpers/api.js";
 import type { Results } from "./results.js";
 
 /** The api alone (no machines boot): list latency and event fan-out from an agent's report to subscribers. */
@@ -18,46 +18,31 @@ export async function benchApiOnly(api: TestApi, results: Results): Promise<void
       id: machineId,
     });
     const after = events.data?.machine.events.at(-1)?.cursor as string | undefined;
-    const clients = Array.from({ length: subscribers }, () => wsClient(url, user));
-    const sentAt = new Map<string, number>();
-    const latencies: number[] = [];
-    const rounds = 50;
-    const done = clients.map(
-      (client) =>
-        new Promise<void>((resolve) => {
-          let seen = 0;
-          client.subscribe<{ machineEvents: { text?: string } }>(
-            {
-              query: `subscription ($id: ID!, $after: String) { machineEvents(machineId: $id, after: $after) { ... on ConsoleOutput { text } } }`,
-              variables: { id: machineId, after },
-            },
-            {
-              next: (result) => {
-                const sent = sentAt.get(result.data?.machineEvents.text ?? "");
-                if (sent !== undefined) latencies.push(performance.now() - sent);
-                if (++seen >= rounds) resolve();
-              },
-              error: () => resolve(),
-              complete: () => resolve(),
-            },
-          );
-        }),
-    );
-    await new Promise((r) => setTimeout(r, 300 + subscribers * 5));
-    for (let i = 0; i < rounds; i++) {
-      const text = `bench ${subscribers} ${i}`;
-      sentAt.set(text, performance.now());
+    const lines = 50;
+    const prefix = `bench-${subscribers}-`;
+    // The subscribers live in a thread of their own, as they would in other processes.
+    const worker = new Worker(new URL("./subscribers-worker.mjs", import.meta.url), {
+      workerData: { url, token: user, machineId, after, subscribers, prefix, lines },
+    });
+    const latencies = new Promise<number[]>((resolve, reject) => {
+      worker.on("message", (m: { latencies?: number[] }) => m.latencies && resolve(m.latencies));
+      worker.on("error", reject);
+    });
+    await new Promise<void>((resolve) => worker.on("message", (m: { ready?: boolean }) => m.ready && resolve()));
+    // Connected is not yet subscribed: give the subscriptions a moment to reach the api.
+    await new Promise((r) => setTimeout(r, 500 + subscribers));
+    for (let i = 1; i <= lines; i++) {
+      const event = { machineId, agentSeq: ++seq, kind: "ConsoleOutput", at: new Date().toISOString() };
       const report = await api.gql(
         agentToken,
         `mutation ($e: [MachineEventInput!]!) { reportMachineEvents(events: $e) { stored } }`,
-        { e: [{ machineId, agentSeq: ++seq, kind: "ConsoleOutput", payload: { text } }] },
+        { e: [{ ...event, payload: { text: `${prefix}${i}` } }] },
       );
       if (report.errors) throw new Error(report.errors.map((e) => e.message).join("; "));
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await Promise.race([Promise.all(done), new Promise((r) => setTimeout(r, 20_000))]);
-    await Promise.all(clients.map((c) => c.dispose()));
-    results.samples(`event report → ${subscribers} subscriber(s), api only`, latencies);
+    results.samples(`event report → ${subscribers} subscriber(s), api only`, await latencies);
+    await worker.terminate();
   }
   const list: number[] = [];
   for (let i = 0; i < 200; i++) {

@@ -15,7 +15,19 @@ import { createSshClient } from "../helpers/ssh.js";
 import { median, type Results } from "./results.js";
 
 const NS = "gaol-bench";
-const STAGES = ["PROVISIONING", "BOOTING", "init", "link", "lease", "sshd", "booted", "ssh verified", "READY"];
+// In the order they come with gaol's kernel (it leases before init); "link" only where startenv runs DHCP.
+const STAGES = [
+  "PROVISIONING",
+  "BOOTING",
+  "link",
+  "lease",
+  "init",
+  "account",
+  "booted",
+  "sshd",
+  "ssh verified",
+  "READY",
+];
 
 /** CPU seconds the whole host spent busy so far (all cores, from /proc/stat). */
 function hostCpuSeconds(): number {

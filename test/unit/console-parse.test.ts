@@ -33,6 +33,15 @@ describe("console parser", () => {
     expect(typed(parseConsoleLine("someone said gaol: stage=lease ip=10.0.0.5"))).toEqual([]);
   });
 
+  it("reads the lease gaol's kernel prints before init, its uptime from the printk time", () => {
+    const line =
+      "[    0.029000] gaol: stage=lease ip=10.200.45.238 mac=02:9b:d1:f1:c3:43 prefix=24 router=10.200.45.1 lease=0 by=kernel";
+    const [, stage, lease] = parseConsoleLine(line);
+    expect(stage).toMatchObject({ kind: "stage", stage: "lease", uptime: 0.029, fields: { by: "kernel" } });
+    expect(lease).toEqual({ kind: "lease", ip: "10.200.45.238", mac: "02:9b:d1:f1:c3:43", leaseSeconds: undefined });
+    expect(typed(parseConsoleLine("[    0.02] someone said gaol: stage=lease ip=10.0.0.5"))).toEqual([]);
+  });
+
   it("parses quoted fields and uptime", () => {
     expect(parseFields('a=1 b="x y" c=')).toEqual({ a: "1", b: "x y", c: "" });
     const [, stage] = parseConsoleLine("gaol: stage=init t=0.42 kernel=6.1.0-gaol");

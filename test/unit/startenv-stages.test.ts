@@ -7,6 +7,15 @@ import { parseConsoleLine } from "../../agents/console/parse.js";
 import { run } from "../../agents/exec/run.js";
 
 const guest = fileURLToPath(new URL("../../agents/guest/", import.meta.url));
+const procFixture = fileURLToPath(new URL("../fixtures/proc/", import.meta.url));
+
+/** Runs one shell function of startenv (with its helpers) and then `after`, in a shell of its own. */
+async function runStartenvFunction(name: string, after: string, env: Record<string, string>) {
+  const script = await readFile(join(guest, "startenv"), "utf8");
+  const fn = new RegExp(`^${name}\\(\\) \\{[\\s\\S]*?^\\}$`, "m").exec(script)?.[0];
+  if (!fn) throw new Error(`startenv has no ${name}()`);
+  return run("sh", ["-c", `${fn}\n${after}`], { env: { PATH: process.env.PATH ?? "", ...env } });
+}
 
 describe("startenv's stage lines", () => {
   it("every stage startenv prints is one the parser reads", async () => {
@@ -76,7 +85,7 @@ echo "busybox $*" >> ${dir}/busybox-calls
       },
       { env: { ip: "10.9.0.9", subnet: "255.255.0.0", router: "10.9.0.1", lease: "600" }, args: ["bound"] },
     ];
-    for (const client of clients) await run(hook, client.args, { env: { ...base, ...client.env } });
+    for (const client of clients) await run("sh", [hook, ...client.args], { env: { ...base, ...client.env } });
     const batch = await readFile(join(dir, "ip-batch"), "utf8");
     expect(batch).toContain("addr replace 10.9.0.7/24 dev eth0");
     expect(batch).toContain("addr replace 10.9.0.8/24 dev eth0");
@@ -92,9 +101,61 @@ echo "busybox $*" >> ${dir}/busybox-calls
     expect(leases.map((e) => e.kind === "lease" && e.ip)).toEqual(["10.9.0.7", "10.9.0.8", "10.9.0.9"]);
   });
 
+  it("reads the kernel's DHCP lease and name servers back from /proc without running a program", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gaol-lease-"));
+    const { stdout } = await runStartenvFunction("kernel_lease", 'kernel_lease && echo "$ip $prefix $router"', {
+      GAOL_PROC: procFixture,
+    });
+    expect(stdout).toBe("10.200.45.92 24 10.200.45.1");
+    const resolv = join(dir, "resolv.conf");
+    await runStartenvFunction("kernel_dns", "kernel_dns", { GAOL_PROC: procFixture, GAOL_RESOLV: resolv });
+    expect(await readFile(resolv, "utf8")).toBe("search lan.example\nnameserver 10.200.45.1\n");
+    // Only loopback: no kernel lease, so startenv runs a DHCP client instead.
+    const loopbackOnly = join(dir, "proc");
+    await mkdir(join(loopbackOnly, "net"), { recursive: true });
+    const trie = "Local:\n  +-- 127.0.0.0/8 2 0 2\n     |-- 127.0.0.1\n        /32 host LOCAL\n";
+    await writeFile(join(loopbackOnly, "net", "fib_trie"), trie);
+    await writeFile(join(loopbackOnly, "net", "route"), "");
+    const none = await runStartenvFunction("kernel_lease", 'kernel_lease && echo "$ip" || echo none', {
+      GAOL_PROC: loopbackOnly,
+    });
+    expect(none.stdout).toBe("none");
+  });
+
+  it("the DHCP hook keeps the kernel's address when the client renews it, and replaces it when the server moves it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gaol-hook-"));
+    await mkdir(join(dir, "bin"));
+    await writeFile(join(dir, "bin", "busybox"), `#!/bin/sh\necho "busybox $*" >> ${dir}/busybox-calls\n`);
+    await chmod(join(dir, "bin", "busybox"), 0o755);
+    await mkdir(join(dir, "sys", "class", "net", "eth0"), { recursive: true });
+    await writeFile(join(dir, "sys", "class", "net", "eth0", "address"), "02:aa:bb:cc:dd:ee\n");
+    const env = {
+      PATH: "/usr/bin:/bin",
+      GAOL_CONSOLE: join(dir, "console"),
+      GAOL_SYSFS: join(dir, "sys"),
+      GAOL_BUSYBOX: join(dir, "bin", "busybox"),
+      GAOL_KERNEL_IP: "10.9.0.9",
+      subnet: "255.255.255.0",
+      router: "10.9.0.1",
+      lease: "600",
+    };
+    await run("sh", [join(guest, "dhcp-hook"), "bound"], { env: { ...env, ip: "10.9.0.9" } });
+    const calls = () => readFile(join(dir, "busybox-calls"), "utf8").catch(() => "");
+    expect(await calls()).not.toContain(" ip ");
+    await run("sh", [join(guest, "dhcp-hook"), "bound"], { env: { ...env, ip: "10.9.0.10" } });
+    expect((await calls()).split("\n").filter((l) => l.includes(" ip "))).toEqual([
+      "busybox ip addr flush dev eth0",
+      "busybox ip addr add 10.9.0.10/24 dev eth0",
+      "busybox ip route replace default via 10.9.0.1 dev eth0",
+    ]);
+    const leases = (await readFile(join(dir, "console"), "utf8")).trim().split("\n").flatMap(parseConsoleLine);
+    // The renewal is no news to the agent; the move is.
+    expect(leases.filter((e) => e.kind === "lease").map((e) => e.kind === "lease" && e.ip)).toEqual(["10.9.0.10"]);
+  });
+
   it("ignores DHCP events that are not a lease", async () => {
     const dir = await mkdtemp(join(tmpdir(), "gaol-hook-"));
-    await run(join(guest, "dhcp-hook"), [], {
+    await run("sh", [join(guest, "dhcp-hook")], {
       env: { reason: "PREINIT", PATH: "/usr/bin:/bin", GAOL_CONSOLE: join(dir, "console"), GAOL_BUSYBOX: "" },
     });
     await expect(readFile(join(dir, "console"), "utf8")).rejects.toThrow();
