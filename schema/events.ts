@@ -1,6 +1,6 @@
 import { GraphQLError } from "graphql";
 import { ValidationError } from "../db/errors.js";
-import { appendEvent, type EventKind, eventsAfter, type NewEvent, type StoredEvent } from "../db/queries/events.js";
+import { appendEvents, type EventKind, eventsAfter, type NewEvent, type StoredEvent } from "../db/queries/events.js";
 import { machineEventStream } from "../db/stream.js";
 import { builder, eventObjectType } from "./builder.js";
 import type { Context } from "./context.js";
@@ -143,17 +143,24 @@ builder.mutationField("reportMachineEvents", (t) =>
     authScopes: { agent: true },
     args: { events: t.arg({ type: [MachineEventInput], required: true }) },
     resolve: async (_root, { events }, ctx) => {
-      let stored = 0;
       for (const e of events) {
         if (!EVENT_KINDS.includes(e.kind as EventKind)) {
           throw new GraphQLError(`unknown event kind ${e.kind}`, { extensions: { code: "BAD_USER_INPUT" } });
         }
-        const machine = await machineOrFail(ctx, e.machineId.id);
-        const event = { kind: e.kind, payload: e.payload } as NewEvent;
-        const row = await ctx.db.transaction((tx) =>
-          appendEvent(tx, machine.id, event, { agentSeq: e.agentSeq, at: e.at ?? undefined }),
-        );
-        if (row) stored++;
+      }
+      // Each machine's events go in one transaction, in their order (a boot reports dozens at once,
+      // interleaved with other machines'; only the order within a machine matters).
+      const byMachine = new Map<string, typeof events>();
+      for (const e of events) byMachine.set(e.machineId.id, [...(byMachine.get(e.machineId.id) ?? []), e]);
+      let stored = 0;
+      for (const [id, ofMachine] of byMachine) {
+        const machine = await machineOrFail(ctx, id);
+        const items = ofMachine.map((e) => ({
+          event: { kind: e.kind, payload: e.payload } as NewEvent,
+          agentSeq: e.agentSeq,
+          at: e.at ?? undefined,
+        }));
+        stored += (await ctx.db.transaction((tx) => appendEvents(tx, machine.id, items))).length;
       }
       return { stored, duplicates: events.length - stored };
     },

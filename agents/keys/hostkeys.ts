@@ -1,7 +1,6 @@
-import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { run } from "../exec/run.js";
 
 export interface SshHostKey {
   type: string;
@@ -23,9 +22,57 @@ export function describeKey(publicKeyLine: string): SshHostKey {
   return { type, publicKey: `${type} ${blob}`, fingerprintSha256: fingerprint(publicKeyLine) };
 }
 
+/** SSH's `string`: a uint32 length, then the bytes. */
+function sshString(data: Buffer | string): Buffer {
+  const bytes = typeof data === "string" ? Buffer.from(data) : data;
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(bytes.length);
+  return Buffer.concat([length, bytes]);
+}
+
+/**
+ * An ed25519 key pair in OpenSSH's own files (PROTOCOL.key: "openssh-key-v1", no cipher),
+ * made with Node's crypto: ssh-keygen would be a process per machine.
+ */
+export function ed25519KeyFiles(comment: string): { privateKey: string; publicKey: string } {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const jwk = privateKey.export({ format: "jwk" });
+  const seed = Buffer.from(jwk.d as string, "base64url");
+  const pub = Buffer.from(jwk.x as string, "base64url");
+  const blob = Buffer.concat([sshString("ssh-ed25519"), sshString(pub)]);
+  const check = randomBytes(4);
+  let secret = Buffer.concat([
+    check,
+    check,
+    sshString("ssh-ed25519"),
+    sshString(pub),
+    sshString(Buffer.concat([seed, pub])),
+    sshString(comment),
+  ]);
+  // Padded 1, 2, 3… to the cipher's block size (8 for "none").
+  const pad = (8 - (secret.length % 8)) % 8;
+  secret = Buffer.concat([secret, Buffer.from(Array.from({ length: pad }, (_, i) => i + 1))]);
+  const body = Buffer.concat([
+    Buffer.from("openssh-key-v1\0"),
+    sshString("none"),
+    sshString("none"),
+    sshString(""),
+    Buffer.from([0, 0, 0, 1]),
+    sshString(blob),
+    sshString(secret),
+  ]).toString("base64");
+  const lines = body.match(/.{1,70}/g) ?? [];
+  return {
+    privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join("\n")}\n-----END OPENSSH PRIVATE KEY-----\n`,
+    publicKey: `ssh-ed25519 ${blob.toString("base64")} ${comment}\n`,
+  };
+}
+
 /** A fresh ed25519 host key for one machine, generated on the host before boot. */
 export async function generateHostKey(dir: string, comment: string): Promise<SshHostKey> {
   const path = join(dir, "ssh_host_ed25519_key");
-  await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path], { timeoutMs: 10_000 });
-  return describeKey(await readFile(`${path}.pub`, "utf8"));
+  const { privateKey, publicKey } = ed25519KeyFiles(comment);
+  await writeFile(path, privateKey, { mode: 0o600 });
+  await writeFile(`${path}.pub`, publicKey, { mode: 0o644 });
+  return describeKey(publicKey);
 }

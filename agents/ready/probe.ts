@@ -1,18 +1,49 @@
+import { once } from "node:events";
+import { mkdir } from "node:fs/promises";
 import { connect } from "node:net";
+import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { pipeThrough } from "../exec/run.js";
 import type { SshHostKey } from "../keys/hostkeys.js";
 import { provenHostKey } from "./ssh-kex.js";
 
 const ATTEMPT_MS = 3000;
+const RELAY_SCRIPT = fileURLToPath(new URL("./netns-relay.mjs", import.meta.url));
+const RELAY_DIR = "/run/gaol-relay";
+const relays = new Map<string, Promise<string>>();
+
+/**
+ * The unix socket of this process's relay into netns (started on first use, one per
+ * namespace, ending with this process): a probe through it costs no process spawn.
+ */
+function relayInto(netns: string): Promise<string> {
+  let socket = relays.get(netns);
+  if (!socket) {
+    socket = (async () => {
+      // Root's alone: whoever can connect here reaches into the namespace.
+      await mkdir(RELAY_DIR, { recursive: true, mode: 0o700 });
+      const path = join(RELAY_DIR, `${netns}.sock`);
+      const control = pipeThrough(process.execPath, [RELAY_SCRIPT, path], { netns, background: true });
+      control.on("error", () => undefined);
+      control.once("close", () => relays.delete(netns));
+      const [line] = (await once(control, "data")) as [Buffer];
+      if (!line.toString().startsWith("listening")) throw new Error(`netns relay for ${netns} did not start`);
+      return path;
+    })();
+    relays.set(netns, socket);
+    socket.catch(() => relays.delete(netns));
+  }
+  return socket;
+}
 
 /** A TCP connection to ip:port, from inside netns when given (through a relay: Node cannot enter one). */
-function connectTo(ip: string, port: number, netns?: string): Duplex {
+async function connectTo(ip: string, port: number, netns?: string): Promise<Duplex> {
   if (!netns) return connect({ host: ip, port });
-  // The address and port are arguments, never part of the script.
-  const relay = 'exec 3<>"/dev/tcp/$0/$1" || exit 1; cat <&3 & exec cat >&3';
-  return pipeThrough("bash", ["-c", relay, ip, String(port)], { netns });
+  const socket = connect({ path: await relayInto(netns) });
+  socket.write(`${ip} ${port}\n`);
+  return socket;
 }
 
 /**
@@ -20,16 +51,17 @@ function connectTo(ip: string, port: number, netns?: string): Duplex {
  * whose signature verifies; undefined when nothing answers there yet.
  */
 export async function provenHostKeyAt(ip: string, port: number, netns?: string): Promise<string | undefined> {
-  const stream = connectTo(ip, port, netns);
-  const timer = setTimeout(() => stream.destroy(), ATTEMPT_MS);
+  let stream: Duplex | undefined;
+  const timer = setTimeout(() => stream?.destroy(), ATTEMPT_MS);
   try {
+    stream = await connectTo(ip, port, netns);
     const blob = await provenHostKey(stream);
     return `ssh-ed25519 ${blob.toString("base64")}`;
   } catch {
     return undefined;
   } finally {
     clearTimeout(timer);
-    stream.destroy();
+    stream?.destroy();
   }
 }
 

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Db } from "../client.js";
 import { machineEvents, machines, type SshHostKeyRow } from "../schema.js";
 import { collectVersionRows } from "./images.js";
@@ -48,54 +48,79 @@ function machineChanges(event: NewEvent, at: Date): Partial<typeof machines.$inf
   }
 }
 
+/** One event to append, with the agent's sequence number when an agent reported it. */
+export interface EventToAppend {
+  event: NewEvent;
+  agentSeq?: number;
+  at?: Date;
+}
+
 /**
- * Appends one event in tx: takes the machine's next sequence number (the row
- * lock orders concurrent appends), applies what the event changes on the
- * machine, and notifies listeners with ids only. An event whose agentSeq was
- * already stored is skipped: a retried batch is stored once.
+ * Appends events of one machine in tx, in order, with a handful of statements however
+ * many there are: the machine row is locked (ordering concurrent appends), each event
+ * takes the next sequence number and applies what it changes on the machine, and one
+ * notification (ids only) tells listeners. An event whose agentSeq was already stored is
+ * skipped: a retried batch is stored once. So is an agent's report of the state the
+ * machine already has (the api and the agent may both say STOPPING or DESTROYED, and a
+ * re-adopting agent READY). A destroyed machine stays destroyed: late reports still
+ * store, but change nothing.
  */
+export async function appendEvents(tx: Tx, machineId: string, items: EventToAppend[]): Promise<StoredEvent[]> {
+  const agentSeqs = items.flatMap((i) => (i.agentSeq === undefined ? [] : [i.agentSeq]));
+  const seen = new Set<number>();
+  if (agentSeqs.length > 0) {
+    const rows = await tx
+      .select({ agentSeq: machineEvents.agentSeq })
+      .from(machineEvents)
+      .where(and(eq(machineEvents.machineId, machineId), inArray(machineEvents.agentSeq, agentSeqs)));
+    for (const row of rows) if (row.agentSeq !== null) seen.add(row.agentSeq);
+  }
+  const [machine] = await tx
+    .select({ state: machines.state, lastEventSeq: machines.lastEventSeq, imageId: machines.imageId })
+    .from(machines)
+    .where(eq(machines.id, machineId))
+    .for("update");
+  if (!machine) throw new Error(`machine ${machineId} does not exist`);
+  let { state, lastEventSeq: seq } = machine;
+  let changes: Partial<typeof machines.$inferInsert> = {};
+  const rows: Array<typeof machineEvents.$inferInsert> = [];
+  for (const { event, agentSeq, at = new Date() } of items) {
+    if (agentSeq !== undefined) {
+      if (seen.has(agentSeq)) continue;
+      seen.add(agentSeq);
+      if (event.kind === "MachineStateChanged" && event.payload.state === state) continue;
+    }
+    if (state !== "DESTROYED") {
+      const changed = machineChanges(event, at);
+      changes = { ...changes, ...changed };
+      state = changed.state ?? state;
+    }
+    const payload = event.payload as Record<string, unknown>;
+    rows.push({ machineId, seq: ++seq, kind: event.kind, payload, agentSeq, at });
+  }
+  const first = rows[0];
+  if (!first) return [];
+  await tx
+    .update(machines)
+    .set({ ...changes, lastEventSeq: seq })
+    .where(eq(machines.id, machineId));
+  const stored = await tx.insert(machineEvents).values(rows).returning();
+  // The first new seq: a listener reads everything after what it has.
+  await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${`${machineId}:${first.seq}`})`);
+  // A machine gone may free the last use of an old image version.
+  if (changes.state === "DESTROYED" && machine.imageId) await collectVersionRows(tx as unknown as Db, machine.imageId);
+  if (Object.keys(changes).length > 0) await notifyMachineChanged(tx, machineId);
+  return stored;
+}
+
+/** Appends one event in tx (see appendEvents). */
 export async function appendEvent(
   tx: Tx,
   machineId: string,
   event: NewEvent,
   options: { agentSeq?: number; at?: Date } = {},
 ): Promise<StoredEvent | undefined> {
-  if (options.agentSeq !== undefined) {
-    const [seen] = await tx
-      .select({ id: machineEvents.id })
-      .from(machineEvents)
-      .where(and(eq(machineEvents.machineId, machineId), eq(machineEvents.agentSeq, options.agentSeq)));
-    if (seen) return undefined;
-  }
-  const at = options.at ?? new Date();
-  const [current] = await tx.select({ state: machines.state }).from(machines).where(eq(machines.id, machineId));
-  // The api and the agent may both say STOPPING or DESTROYED, and a re-adopting agent READY: an agent's report
-  // of the state the machine already has is not stored again.
-  const repeated = event.kind === "MachineStateChanged" && current?.state === event.payload.state;
-  if (repeated && options.agentSeq !== undefined) return undefined;
-  // A destroyed machine stays destroyed: late reports of an agent still store, but change nothing.
-  const changes = current?.state === "DESTROYED" ? {} : machineChanges(event, at);
-  const [machine] = await tx
-    .update(machines)
-    .set({ ...changes, lastEventSeq: sql`${machines.lastEventSeq} + 1` })
-    .where(eq(machines.id, machineId))
-    .returning({ seq: machines.lastEventSeq, imageId: machines.imageId });
-  if (!machine) throw new Error(`machine ${machineId} does not exist`);
-  const [stored] = await tx
-    .insert(machineEvents)
-    .values({
-      machineId,
-      seq: machine.seq,
-      kind: event.kind,
-      payload: event.payload as Record<string, unknown>,
-      agentSeq: options.agentSeq,
-      at,
-    })
-    .returning();
-  await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${`${machineId}:${machine.seq}`})`);
-  // A machine gone may free the last use of an old image version.
-  if (changes.state === "DESTROYED" && machine.imageId) await collectVersionRows(tx as unknown as Db, machine.imageId);
-  if (Object.keys(changes).length > 0) await notifyMachineChanged(tx, machineId);
+  const [stored] = await appendEvents(tx, machineId, [{ event, ...options }]);
   return stored;
 }
 

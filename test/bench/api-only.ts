@@ -29,16 +29,26 @@ export async function benchApiOnly(api: TestApi, results: Results): Promise<void
       worker.on("error", reject);
     });
     await new Promise<void>((resolve) => worker.on("message", (m: { ready?: boolean }) => m.ready && resolve()));
-    // Connected is not yet subscribed: give the subscriptions a moment to reach the api.
-    await new Promise((r) => setTimeout(r, 500 + subscribers));
-    for (let i = 1; i <= lines; i++) {
+    const report = async (text: string) => {
       const event = { machineId, agentSeq: ++seq, kind: "ConsoleOutput", at: new Date().toISOString() };
-      const report = await api.gql(
+      const reported = await api.gql(
         agentToken,
         `mutation ($e: [MachineEventInput!]!) { reportMachineEvents(events: $e) { stored } }`,
-        { e: [{ ...event, payload: { text: `${prefix}${i}` } }] },
+        { e: [{ ...event, payload: { text } }] },
       );
-      if (report.errors) throw new Error(report.errors.map((e) => e.message).join("; "));
+      if (reported.errors) throw new Error(reported.errors.map((e) => e.message).join("; "));
+    };
+    const warm = new Promise<void>((resolve) => worker.on("message", (m: { warm?: boolean }) => m.warm && resolve()));
+    let warmed = false;
+    void warm.then(() => {
+      warmed = true;
+    });
+    for (let i = 0; !warmed && i < 100; i++) {
+      await report(`${prefix}warm-${i}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (let i = 1; i <= lines; i++) {
+      await report(`${prefix}${i}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     results.samples(`event report → ${subscribers} subscriber(s), api only`, await latencies);

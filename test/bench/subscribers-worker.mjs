@@ -5,7 +5,10 @@ import { createClient } from "graphql-ws";
 import WebSocket from "ws";
 
 // Plain JavaScript: a worker thread does not inherit tsx's loader.
+// Lines `${prefix}warm…` come first and are not measured: once every subscriber has had one,
+// all of them are live (graphql-ws says "connected", not "subscribed"), and it says { warm: true }.
 const { url, token, machineId, after, subscribers, prefix, lines } = workerData;
+let warmed = 0;
 
 const latencies = [];
 const clients = Array.from({ length: subscribers }, () =>
@@ -21,6 +24,7 @@ const done = clients.map(
   (client) =>
     new Promise((resolve) => {
       let seen = 0;
+      let warm = false;
       client.subscribe(
         {
           query: `subscription ($id: ID!, $after: String) { machineEvents(machineId: $id, after: $after) { at ... on ConsoleOutput { text } } }`,
@@ -30,6 +34,11 @@ const done = clients.map(
           next: ({ data }) => {
             const event = data?.machineEvents;
             if (!event?.text?.startsWith(prefix)) return;
+            if (event.text.startsWith(`${prefix}warm`)) {
+              if (!warm && ++warmed === subscribers) parentPort?.postMessage({ warm: true });
+              warm = true;
+              return;
+            }
             latencies.push(Date.now() - Date.parse(event.at));
             if (++seen >= lines) resolve();
           },

@@ -11,6 +11,7 @@ import { Host } from "../../agents/host.js";
 import { createAccount, removeAccount } from "../helpers/accounts.js";
 import { createTestLan } from "../helpers/lan.js";
 import { median } from "./results.js";
+import { hostCpuSeconds } from "./through-api.js";
 
 const NS = "gaol-trace";
 const env = process.env;
@@ -48,6 +49,8 @@ try {
   for (let i = 0; i < Number(env.RUNS ?? 8); i++) {
     const name = `trace-${i}`;
     const t = Date.now();
+    const cpu0 = hostCpuSeconds();
+    const own0 = process.cpuUsage();
     const lines: string[] = [];
     const seen = new Set<string>();
     const log = (text: string) => lines.push(`${String(Date.now() - t).padStart(5)} ${text}`);
@@ -69,6 +72,9 @@ try {
       },
     );
     await handle.ready.catch((error) => log(`not ready: ${error}\n${lines.slice(-20).join("\n")}`));
+    mark("host CPU to READY (ms, 2 cores)", Math.round((hostCpuSeconds() - cpu0) * 1000));
+    const own = process.cpuUsage(own0);
+    mark("  of it this process (ms)", Math.round((own.user + own.system) / 1000));
     await new Promise((r) => setTimeout(r, Number(env.HOLD_MS ?? 300)));
     await host.destroy(name);
     if (env.VERBOSE || !seen.has("READY")) console.log(`${lines.join("\n")}\n----`);

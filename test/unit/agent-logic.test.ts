@@ -1,4 +1,4 @@
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -75,6 +75,16 @@ describe("host keys", () => {
     const { stdout } = await run("ssh-keygen", ["-l", "-E", "sha256", "-f", join(dir, "ssh_host_ed25519_key.pub")]);
     expect(stdout.split(" ")[1]).toBe(key.fingerprintSha256);
     expect(describeKey(await readFile(join(dir, "ssh_host_ed25519_key.pub"), "utf8")).type).toBe("ssh-ed25519");
+  });
+
+  it("writes a private key OpenSSH reads back to the same public key, readable by its owner only", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gaol-key-"));
+    const key = await generateHostKey(dir, "root@m1");
+    const { stdout } = await run("ssh-keygen", ["-y", "-f", join(dir, "ssh_host_ed25519_key")]);
+    expect(stdout.trim()).toBe(`${key.publicKey} root@m1`);
+    expect((await stat(join(dir, "ssh_host_ed25519_key"))).mode & 0o777).toBe(0o600);
+    const other = await generateHostKey(await mkdtemp(join(tmpdir(), "gaol-key-")), "root@m2");
+    expect(other.publicKey).not.toBe(key.publicKey);
   });
 });
 
