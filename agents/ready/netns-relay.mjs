@@ -23,10 +23,10 @@ const server = createServer((client) => {
       client.pipe(upstream).pipe(client);
       client.resume();
     });
+    // Either end closing ends the other (pipe ends the client after what upstream sent).
     upstream.on("error", () => client.destroy());
     client.on("error", () => upstream.destroy());
     client.on("close", () => upstream.destroy());
-    upstream.on("close", () => client.destroy());
   };
   client.on("data", onData);
 });

@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { mkdir } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
@@ -12,34 +12,39 @@ import { provenHostKey } from "./ssh-kex.js";
 const ATTEMPT_MS = 3000;
 const RELAY_SCRIPT = fileURLToPath(new URL("./netns-relay.mjs", import.meta.url));
 const RELAY_DIR = "/run/gaol-relay";
-const relays = new Map<string, Promise<string>>();
+const relays = new Map<string, { inode: number; socket: Promise<string>; stop: () => void }>();
 
 /**
  * The unix socket of this process's relay into netns (started on first use, one per
- * namespace, ending with this process): a probe through it costs no process spawn.
+ * namespace, ending with this process): a probe through it costs no process spawn. A
+ * namespace deleted and made again under the same name gets a new relay: the old one
+ * still sits in the old namespace.
  */
-function relayInto(netns: string): Promise<string> {
-  let socket = relays.get(netns);
-  if (!socket) {
-    socket = (async () => {
-      // Root's alone: whoever can connect here reaches into the namespace.
-      await mkdir(RELAY_DIR, { recursive: true, mode: 0o700 });
-      const path = join(RELAY_DIR, `${netns}.sock`);
-      const control = pipeThrough(process.execPath, [RELAY_SCRIPT, path], { netns, background: true });
-      control.on("error", () => undefined);
-      control.once("close", () => relays.delete(netns));
-      const [line] = (await once(control, "data")) as [Buffer];
-      if (!line.toString().startsWith("listening")) throw new Error(`netns relay for ${netns} did not start`);
-      return path;
-    })();
-    relays.set(netns, socket);
-    socket.catch(() => relays.delete(netns));
-  }
+async function relayInto(netns: string): Promise<string> {
+  const { ino: inode } = await stat(join("/run/netns", netns));
+  const running = relays.get(netns);
+  if (running?.inode === inode) return running.socket;
+  running?.stop();
+  let control: Duplex | undefined;
+  const socket = (async () => {
+    // Root's alone: whoever can connect here reaches into the namespace.
+    await mkdir(RELAY_DIR, { recursive: true, mode: 0o700 });
+    const path = join(RELAY_DIR, `${netns}.sock`);
+    control = pipeThrough(process.execPath, [RELAY_SCRIPT, path], { netns, background: true });
+    control.on("error", () => undefined);
+    const [line] = (await once(control, "data")) as [Buffer];
+    if (!line.toString().startsWith("listening")) throw new Error(`netns relay for ${netns} did not start`);
+    return path;
+  })();
+  const relay = { inode, socket, stop: () => control?.destroy() };
+  relays.set(netns, relay);
+  const forget = () => relays.get(netns) === relay && relays.delete(netns);
+  socket.then(() => control?.once("close", forget), forget);
   return socket;
 }
 
 /** A TCP connection to ip:port, from inside netns when given (through a relay: Node cannot enter one). */
-async function connectTo(ip: string, port: number, netns?: string): Promise<Duplex> {
+export async function connectTo(ip: string, port: number, netns?: string): Promise<Duplex> {
   if (!netns) return connect({ host: ip, port });
   const socket = connect({ path: await relayInto(netns) });
   socket.write(`${ip} ${port}\n`);

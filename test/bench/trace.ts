@@ -76,7 +76,9 @@ try {
     const own = process.cpuUsage(own0);
     mark("  of it this process (ms)", Math.round((own.user + own.system) / 1000));
     await new Promise((r) => setTimeout(r, Number(env.HOLD_MS ?? 300)));
+    const destroyStart = Date.now();
     await host.destroy(name);
+    mark("destroy (host library)", Date.now() - destroyStart);
     if (env.VERBOSE || !seen.has("READY")) console.log(`${lines.join("\n")}\n----`);
   }
   const rows = [...table].sort((a, b) => (median(a[1]) ?? 0) - (median(b[1]) ?? 0));
