@@ -1,7 +1,8 @@
 // `npm run trace`: where one boot's time goes, stage by stage, with the host library alone
 // (no api) on a LAN of its own; medians over RUNS boots (default 8). Numbers only.
 // TRACE_KERNEL, TRACE_ROOT (a GAOL_ROOT with other image versions), TRACE_VERSION pick what boots;
-// TRACE_KEY (a public key file) lets you ssh in while HOLD_MS keeps each machine; VERBOSE prints every event.
+// TRACE_KEY (a public key file) lets you ssh in while HOLD_MS keeps each machine; TRACE_TIMEOUT_MS
+// bounds the wait for READY (default 30 s); VERBOSE prints every event.
 import { readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -30,7 +31,7 @@ const host = new Host(
     netns: NS,
     stateDir: join(work, "state"),
   },
-  { bootTimeoutMs: 30_000 },
+  { bootTimeoutMs: Number(env.TRACE_TIMEOUT_MS ?? 30_000) },
 );
 const cleanUp = async () => {
   for (const id of await host.localIds()) await host.destroy(id).catch(() => undefined);
