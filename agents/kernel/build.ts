@@ -59,7 +59,7 @@ async function buildKernel(config: HostConfig, key: string, binary: string, log:
   await mkdir(work, { recursive: true });
   const started = Date.now();
   try {
-    log(`building gaol's UML kernel ${key} from ${SOURCE_PACKAGE} (about 4 minutes on 2 cores; cached after)`);
+    log(`building gaol's UML kernel ${key} from ${SOURCE_PACKAGE} (about 7 minutes on 2 cores; cached after)`);
     await run("tar", ["-xf", SOURCE_TARBALL, "-C", work], { timeoutMs: 600_000 });
     const { fragment, patches } = await inputs();
     for (const p of patches) {
