@@ -151,7 +151,11 @@ builder.mutationField("reportMachineEvents", (t) =>
       // Each machine's events go in one transaction, in their order (a boot reports dozens at once,
       // interleaved with other machines'; only the order within a machine matters).
       const byMachine = new Map<string, typeof events>();
-      for (const e of events) byMachine.set(e.machineId.id, [...(byMachine.get(e.machineId.id) ?? []), e]);
+      for (const e of events) {
+        const ofMachine = byMachine.get(e.machineId.id);
+        if (ofMachine) ofMachine.push(e);
+        else byMachine.set(e.machineId.id, [e]);
+      }
       let stored = 0;
       for (const [id, ofMachine] of byMachine) {
         const machine = await machineOrFail(ctx, id);

@@ -1,6 +1,7 @@
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { sshString } from "./ssh-wire.js";
 
 export interface SshHostKey {
   type: string;
@@ -20,14 +21,6 @@ export function describeKey(publicKeyLine: string): SshHostKey {
   const [type, blob] = publicKeyLine.trim().split(/\s+/);
   if (!type || !blob) throw new Error("not an OpenSSH public key line");
   return { type, publicKey: `${type} ${blob}`, fingerprintSha256: fingerprint(publicKeyLine) };
-}
-
-/** SSH's `string`: a uint32 length, then the bytes. */
-function sshString(data: Buffer | string): Buffer {
-  const bytes = typeof data === "string" ? Buffer.from(data) : data;
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(bytes.length);
-  return Buffer.concat([length, bytes]);
 }
 
 /**

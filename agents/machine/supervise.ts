@@ -117,7 +117,7 @@ export class Supervisor {
    * spends processes, which ten machines booting at once cannot afford.
    */
   private onLease(ip: string, mac: string): void {
-    // The DHCP client renewing the kernel's lease says the same again: the probe goes on.
+    // The lease the probe already has (a guest saying it again) changes nothing.
     if (this.lease?.ip === ip && this.lease.mac === mac) return;
     this.lease = { ip, mac };
     if (this.leaseTimer) clearTimeout(this.leaseTimer);

@@ -8,6 +8,7 @@ import {
   verify,
 } from "node:crypto";
 import type { Duplex } from "node:stream";
+import { sshString } from "../keys/ssh-wire.js";
 
 /**
  * The one thing gaol asks of a machine's sshd before READY: prove it holds the host key
@@ -27,14 +28,6 @@ const ED25519_SPKI = Buffer.from("302a300506032b6570032100", "hex");
 
 export class HostKeyProofError extends Error {
   override name = "HostKeyProofError";
-}
-
-/** SSH's `string`: a uint32 length, then the bytes. */
-export function sshString(data: Buffer | string): Buffer {
-  const bytes = typeof data === "string" ? Buffer.from(data) : data;
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(bytes.length);
-  return Buffer.concat([length, bytes]);
 }
 
 /** SSH's `mpint` of an unsigned big-endian number. */

@@ -55,15 +55,30 @@ async function descendantsIn(pid: number, pgid: number): Promise<number[]> {
 }
 
 /**
- * SIGKILLs the whole process group and waits until none of it is left. Its members are
- * read once, before the kill: killed processes fork no more, so only those are watched.
+ * Group pgid's live members, read once (while the tree is whole: killed or exiting parents
+ * hand their children to init); `remaining` re-reads only those, `rescan` the whole of /proc.
  */
+async function watchGroup(pgid: number) {
+  let members = await descendantsIn(pgid, pgid);
+  return {
+    async remaining(): Promise<number> {
+      const alive = await Promise.all(members.map((pid) => livesIn(pid, pgid)));
+      members = members.filter((_, i) => alive[i]);
+      return members.length;
+    },
+    async rescan(): Promise<number> {
+      members = await processGroupMembers(pgid);
+      return members.length;
+    },
+  };
+}
+
+/** SIGKILLs the whole process group and waits until none of it is left (killed processes fork no more). */
 export async function killProcessGroup(pgid: number, deadlineMs = 5000): Promise<void> {
   // kill(-0) or kill(-1) would hit the agent's own group or every process: never.
   if (!Number.isInteger(pgid) || pgid <= 1) throw new Error(`refusing to kill process group ${pgid}`);
   const until = Date.now() + deadlineMs;
-  // Read while the tree is whole: killed parents hand their children to init.
-  let members = await descendantsIn(pgid, pgid);
+  const group = await watchGroup(pgid);
   while (Date.now() < until) {
     try {
       process.kill(-pgid, "SIGKILL");
@@ -71,9 +86,7 @@ export async function killProcessGroup(pgid: number, deadlineMs = 5000): Promise
       if ((error as NodeJS.ErrnoException).code === "ESRCH") return;
       throw error;
     }
-    const alive = await Promise.all(members.map((pid) => livesIn(pid, pgid)));
-    members = members.filter((_, i) => alive[i]);
-    if (members.length === 0) return;
+    if ((await group.remaining()) === 0) return;
     await sleep(5);
   }
   throw new Error(`process group ${pgid} survived SIGKILL for ${deadlineMs} ms`);
@@ -82,8 +95,10 @@ export async function killProcessGroup(pgid: number, deadlineMs = 5000): Promise
 /** Waits up to ms for the process group to be gone; true when it is. */
 export async function waitForGroupExit(pgid: number, ms: number): Promise<boolean> {
   const until = Date.now() + ms;
+  const group = await watchGroup(pgid);
   while (Date.now() < until) {
-    if ((await processGroupMembers(pgid)).length === 0) return true;
+    // The group may have forked since it was read: one scan of /proc says so, once the rest is gone.
+    if ((await group.remaining()) === 0 && (await group.rescan()) === 0) return true;
     await sleep(10);
   }
   return false;
