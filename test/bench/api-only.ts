@@ -1,6 +1,6 @@
-import { Worker } from "node:worker_threads";
 import type { TestApi } from "../helpers/api.js";
 import type { Results } from "./results.js";
+import { startSubscribers } from "./subscribers.js";
 
 /** The api alone (no machines boot): list latency and event fan-out from an agent's report to subscribers. */
 export async function benchApiOnly(api: TestApi, results: Results): Promise<void> {
@@ -21,14 +21,7 @@ export async function benchApiOnly(api: TestApi, results: Results): Promise<void
     const lines = 50;
     const prefix = `bench-${subscribers}-`;
     // The subscribers live in a thread of their own, as they would in other processes.
-    const worker = new Worker(new URL("./subscribers-worker.mjs", import.meta.url), {
-      workerData: { url, token: user, machineId, after, subscribers, prefix, lines },
-    });
-    const latencies = new Promise<number[]>((resolve, reject) => {
-      worker.on("message", (m: { latencies?: number[] }) => m.latencies && resolve(m.latencies));
-      worker.on("error", reject);
-    });
-    await new Promise<void>((resolve) => worker.on("message", (m: { ready?: boolean }) => m.ready && resolve()));
+    const clients = await startSubscribers({ url, token: user, machineId, after, subscribers, prefix, lines });
     const report = async (text: string) => {
       const event = { machineId, agentSeq: ++seq, kind: "ConsoleOutput", at: new Date().toISOString() };
       const reported = await api.gql(
@@ -38,9 +31,8 @@ export async function benchApiOnly(api: TestApi, results: Results): Promise<void
       );
       if (reported.errors) throw new Error(reported.errors.map((e) => e.message).join("; "));
     };
-    const warm = new Promise<void>((resolve) => worker.on("message", (m: { warm?: boolean }) => m.warm && resolve()));
     let warmed = false;
-    void warm.then(() => {
+    void clients.warm.then(() => {
       warmed = true;
     });
     for (let i = 0; !warmed && i < 100; i++) {
@@ -51,8 +43,8 @@ export async function benchApiOnly(api: TestApi, results: Results): Promise<void
       await report(`${prefix}${i}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    results.samples(`event report → ${subscribers} subscriber(s), api only`, await latencies);
-    await worker.terminate();
+    results.samples(`event report → ${subscribers} subscriber(s), api only`, await clients.latencies);
+    await clients.stop();
   }
   const list: number[] = [];
   for (let i = 0; i < 200; i++) {

@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
 import WebSocket from "ws";
 import { Agent } from "../../agents/agent.js";
 import { localId } from "../../agents/api/ids.js";
@@ -13,6 +12,7 @@ import { startTestApi } from "../helpers/api.js";
 import { createTestLan, type TestLan } from "../helpers/lan.js";
 import { createSshClient } from "../helpers/ssh.js";
 import { median, type Results } from "./results.js";
+import { startSubscribers } from "./subscribers.js";
 
 const NS = "gaol-bench";
 // In the order they come with gaol's kernel (it leases before init); "link" only where startenv runs DHCP.
@@ -153,21 +153,15 @@ export async function benchThroughApi(work: string, results: Results, sections: 
         const after = log.at(-1)?.cursor;
         const lines = 50;
         const prefix = `gaol-bench-${subscribers}-`;
-        const worker = new Worker(new URL("./subscribers-worker.mjs", import.meta.url), {
-          workerData: { url, token, machineId: machine.id, after, subscribers, prefix, lines },
+        const clients = await startSubscribers({
+          url,
+          token,
+          machineId: machine.id,
+          after,
+          subscribers,
+          prefix,
+          lines,
         });
-        const messages = new Promise<number[]>((resolve, reject) => {
-          worker.on("message", (m: { ready?: boolean; latencies?: number[] }) => {
-            if (m.latencies) resolve(m.latencies);
-          });
-          worker.on("error", reject);
-        });
-        await new Promise<void>((resolve) => {
-          worker.on("message", (m: { ready?: boolean }) => m.ready && resolve());
-        });
-        const warm = new Promise<void>((resolve) =>
-          worker.on("message", (m: { warm?: boolean }) => m.warm && resolve()),
-        );
         // Unmeasured lines until every subscriber has had one (connected is not yet subscribed).
         const warmLines = ssh.exec(
           "root",
@@ -175,7 +169,7 @@ export async function benchThroughApi(work: string, results: Results, sections: 
           `i=0; while [ ! -e /tmp/${prefix}warm ] && [ $i -lt 100 ]; do i=$((i+1)); echo ${prefix}warm-$i > /dev/console; sleep 0.1; done`,
           ready.hostKeys,
         );
-        await Promise.race([warm, warmLines]);
+        await Promise.race([clients.warm, warmLines]);
         await ssh.exec("root", ready.ip, `touch /tmp/${prefix}warm`, ready.hostKeys);
         await warmLines;
         await ssh.exec(
@@ -184,9 +178,8 @@ export async function benchThroughApi(work: string, results: Results, sections: 
           `for i in $(seq 1 ${lines}); do echo ${prefix}$i > /dev/console; sleep 0.05; done`,
           ready.hostKeys,
         );
-        const latencies = await messages;
-        await worker.terminate();
-        results.samples(`console line on the agent → ${subscribers} subscriber(s)`, latencies);
+        results.samples(`console line on the agent → ${subscribers} subscriber(s)`, await clients.latencies);
+        await clients.stop();
       }
       await destroy(machine);
     }
