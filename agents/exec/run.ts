@@ -101,21 +101,15 @@ export function launch(file: string, args: readonly string[], options: RunOption
 }
 
 /**
- * A command whose stdin and stdout become one stream (a connection relayed by a
- * process inside a network namespace). Destroying the stream kills the command.
+ * A helper process for the life of this one (the probe's relay into a network namespace):
+ * its stdin and stdout as one stream, which keeps nothing alive by itself (it ends with
+ * this process, whose exit closes the helper's stdin). Destroying the stream kills it.
  */
-export function pipeThrough(
-  file: string,
-  args: readonly string[],
-  options: RunOptions & { background?: boolean } = {},
-): Duplex {
+export function startHelper(file: string, args: readonly string[], options: RunOptions = {}): Duplex {
   const [bin, ...rest] = commandLine(file, args, options);
   const child = execa(bin as string, rest, { stdin: "pipe", stdout: "pipe", stderr: "ignore", reject: false });
-  if (options.background) {
-    // A helper for the life of this process: it must not keep the process alive by itself.
-    child.unref();
-    for (const pipe of [child.stdin, child.stdout]) (pipe as unknown as { unref?: () => void })?.unref?.();
-  }
+  child.unref();
+  for (const pipe of [child.stdin, child.stdout]) (pipe as unknown as { unref?: () => void })?.unref?.();
   const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
   stream.on("close", () => child.kill("SIGKILL"));
   return stream;

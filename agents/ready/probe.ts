@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { pipeThrough } from "../exec/run.js";
+import { startHelper } from "../exec/run.js";
 import type { SshHostKey } from "../keys/hostkeys.js";
 import { provenHostKey } from "./ssh-kex.js";
 
@@ -30,7 +30,7 @@ async function relayInto(netns: string): Promise<string> {
     // Root's alone: whoever can connect here reaches into the namespace.
     await mkdir(RELAY_DIR, { recursive: true, mode: 0o700 });
     const path = join(RELAY_DIR, `${netns}.sock`);
-    control = pipeThrough(process.execPath, [RELAY_SCRIPT, path], { netns, background: true });
+    control = startHelper(process.execPath, [RELAY_SCRIPT, path], { netns });
     control.on("error", () => undefined);
     const [line] = (await once(control, "data")) as [Buffer];
     if (!line.toString().startsWith("listening")) throw new Error(`netns relay for ${netns} did not start`);
@@ -78,13 +78,12 @@ export async function waitForHostKey(
   ip: string,
   port: number,
   expected: SshHostKey,
-  options: { netns?: string; signal?: AbortSignal; intervalMs?: number; onMismatch?: (keys: string[]) => void },
+  options: { netns?: string; signal?: AbortSignal },
 ): Promise<void> {
   // Quick retries first (sshd may be a moment from listening), then backing off to 1 s.
-  for (let interval = options.intervalMs ?? 20; !options.signal?.aborted; interval = Math.min(interval * 2, 1000)) {
+  for (let interval = 20; !options.signal?.aborted; interval = Math.min(interval * 2, 1000)) {
     const key = await provenHostKeyAt(ip, port, options.netns);
     if (key === expected.publicKey) return;
-    if (key) options.onMismatch?.([key]);
     await sleep(interval);
   }
   throw new Error("readiness probe aborted");
