@@ -56,6 +56,8 @@ export class Agent {
   private reportedImages?: string;
   private readonly syncAbort = new AbortController();
   private readonly offsetsFile: string;
+  private resyncing?: Promise<void>;
+  private resynced = false;
 
   constructor(private readonly options: AgentOptions) {
     this.log = options.log ?? (() => undefined);
@@ -99,6 +101,7 @@ export class Agent {
         });
         if (changed) this.reportedImages = held;
         void this.runImageSyncs();
+        if (this.resynced) await this.resync().catch((error) => this.log(`resync failed: ${(error as Error).message}`));
       } catch (error) {
         this.log(`heartbeat failed: ${(error as Error).message}`);
       }
@@ -114,6 +117,7 @@ export class Agent {
       void this.resync().catch((error) => this.log(`resync failed: ${(error as Error).message}`));
     });
     await this.resync();
+    this.resynced = true;
     void this.follow();
   }
 
@@ -160,8 +164,21 @@ export class Agent {
     }
   }
 
-  /** Reconciles every machine the api places here, and removes what no machine owns. */
-  async resync(): Promise<void> {
+  /**
+   * Reconciles every machine the api places here, and removes what no machine owns. Runs on
+   * start, on every (re)connection and after every heartbeat: a machine placed here before the
+   * change subscription was live (or whose notification was lost) is picked up within a beat.
+   */
+  resync(): Promise<void> {
+    this.resyncing ??= this.resyncOnce().finally(() => {
+      this.resyncing = undefined;
+    });
+    return this.resyncing;
+  }
+
+  private async resyncOnce(): Promise<void> {
+    // Local ids first: each was placed before the list is read, so one missing from the list is truly unknown.
+    const localIds = await this.host.localIds();
     const machines: ApiMachine[] = [];
     let after: string | undefined;
     for (;;) {
@@ -174,7 +191,7 @@ export class Agent {
       after = page.machines.pageInfo.endCursor;
     }
     const known = new Set(machines.map((m) => localId(m.id)));
-    for (const id of await this.host.localIds()) {
+    for (const id of localIds) {
       if (!known.has(id)) this.enqueue(id, () => this.host.destroy(id).then(() => this.log(`removed orphan ${id}`)));
     }
     for (const machine of machines) this.reconcile(machine);

@@ -83,6 +83,7 @@ builder.queryField("machines", (t) =>
       type: MachineRef,
       description: "Your machines (an admin's: everyone's; an agent's: its host's), newest first",
       authScopes: { loggedIn: true },
+      args: { live: t.arg.boolean({ required: false, description: "Only machines not DESTROYED" }) },
       resolve: (_root, args, ctx) =>
         resolveOffsetConnection({ args }, ({ offset, limit }) => {
           const viewer = ctx.viewer;
@@ -93,7 +94,7 @@ builder.queryField("machines", (t) =>
               : role === "AGENT"
                 ? { hostId: viewer?.hostId ?? "00000000-0000-0000-0000-000000000000" }
                 : { ownerId: viewer?.user.id };
-          return listMachines(ctx.db, filter, offset, limit);
+          return listMachines(ctx.db, { ...filter, live: args.live ?? false }, offset, limit);
         }),
     },
     { name: "MachineConnection" },

@@ -22,7 +22,7 @@ export interface ApiMachine {
 }
 
 export const HOST_MACHINES = `query HostMachines($after: String) {
-  machines(first: 500, after: $after) {
+  machines(first: 500, after: $after, live: true) {
     edges { node { ${MACHINE_FIELDS} } }
     pageInfo { hasNextPage endCursor }
   }

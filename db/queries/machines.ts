@@ -116,7 +116,7 @@ export async function machineById(db: Db, id: string): Promise<Machine | undefin
 /** A page of machines, by owner or host or all, newest first. */
 export async function listMachines(
   db: Db,
-  filter: { ownerId?: string; hostId?: string },
+  filter: { ownerId?: string; hostId?: string; live?: boolean },
   offset: number,
   limit: number,
 ) {
@@ -127,6 +127,7 @@ export async function listMachines(
       and(
         filter.ownerId ? eq(machines.ownerId, filter.ownerId) : undefined,
         filter.hostId ? eq(machines.hostId, filter.hostId) : undefined,
+        filter.live ? ne(machines.state, "DESTROYED") : undefined,
       ),
     )
     .orderBy(desc(machines.createdAt), desc(machines.id))

@@ -200,6 +200,15 @@ describe("destroyMachine", () => {
     expect((await api.gql(bob, destroy, { id })).data?.destroyMachine.machine.state).toBe("DESTROYED");
     const again = await provision(bob, { name: "short-lived" });
     expect(again.__typename).toBe("ProvisionMachinePayload");
+    const names = async (live: boolean) =>
+      (
+        await api.gql(bob, "query ($live: Boolean) { machines(first: 100, live: $live) { edges { node { id } } } }", {
+          live,
+        })
+      ).data?.machines.edges.map((e: { node: { id: string } }) => e.node.id);
+    expect(await names(false)).toContain(id);
+    expect(await names(true)).not.toContain(id);
+    expect(await names(true)).toContain(again.machine.id);
   });
 });
 

@@ -2,10 +2,11 @@ import { existsSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { sql } from "drizzle-orm";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Agent } from "../../agents/agent.js";
-import { localId } from "../../agents/api/ids.js";
+import { localId, machineGlobalId } from "../../agents/api/ids.js";
 import { hostConfigFromEnv, paths } from "../../agents/config.js";
 import { run } from "../../agents/exec/run.js";
 import { Host } from "../../agents/host.js";
@@ -285,6 +286,20 @@ describe("the loop under load and failure", () => {
     const all = [...firstPart, ...rest].map((e) => Number(e.cursor));
     expect(all).toEqual(all.map((_, i) => i + 1));
     expect(rest.at(-1)?.state).toBe("READY");
+    await api.gql(user, `mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }`, { id });
+  });
+
+  it("picks up a machine placed here whose change notification it never had (a resync each heartbeat)", async () => {
+    // A row placed on this host with no notification: only the agent's periodic resync can find it.
+    const [row] = (await api.database.db.execute(
+      sql`insert into machines (name, owner_id, host_id, image_id, memory_mib, ssh_public_keys)
+          select 'unnoticed', owner_id, host_id, image_id, memory_mib, ssh_public_keys from machines
+          where host_id is not null order by created_at desc limit 1 returning id`,
+    )) as unknown as Array<{ id: string }>;
+    expect(row?.id).toBeDefined();
+    const id = machineGlobalId(row?.id as string);
+    const boot = await eventsUntil(id, (e) => e.state === "READY" || e.state === "FAILED");
+    expect(boot.at(-1)?.state).toBe("READY");
     await api.gql(user, `mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }`, { id });
   });
 

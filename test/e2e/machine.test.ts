@@ -13,6 +13,7 @@ import { ensureHost } from "../../agents/setup/index.js";
 import { killProcessGroup, processGroupMembers } from "../../agents/uml/process.js";
 import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
 import { buildAptRepo } from "../helpers/apt-repo.js";
+import { printOnFailure } from "../helpers/diagnose.js";
 import { createTestLan, inDhcpRange, type TestLan } from "../helpers/lan.js";
 import { createSshClient, type SshClient } from "../helpers/ssh.js";
 
@@ -28,6 +29,7 @@ let bob: TestAccount;
 let ssh: SshClient;
 let repoServer: Launched | undefined;
 const booted: string[] = [];
+const pids = new Map<string, number | undefined>();
 
 interface Booted {
   handle: MachineHandle;
@@ -46,6 +48,7 @@ async function boot(name: string, owner: TestAccount): Promise<Booted> {
     if (label) timeline.push(`${label}@${((performance.now() - started) / 1000).toFixed(2)}`);
   });
   booted.push(name);
+  pids.set(name, handle.record.pid);
   const ready = await handle.ready;
   console.log(`${name} on the host's clock (s): ${timeline.join(" ")}`);
   return { handle, events, ip: ready.ip, seconds: (performance.now() - started) / 1000 };
@@ -76,6 +79,12 @@ afterAll(async () => {
   await removeAccount("gaoltbob");
   await rm(WORK, { recursive: true, force: true });
 });
+
+// A kernel's /proc status says whether it still runs when a machine stops answering.
+printOnFailure(() => [
+  ...booted.flatMap((name) => [join(paths.machine(config, name), "console.log"), `/proc/${pids.get(name)}/status`]),
+  join(WORK, "lan", "dnsmasq.log"),
+]);
 
 async function mkdirFresh(dir: string): Promise<string> {
   await rm(dir, { recursive: true, force: true });

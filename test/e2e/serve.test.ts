@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +9,7 @@ import { Host } from "../../agents/host.js";
 import { removeIsolatedLan } from "../../agents/network/lan.js";
 import { killProcessGroup } from "../../agents/uml/process.js";
 import { createAccount, removeAccount } from "../helpers/accounts.js";
+import { printOnFailure } from "../helpers/diagnose.js";
 
 // The README's first command, for real: `gaol serve` in a namespace of this file's own.
 const NS = "gaol-t-serve";
@@ -74,6 +75,12 @@ afterAll(async () => {
   await removeIsolatedLan({ netns: NS, bridge: "gaol0", prefix: "10.213.0", dir: join(STATE, "lan") });
   await removeAccount("gaoltsrv");
   await rm(STATE, { recursive: true, force: true });
+});
+
+printOnFailure(async () => {
+  const machines = join(STATE, "machines");
+  const ids = await readdir(machines).catch(() => [] as string[]);
+  return [...ids.map((id) => join(machines, id, "console.log")), join(STATE, "lan", "dnsmasq.log")];
 });
 
 describe("gaol serve", () => {
