@@ -1,7 +1,6 @@
 import type { Db } from "../db/client.js";
 import type { Notifier } from "../db/notify.js";
-import { hostOfAgent } from "../db/queries/hosts.js";
-import { userByToken } from "../db/queries/users.js";
+import { viewerByToken } from "../db/queries/users.js";
 import type { Context } from "../schema/index.js";
 
 /**
@@ -11,8 +10,6 @@ import type { Context } from "../schema/index.js";
  */
 export async function contextFor(deps: { db: Db; notifier: Notifier }, authorization: unknown): Promise<Context> {
   const token = typeof authorization === "string" ? /^Bearer\s+(\S+)$/i.exec(authorization.trim())?.[1] : undefined;
-  const user = token ? await userByToken(deps.db, token) : undefined;
-  if (!user) return { ...deps };
-  const hostId = user.role === "AGENT" ? (await hostOfAgent(deps.db, user.id))?.id : undefined;
-  return { ...deps, viewer: { user, hostId } };
+  const viewer = token ? await viewerByToken(deps.db, token) : undefined;
+  return viewer ? { ...deps, viewer } : { ...deps };
 }

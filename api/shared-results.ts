@@ -20,25 +20,39 @@ export async function subscribeShared(args: ExecutionArgs, query: string) {
   const stream = await createSourceEventStream(args);
   if (!(Symbol.asyncIterator in stream)) return stream;
   const key = shareKey(args, query);
-  return (async function* () {
-    for await (const payload of stream as AsyncIterable<unknown>) {
-      if (payload === null || typeof payload !== "object") {
-        yield await run(args, payload);
-        continue;
-      }
-      let byKey = shared.get(payload);
-      if (!byKey) {
-        byKey = new Map();
-        shared.set(payload, byKey);
-      }
-      let result = byKey.get(key);
-      if (!result) {
-        result = run(args, payload);
-        byKey.set(key, result);
-      }
-      yield await result;
+  const source = (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+  const resultFor = (payload: unknown): Promise<ExecutionResult> => {
+    if (payload === null || typeof payload !== "object") return run(args, payload);
+    let byKey = shared.get(payload);
+    if (!byKey) {
+      byKey = new Map();
+      shared.set(payload, byKey);
     }
-  })();
+    let result = byKey.get(key);
+    if (!result) {
+      result = run(args, payload);
+      byKey.set(key, result);
+    }
+    return result;
+  };
+  // A plain iterator, not an async generator: a thousand subscribers take each event through
+  // it at once, and every generator step is a few more promise turns for each of them.
+  const results: AsyncIterableIterator<ExecutionResult> = {
+    [Symbol.asyncIterator]: () => results,
+    next: async () => {
+      const step = await source.next();
+      return step.done ? { done: true, value: undefined } : { done: false, value: await resultFor(step.value) };
+    },
+    return: async () => {
+      await source.return?.();
+      return { done: true, value: undefined };
+    },
+    throw: async (error: unknown) => {
+      await source.return?.();
+      throw error;
+    },
+  };
+  return results;
 }
 
 /**

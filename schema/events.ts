@@ -1,9 +1,17 @@
 import { GraphQLError } from "graphql";
-import { ValidationError } from "../db/errors.js";
-import { appendEvents, type EventKind, eventsAfter, type NewEvent, type StoredEvent } from "../db/queries/events.js";
+import { NotFoundError, ValidationError } from "../db/errors.js";
+import {
+  type AppendTarget,
+  appendEvents,
+  type EventKind,
+  eventsAfter,
+  type NewEvent,
+  type StoredEvent,
+} from "../db/queries/events.js";
+import { isUuid } from "../db/queries/machines.js";
 import { machineEventStream } from "../db/stream.js";
 import { builder, eventObjectType } from "./builder.js";
-import type { Context } from "./context.js";
+import { type Context, canSeeMachine } from "./context.js";
 import { MachineRef, MachineStateEnum, SshHostKeyRef, visibleMachine } from "./machine.js";
 
 type Payload<K extends EventKind> = Extract<NewEvent, { kind: K }>["payload"];
@@ -86,10 +94,12 @@ function parseCursor(after: string | null | undefined): number {
 }
 
 async function machineOrFail(ctx: Context, id: string) {
-  const machine = await visibleMachine(ctx, id);
-  // Top-level, like any authorization failure: the same answer for "not yours" and "no such machine".
-  if (!machine) throw new GraphQLError("machine not found", { extensions: { code: "NOT_FOUND" } });
-  return machine;
+  return (await visibleMachine(ctx, id)) ?? notFound();
+}
+
+/** Top-level, like any authorization failure: the same answer for "not yours" and "no such machine". */
+function notFound(): never {
+  throw new GraphQLError("machine not found", { extensions: { code: "NOT_FOUND" } });
 }
 
 builder.objectField(MachineRef, "events", (t) =>
@@ -158,13 +168,18 @@ builder.mutationField("reportMachineEvents", (t) =>
       }
       let stored = 0;
       for (const [id, ofMachine] of byMachine) {
-        const machine = await machineOrFail(ctx, id);
+        if (!isUuid(id)) notFound();
         const items = ofMachine.map((e) => ({
           event: { kind: e.kind, payload: e.payload } as NewEvent,
           agentSeq: e.agentSeq,
           at: e.at ?? undefined,
         }));
-        stored += (await ctx.db.transaction((tx) => appendEvents(tx, machine.id, items))).length;
+        // Checked on the row the append locks: one round trip less than reading it first.
+        const visible = (machine: AppendTarget) => canSeeMachine(ctx, machine);
+        const appended = await ctx.db
+          .transaction((tx) => appendEvents(tx, id, items, visible))
+          .catch((error: unknown) => (error instanceof NotFoundError ? notFound() : Promise.reject(error)));
+        stored += appended.length;
       }
       return { stored, duplicates: events.length - stored };
     },

@@ -1,5 +1,6 @@
 import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Db } from "../client.js";
+import { NotFoundError } from "../errors.js";
 import { machineEvents, machines, type SshHostKeyRow } from "../schema.js";
 import { collectVersionRows } from "./images.js";
 
@@ -55,32 +56,50 @@ export interface EventToAppend {
   at?: Date;
 }
 
+/** The locked machine row an append may check before it writes (who may append to it). */
+export type AppendTarget = Pick<typeof machines.$inferSelect, "ownerId" | "hostId">;
+
 /**
- * Appends events of one machine in tx, in order, with a handful of statements however
- * many there are: the machine row is locked (ordering concurrent appends), each event
- * takes the next sequence number and applies what it changes on the machine, and one
- * notification (ids only) tells listeners. An event whose agentSeq was already stored is
- * skipped: a retried batch is stored once. So is an agent's report of the state the
- * machine already has (the api and the agent may both say STOPPING or DESTROYED, and a
- * re-adopting agent READY). A destroyed machine stays destroyed: late reports still
- * store, but change nothing.
+ * Appends events of one machine in tx, in order, in two round trips however many there
+ * are: the machine row is locked (ordering concurrent appends) while the agentSeqs already
+ * stored are read; then the machine row's update, the events and the notification (ids
+ * only) go together, pipelined on the transaction's connection. Each event takes the next
+ * sequence number and applies what it changes on the machine. An event whose agentSeq was
+ * already stored is skipped: a retried batch is stored once. So is an agent's report of the
+ * state the machine already has (the api and the agent may both say STOPPING or DESTROYED,
+ * and a re-adopting agent READY). A destroyed machine stays destroyed: late reports still
+ * store, but change nothing. A machine that is not there or not `allowed` (checked on the
+ * locked row) is a NotFoundError, and nothing is written.
  */
-export async function appendEvents(tx: Tx, machineId: string, items: EventToAppend[]): Promise<StoredEvent[]> {
+export async function appendEvents(
+  tx: Tx,
+  machineId: string,
+  items: EventToAppend[],
+  allowed: (machine: AppendTarget) => boolean = () => true,
+): Promise<StoredEvent[]> {
   const agentSeqs = items.flatMap((i) => (i.agentSeq === undefined ? [] : [i.agentSeq]));
+  const [[machine], seenRows] = await Promise.all([
+    tx
+      .select({
+        state: machines.state,
+        lastEventSeq: machines.lastEventSeq,
+        imageId: machines.imageId,
+        ownerId: machines.ownerId,
+        hostId: machines.hostId,
+      })
+      .from(machines)
+      .where(eq(machines.id, machineId))
+      .for("update"),
+    agentSeqs.length === 0
+      ? []
+      : tx
+          .select({ agentSeq: machineEvents.agentSeq })
+          .from(machineEvents)
+          .where(and(eq(machineEvents.machineId, machineId), inArray(machineEvents.agentSeq, agentSeqs))),
+  ]);
+  if (!machine || !allowed(machine)) throw new NotFoundError("machine");
   const seen = new Set<number>();
-  if (agentSeqs.length > 0) {
-    const rows = await tx
-      .select({ agentSeq: machineEvents.agentSeq })
-      .from(machineEvents)
-      .where(and(eq(machineEvents.machineId, machineId), inArray(machineEvents.agentSeq, agentSeqs)));
-    for (const row of rows) if (row.agentSeq !== null) seen.add(row.agentSeq);
-  }
-  const [machine] = await tx
-    .select({ state: machines.state, lastEventSeq: machines.lastEventSeq, imageId: machines.imageId })
-    .from(machines)
-    .where(eq(machines.id, machineId))
-    .for("update");
-  if (!machine) throw new Error(`machine ${machineId} does not exist`);
+  for (const row of seenRows) if (row.agentSeq !== null) seen.add(row.agentSeq);
   let { state, lastEventSeq: seq } = machine;
   let changes: Partial<typeof machines.$inferInsert> = {};
   const rows: Array<typeof machineEvents.$inferInsert> = [];
@@ -100,16 +119,20 @@ export async function appendEvents(tx: Tx, machineId: string, items: EventToAppe
   }
   const first = rows[0];
   if (!first) return [];
-  await tx
-    .update(machines)
-    .set({ ...changes, lastEventSeq: seq })
-    .where(eq(machines.id, machineId));
-  const stored = await tx.insert(machineEvents).values(rows).returning();
-  // The first new seq: a listener reads everything after what it has.
-  await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${`${machineId}:${first.seq}`})`);
+  const changed = Object.keys(changes).length > 0;
+  // Independent statements: sent together, answered in order.
+  const [, stored] = await Promise.all([
+    tx
+      .update(machines)
+      .set({ ...changes, lastEventSeq: seq })
+      .where(eq(machines.id, machineId)),
+    tx.insert(machineEvents).values(rows).returning(),
+    // The first new seq: a listener reads everything after what it has.
+    tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${`${machineId}:${first.seq}`})`),
+    changed ? notifyMachineChanged(tx, machineId) : undefined,
+  ]);
   // A machine gone may free the last use of an old image version.
   if (changes.state === "DESTROYED" && machine.imageId) await collectVersionRows(tx as unknown as Db, machine.imageId);
-  if (Object.keys(changes).length > 0) await notifyMachineChanged(tx, machineId);
   return stored;
 }
 

@@ -107,6 +107,9 @@ async function placeMachine(tx: Db, memoryMiB: number, only?: ReadonlySet<string
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Whether id can be a row's id (Postgres refuses anything else in a uuid column). */
+export const isUuid = (id: string): boolean => UUID.test(id);
+
 export async function machineById(db: Db, id: string): Promise<Machine | undefined> {
   if (!UUID.test(id)) return undefined;
   const [row] = await db.select().from(machines).where(eq(machines.id, id));

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { Db } from "../client.js";
 import { apiTokens, hosts, users } from "../schema.js";
 
@@ -12,12 +12,18 @@ export function hashToken(token: string): string {
 
 /** The user a bearer token belongs to, or undefined. */
 export async function userByToken(db: Db, token: string): Promise<User | undefined> {
+  return (await viewerByToken(db, token))?.user;
+}
+
+/** The user a bearer token belongs to and, for an agent, its host's id: one query, as every request asks. */
+export async function viewerByToken(db: Db, token: string): Promise<{ user: User; hostId?: string } | undefined> {
   const [row] = await db
-    .select({ user: users })
+    .select({ user: users, hostId: hosts.id })
     .from(apiTokens)
     .innerJoin(users, eq(apiTokens.userId, users.id))
+    .leftJoin(hosts, and(eq(hosts.agentUserId, users.id), eq(users.role, "AGENT")))
     .where(eq(apiTokens.hash, hashToken(token)));
-  return row?.user;
+  return row && { user: row.user, hostId: row.hostId ?? undefined };
 }
 
 export async function userByName(db: Db, name: string): Promise<User | undefined> {

@@ -168,10 +168,28 @@ describe("authorization", () => {
     }
     const report = await api.gql(
       otherAgent,
-      `mutation ($id: ID!) { reportMachineEvents(events: [{ machineId: $id, agentSeq: 1, kind: "ConsoleOutput", payload: { text: "x" } }]) { stored } }`,
+      `mutation ($id: ID!) { reportMachineEvents(events: [{ machineId: $id, agentSeq: 1, kind: "ConsoleOutput", payload: { text: "from another host" } }]) { stored } }`,
       { id: annMachine },
     );
     expect(report.errors?.[0]?.message).toMatch(/not found/);
+    // Refused on the row the append locked: nothing of it was stored.
+    const events = await api.gql(
+      admin,
+      "query ($id: ID!) { machine(id: $id) { events { ... on ConsoleOutput { text } } } }",
+      {
+        id: annMachine,
+      },
+    );
+    expect(events.data?.machine.events.map((e: { text?: string }) => e.text)).not.toContain("from another host");
+    const unknown = Buffer.from("Machine:00000000-0000-4000-8000-000000000000").toString("base64");
+    for (const id of [unknown, Buffer.from("Machine:not-a-uuid").toString("base64")]) {
+      const nowhere = await api.gql(
+        agent,
+        `mutation ($id: ID!) { reportMachineEvents(events: [{ machineId: $id, agentSeq: 1, kind: "ConsoleOutput", payload: { text: "x" } }]) { stored } }`,
+        { id },
+      );
+      expect(nowhere.errors?.[0]?.message).toMatch(/not found/);
+    }
     expect((await api.gql(agent, "mutation { provisionMachine(input: {}) { __typename } }")).errors).toBeDefined();
   });
 
