@@ -8,7 +8,7 @@ import type { Database } from "../db/client.js";
 import { Notifier } from "../db/notify.js";
 import { type Context, schema } from "../schema/index.js";
 import { bootstrap } from "./bootstrap.js";
-import { contextFor } from "./context.js";
+import { connectionContexts, contextFor } from "./context.js";
 import { queryLimits } from "./limits.js";
 import { subscribeShared } from "./shared-results.js";
 import { serveWeb } from "./web.js";
@@ -51,6 +51,7 @@ export async function buildApp(deps: AppDeps) {
   const log = deps.log ?? (() => undefined);
   const notifier = new Notifier(database);
   const base = { db: database.db, notifier };
+  const forConnection = connectionContexts(base);
   const limits: Plugin = {
     onValidate: ({ addValidationRule }) => addValidationRule(queryLimits(15, 2000)),
   };
@@ -61,7 +62,7 @@ export async function buildApp(deps: AppDeps) {
     landingPage: false,
     plugins: [limits],
     context: ({ request, connectionParams }) =>
-      contextFor(base, request?.headers.get("authorization") ?? connectionParams?.authorization),
+      connectionParams ? forConnection(connectionParams) : contextFor(base, request?.headers.get("authorization")),
     graphiql: {
       title: "gaol",
       defaultQuery: EXAMPLE_OPERATIONS,
