@@ -135,7 +135,7 @@ describe("a machine on the test LAN", () => {
     // Nested signal handlers overran 64 KiB stacks under host load; 1000 Hz only nested them more (README).
     const { stdout: kernelConfig } = await run(a.handle.record.kernel, ["--showconfig"]);
     expect(kernelConfig).toMatch(/^CONFIG_HZ=100$/m);
-    expect(kernelConfig).toMatch(/^CONFIG_KERNEL_STACK_ORDER=5$/m);
+    expect(kernelConfig).toMatch(/^CONFIG_KERNEL_STACK_ORDER=6$/m);
     expect(kernelConfig).toMatch(/^CONFIG_IP_PNP_DHCP=y$/m);
   });
 
