@@ -57,7 +57,6 @@ export class Agent {
   private readonly syncAbort = new AbortController();
   private readonly offsetsFile: string;
   private resyncing?: Promise<void>;
-  private resynced = false;
 
   constructor(private readonly options: AgentOptions) {
     this.log = options.log ?? (() => undefined);
@@ -101,23 +100,25 @@ export class Agent {
         });
         if (changed) this.reportedImages = held;
         void this.runImageSyncs();
-        if (this.resynced) await this.resync().catch((error) => this.log(`resync failed: ${(error as Error).message}`));
       } catch (error) {
         this.log(`heartbeat failed: ${(error as Error).message}`);
       }
     };
     this.beating = beat();
     await this.beating;
+    // After every beat (not the first: start resyncs below) the machines are resynced too.
+    const resyncLogged = async () => {
+      if (!this.stopped) await this.resync().catch((error) => this.log(`resync failed: ${(error as Error).message}`));
+    };
     this.heartbeat = setInterval(() => {
-      this.beating = beat();
+      this.beating = beat().then(resyncLogged);
     }, this.options.heartbeatMs ?? 10_000);
     this.client.onConnected(() => {
       this.reportedImages = undefined;
       this.reporter.kick();
-      void this.resync().catch((error) => this.log(`resync failed: ${(error as Error).message}`));
+      void resyncLogged();
     });
     await this.resync();
-    this.resynced = true;
     void this.follow();
   }
 

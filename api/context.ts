@@ -12,7 +12,10 @@ type Viewer = Context["viewer"];
  * A missing or unknown token gives no viewer, and every field then refuses.
  */
 export async function contextFor(deps: Deps, authorization: unknown): Promise<Context> {
-  const viewer = await viewerFor(deps.db, authorization);
+  return withViewer(deps, await viewerFor(deps.db, authorization));
+}
+
+function withViewer(deps: Deps, viewer: Viewer): Context {
   return viewer ? { ...deps, viewer } : { ...deps };
 }
 
@@ -38,7 +41,6 @@ export function connectionContexts(deps: Deps) {
       cached = { at: Date.now(), viewer: viewerFor(deps.db, connectionParams.authorization) };
       viewers.set(connectionParams, cached);
     }
-    const viewer = await cached.viewer;
-    return viewer ? { ...deps, viewer } : { ...deps };
+    return withViewer(deps, await cached.viewer);
   };
 }

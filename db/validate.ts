@@ -2,6 +2,11 @@ import { checkImageName, parseImageSource } from "../agents/image/source.js";
 import { MEMORY_MIB, NAME_PATTERN, SSH_KEY } from "../agents/machine/spec.js";
 import { ValidationError } from "./errors.js";
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether id can be a row's id (Postgres refuses anything else in a uuid column). */
+export const isUuid = (id: string): boolean => UUID.test(id);
+
 export interface ProvisionInput {
   name?: string | null;
   image?: string | null;

@@ -2,6 +2,7 @@ import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Db } from "../client.js";
 import { NotFoundError } from "../errors.js";
 import { machineEvents, machines, type SshHostKeyRow } from "../schema.js";
+import { isUuid } from "../validate.js";
 import { collectVersionRows } from "./images.js";
 
 export const EVENTS_CHANNEL = "gaol_events";
@@ -77,6 +78,7 @@ export async function appendEvents(
   items: EventToAppend[],
   allowed: (machine: AppendTarget) => boolean = () => true,
 ): Promise<StoredEvent[]> {
+  if (!isUuid(machineId)) throw new NotFoundError("machine");
   const agentSeqs = items.flatMap((i) => (i.agentSeq === undefined ? [] : [i.agentSeq]));
   const [[machine], seenRows] = await Promise.all([
     tx

@@ -9,7 +9,7 @@ import {
   QuotaExceededError,
 } from "../errors.js";
 import { hosts, images, machines, users } from "../schema.js";
-import { generateName, type ProvisionInput, validateProvision } from "../validate.js";
+import { generateName, isUuid, type ProvisionInput, validateProvision } from "../validate.js";
 import { appendEvent, notifyMachineChanged } from "./events.js";
 import { defaultVersion, hostsHolding } from "./images.js";
 import type { User } from "./users.js";
@@ -105,13 +105,8 @@ async function placeMachine(tx: Db, memoryMiB: number, only?: ReadonlySet<string
   return best.id;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Whether id can be a row's id (Postgres refuses anything else in a uuid column). */
-export const isUuid = (id: string): boolean => UUID.test(id);
-
 export async function machineById(db: Db, id: string): Promise<Machine | undefined> {
-  if (!UUID.test(id)) return undefined;
+  if (!isUuid(id)) return undefined;
   const [row] = await db.select().from(machines).where(eq(machines.id, id));
   return row;
 }
