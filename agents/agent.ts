@@ -313,7 +313,7 @@ export class Agent {
     }
     writeFileSync(this.offsetsFile, JSON.stringify(offsets));
     await this.reporter.drain().catch(() => undefined);
-    this.reporter.stop();
+    await this.reporter.stop();
     // No new machines while no agent is here; the next start offers its capacity again.
     await this.beating;
     await this.client.request(HEARTBEAT, { memoryMiB: 0, maxMachines: 0 }).catch(() => undefined);

@@ -1,4 +1,5 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFile, rename, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ApiEvent } from "./api/events.js";
 
@@ -9,16 +10,23 @@ export interface SpooledEvent extends ApiEvent {
 }
 
 const BATCH = 200;
+/** agentSeqs reserved on disk at a time: the counter is written once per this many events, not for each. */
+const SEQ_BLOCK = 1000;
 
 /**
  * Delivers events to the api in order, in batches, each with the agent's own
  * sequence number so a retried batch is stored once. Every event is written
  * to a spool file before it is sent, so events survive an unreachable api
- * and an agent restart.
+ * and an agent restart. The spool is written asynchronously, in order, off
+ * the event loop: a console line is not held up behind the disk.
  */
 export class EventReporter {
   private pending: SpooledEvent[] = [];
   private seq = 0;
+  /** The highest agentSeq the counter file allows; a restart continues after it. */
+  private reserved: number;
+  /** Spool writes, in order; a batch is sent only once its events are on disk. */
+  private spooling: Promise<void> = Promise.resolve();
   private flushing?: Promise<void>;
   private retryTimer?: NodeJS.Timeout;
   private stopped = false;
@@ -35,13 +43,16 @@ export class EventReporter {
     this.spool = join(dir, "events.jsonl");
     this.counter = join(dir, "agent-seq");
     if (existsSync(this.spool)) {
-      this.pending = readFileSync(this.spool, "utf8")
-        .split("\n")
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as SpooledEvent);
+      for (const line of readFileSync(this.spool, "utf8").split("\n")) {
+        if (!line) continue;
+        const event = JSON.parse(line) as SpooledEvent;
+        // A rewrite that ran before an append it had already included leaves that event twice.
+        if (event.agentSeq > (this.pending.at(-1)?.agentSeq ?? 0)) this.pending.push(event);
+      }
     }
     const saved = existsSync(this.counter) ? Number(readFileSync(this.counter, "utf8")) : 0;
     this.seq = Math.max(saved, this.pending.at(-1)?.agentSeq ?? 0);
+    this.reserved = this.seq;
   }
 
   get backlog(): number {
@@ -49,10 +60,14 @@ export class EventReporter {
   }
 
   push(machineId: string, event: ApiEvent): void {
+    if (this.seq >= this.reserved) {
+      // Synchronous and rare: no agentSeq is used before the counter on disk covers it.
+      this.reserved = this.seq + SEQ_BLOCK;
+      writeFileSync(this.counter, String(this.reserved));
+    }
     const spooled: SpooledEvent = { machineId, agentSeq: ++this.seq, at: new Date().toISOString(), ...event };
-    appendFileSync(this.spool, `${JSON.stringify(spooled)}\n`);
-    writeFileSync(this.counter, String(this.seq));
     this.pending.push(spooled);
+    this.spoolWrite(() => appendFile(this.spool, `${JSON.stringify(spooled)}\n`));
     this.kick();
   }
 
@@ -75,6 +90,7 @@ export class EventReporter {
 
   private async flushAll(): Promise<void> {
     while (this.pending.length > 0 && !this.stopped) {
+      await this.spooling;
       const batch = this.pending.slice(0, BATCH);
       try {
         await this.send(batch);
@@ -86,18 +102,29 @@ export class EventReporter {
       }
       this.failures = 0;
       this.pending = this.pending.slice(batch.length);
-      this.rewriteSpool();
+      this.spoolWrite(() => this.rewriteSpool());
     }
   }
 
-  private rewriteSpool(): void {
-    const tmp = `${this.spool}.tmp`;
-    writeFileSync(tmp, this.pending.map((e) => `${JSON.stringify(e)}\n`).join(""));
-    renameSync(tmp, this.spool);
+  /** Queues a spool write after the ones before it; a failed write is logged, and the next rewrite repairs the file. */
+  private spoolWrite(write: () => Promise<void>): void {
+    this.spooling = this.spooling
+      .then(write)
+      .catch((error: Error) => this.log(`writing the event spool failed: ${error.message}`));
   }
 
-  stop(): void {
+  /** The spool becomes what is still pending when this write runs (usually nothing: an empty file). */
+  private async rewriteSpool(): Promise<void> {
+    if (this.pending.length === 0) return truncate(this.spool);
+    const tmp = `${this.spool}.tmp`;
+    await writeFile(tmp, this.pending.map((e) => `${JSON.stringify(e)}\n`).join(""));
+    await rename(tmp, this.spool);
+  }
+
+  /** Stops sending; resolves once the spool on disk is up to date. */
+  async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.spooling;
   }
 }

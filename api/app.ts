@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin } from "graphql-yoga";
-import { WebSocketServer } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 import type { Database } from "../db/client.js";
 import { Notifier } from "../db/notify.js";
 import { type Context, schema } from "../schema/index.js";
@@ -11,6 +11,7 @@ import { bootstrap } from "./bootstrap.js";
 import { connectionContexts, contextFor } from "./context.js";
 import { queryLimits } from "./limits.js";
 import { subscribeShared } from "./shared-results.js";
+import { deliverToSocket } from "./socket-delivery.js";
 import { serveWeb } from "./web.js";
 
 export interface AppDeps {
@@ -19,6 +20,14 @@ export interface AppDeps {
   log?: (line: string) => void;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
+}
+
+/** What onSubscribe hands graphql-ws's execute and subscribe (as the operation's root) for them to use. */
+interface OperationRoot {
+  execute: (args: ExecutionArgs) => unknown;
+  query: string;
+  socket: WebSocket;
+  id: string;
 }
 
 const EXAMPLE_OPERATIONS = `# Set the Authorization header below: {"Authorization": "Bearer <your token>"}
@@ -86,12 +95,13 @@ export async function buildApp(deps: AppDeps) {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: maxBody });
   const wsServer = useServer(
     {
-      execute: (args) => (args.rootValue as { execute: (a: unknown) => unknown }).execute(args) as never,
-      subscribe: (args) => {
-        const root = args.rootValue as { query: string };
-        return subscribeShared({ ...args, rootValue: undefined } as ExecutionArgs, root.query) as never;
+      execute: (args) => (args.rootValue as OperationRoot).execute(args) as never,
+      subscribe: async (args) => {
+        const root = args.rootValue as OperationRoot;
+        const subscription = await subscribeShared({ ...args, rootValue: undefined } as ExecutionArgs, root.query);
+        return ("events" in subscription ? deliverToSocket(root.socket, root.id, subscription) : subscription) as never;
       },
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
         const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -108,7 +118,7 @@ export async function buildApp(deps: AppDeps) {
           document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
-          rootValue: { execute, query: params.query },
+          rootValue: { execute, query: params.query, socket: ctx.extra.socket, id } satisfies OperationRoot,
         };
       },
     },
@@ -129,6 +139,7 @@ export async function buildApp(deps: AppDeps) {
   return {
     yoga,
     server,
+    notifier,
     prepare,
     /** Prepares, then serves HTTP and graphql-ws on port (0: any free one). Resolves to the /graphql URL. */
     async start(port = 4000, host = "127.0.0.1"): Promise<string> {

@@ -6,32 +6,45 @@ import { IMAGES_CHANNEL } from "./queries/images.js";
 export class Watch {
   private dirty = false;
   private wake?: () => void;
+  private ended = false;
 
   constructor(private readonly onClose: () => void) {}
 
+  get closed(): boolean {
+    return this.ended;
+  }
+
   notify(): void {
     this.dirty = true;
-    this.wake?.();
-  }
-
-  /** Resolves at once if something happened since the last call, else at the next notification or abort. */
-  async wait(signal?: AbortSignal): Promise<void> {
-    if (!this.dirty && !signal?.aborted) {
-      await new Promise<void>((resolve) => {
-        const onAbort = () => resolve();
-        this.wake = () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve();
-        };
-        signal?.addEventListener("abort", onAbort, { once: true });
-      });
-    }
+    const wake = this.wake;
     this.wake = undefined;
-    this.dirty = false;
+    wake?.();
   }
 
+  /**
+   * Resolves at once if something happened since the last call or the watch is closed, else at
+   * the next notification or close. A plain promise, no async function: a thousand watchers of
+   * one machine wake together, and each extra promise turn is a thousand more.
+   */
+  wait(): Promise<void> {
+    if (this.dirty || this.ended) {
+      this.dirty = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      this.wake = () => {
+        this.dirty = false;
+        resolve();
+      };
+    });
+  }
+
+  /** Stops watching and wakes a pending wait (its stream then ends). Idempotent. */
   close(): void {
+    if (this.ended) return;
+    this.ended = true;
     this.onClose();
+    this.notify();
   }
 }
 
@@ -45,6 +58,28 @@ interface MachineTail {
   buffer: StoredEvent[];
   fetching?: Promise<void>;
   again: boolean;
+}
+
+/** Appends the events that continue tail's buffer with no gap (older ones are skipped); true if any did. */
+function extend(tail: MachineTail, events: StoredEvent[]): boolean {
+  const first = events[0];
+  if (!first) return false;
+  if (tail.from === undefined) tail.from = first.seq - 1;
+  let last = tail.buffer.at(-1)?.seq ?? tail.from;
+  const before = tail.buffer.length;
+  for (const event of events) {
+    if (event.seq <= last) continue;
+    if (event.seq !== last + 1) break;
+    tail.buffer.push(event);
+    last = event.seq;
+  }
+  const added = tail.buffer.length > before;
+  const drop = tail.buffer.length - TAIL_SIZE;
+  if (drop > 0) {
+    tail.from = tail.buffer[drop - 1]?.seq;
+    tail.buffer.splice(0, drop);
+  }
+  return added;
 }
 
 /**
@@ -85,6 +120,8 @@ export class Notifier {
   /** Reads what is new once, then wakes every watcher of the machine. */
   private refresh(machineId: string, tail: MachineTail, seq: number): void {
     if (tail.from === undefined) tail.from = seq - 1;
+    // This process stored (and delivered) that batch itself: nothing to read.
+    if (seq <= (tail.buffer.at(-1)?.seq ?? tail.from)) return;
     if (tail.fetching) {
       tail.again = true;
       return;
@@ -94,17 +131,26 @@ export class Notifier {
         tail.again = false;
         const last = (tail.buffer.at(-1)?.seq ?? tail.from) as number;
         const fresh = await eventsAfter(this.db, machineId, last, TAIL_SIZE).catch(() => []);
-        tail.buffer.push(...fresh);
-        const drop = tail.buffer.length - TAIL_SIZE;
-        if (drop > 0) {
-          tail.from = tail.buffer[drop - 1]?.seq;
-          tail.buffer.splice(0, drop);
-        }
-        for (const watch of tail.watches) watch.notify();
+        if (extend(tail, fresh)) for (const watch of tail.watches) watch.notify();
       } while (tail.again);
     })().finally(() => {
       tail.fetching = undefined;
     });
+  }
+
+  /**
+   * Events this process has just stored, after their commit: the machine's watchers get them
+   * at once, without waiting for the notification and a read. Events that do not continue the
+   * buffer exactly (another replica's batch in between) are left to the notification.
+   */
+  deliver(machineId: string, events: StoredEvent[]): void {
+    const tail = this.tails.get(machineId);
+    if (tail && extend(tail, events)) for (const watch of tail.watches) watch.notify();
+  }
+
+  /** How many streams watch the machine's events in this process. */
+  watching(machineId: string): number {
+    return this.tails.get(machineId)?.watches.size ?? 0;
   }
 
   /** Register before reading the backlog, so that nothing appended meanwhile is missed. */

@@ -1,5 +1,5 @@
 import type { Db } from "./client.js";
-import type { Notifier } from "./notify.js";
+import type { Notifier, Watch } from "./notify.js";
 import { eventsAfter, type StoredEvent } from "./queries/events.js";
 import { imageEventsAfter, type StoredImageEvent } from "./queries/images.js";
 
@@ -12,18 +12,27 @@ const PAGE = 200;
  * page is read is picked up by the next page, never twice. Once caught up,
  * new events come from the notifier's shared tail instead of a query each.
  */
-export async function* machineEventStream(
+export function machineEventStream(
   db: Db,
   notifier: Notifier,
   machineId: string,
   afterSeq: number,
-  signal?: AbortSignal,
-): AsyncGenerator<StoredEvent> {
+): AsyncIterableIterator<StoredEvent> {
   const watch = notifier.watchMachine(machineId);
+  return endingWith(watch, machineEvents(db, notifier, machineId, afterSeq, watch));
+}
+
+async function* machineEvents(
+  db: Db,
+  notifier: Notifier,
+  machineId: string,
+  afterSeq: number,
+  watch: Watch,
+): AsyncGenerator<StoredEvent> {
   try {
     let cursor = afterSeq;
     let caughtUp = false;
-    while (!signal?.aborted) {
+    while (!watch.closed) {
       let buffered: StoredEvent[] | undefined = caughtUp ? notifier.bufferedAfter(machineId, cursor) : undefined;
       // Memory must continue exactly where we are; otherwise read the table.
       if (buffered?.length && buffered[0]?.seq !== cursor + 1) buffered = undefined;
@@ -33,7 +42,7 @@ export async function* machineEventStream(
         yield event;
       }
       caughtUp = buffered !== undefined || page.length < PAGE;
-      if (caughtUp) await watch.wait(signal);
+      if (caughtUp) await watch.wait();
     }
   } finally {
     watch.close();
@@ -41,15 +50,19 @@ export async function* machineEventStream(
 }
 
 /** An image's events after afterSeq: the stored backlog, then live, in order, with no gaps and no repeats. */
-export async function* imageEventStream(
+export function imageEventStream(
   db: Db,
   notifier: Notifier,
   imageId: string,
   afterSeq: number,
-): AsyncGenerator<StoredImageEvent> {
+): AsyncIterableIterator<StoredImageEvent> {
   const watch = notifier.watchImage(imageId);
+  return endingWith(watch, imageEvents(db, imageId, afterSeq, watch));
+}
+
+async function* imageEvents(db: Db, imageId: string, afterSeq: number, watch: Watch): AsyncGenerator<StoredImageEvent> {
   try {
-    for (let cursor = afterSeq; ; ) {
+    for (let cursor = afterSeq; !watch.closed; ) {
       const page = await imageEventsAfter(db, imageId, cursor, PAGE);
       for (const event of page) {
         cursor = event.seq;
@@ -60,4 +73,25 @@ export async function* imageEventStream(
   } finally {
     watch.close();
   }
+}
+
+/**
+ * The generator, ended at once by return() even while it waits for its watch: a generator's
+ * own return() waits behind its pending next(), which only a new event would settle, so an
+ * unsubscribed watcher would linger until the machine's next event.
+ */
+function endingWith<T>(watch: Watch, events: AsyncGenerator<T>): AsyncIterableIterator<T> {
+  const iterator: AsyncIterableIterator<T> = {
+    [Symbol.asyncIterator]: () => iterator,
+    next: () => events.next(),
+    return: (value?: unknown) => {
+      watch.close();
+      return events.return(value as never);
+    },
+    throw: (error?: unknown) => {
+      watch.close();
+      return events.throw(error);
+    },
+  };
+  return iterator;
 }

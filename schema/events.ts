@@ -177,6 +177,8 @@ builder.mutationField("reportMachineEvents", (t) =>
         const appended = await ctx.db
           .transaction((tx) => appendEvents(tx, id, items, visible))
           .catch((error: unknown) => (error instanceof NotFoundError ? notFound() : Promise.reject(error)));
+        // Committed: this replica's subscribers have them now, the others through the notification.
+        ctx.notifier.deliver(id, appended);
         stored += appended.length;
       }
       return { stored, duplicates: events.length - stored };

@@ -1,4 +1,6 @@
+import { once } from "node:events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { startTestApi, type TestApi, take, wsClient } from "../helpers/api.js";
 
 const SUBSCRIBE = `subscription ($id: ID!, $after: String) {
@@ -129,6 +131,48 @@ describe("machine events", () => {
     expect(b).toEqual(a);
     await replicaA.app.stop();
     await replicaB.app.stop();
+  });
+
+  it("lets go of an unsubscribed stream at once, not at the machine's next event", async () => {
+    const client = wsClient(url, ann);
+    await take<Ev>(client, SUBSCRIBE, { id: machineId }, 1);
+    const deadline = Date.now() + 2000;
+    while (api.app.notifier.watching(machineId) > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(api.app.notifier.watching(machineId)).toBe(0);
+    await client.dispose();
+  });
+
+  it("holds events for a subscriber that stops reading and hands over all of them, in order, once it reads again", async () => {
+    const { data } = await api.gql(ann, "query ($id: ID!) { machine(id: $id) { events(first: 5000) { cursor } } }", {
+      id: machineId,
+    });
+    const after = data?.machine.events.at(-1).cursor;
+    // The protocol by hand, so that the client's socket can stop reading.
+    const socket = new WebSocket(url.replace(/^http/, "ws"), "graphql-transport-ws");
+    await once(socket, "open");
+    socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${ann}` } }));
+    const texts: string[] = [];
+    socket.on("message", (data) => {
+      const message = JSON.parse(String(data));
+      if (message.type === "next") texts.push(message.payload.data.machineEvents.text);
+    });
+    const subscribe = { query: SUBSCRIBE, variables: { id: machineId, after } };
+    socket.once("message", () => socket.send(JSON.stringify({ id: "1", type: "subscribe", payload: subscribe })));
+    await report(consoleLines(["first"]));
+    while (texts.length === 0) await new Promise((r) => setTimeout(r, 10));
+    const tcp = (socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    tcp.pause();
+    // About 6 MiB while it does not read: more than the kernel's buffers and the 1 MiB the api keeps for it.
+    const big = "x".repeat(3000);
+    for (let i = 0; i < 20; i++)
+      await report(consoleLines(Array.from({ length: 100 }, (_, j) => `${i * 100 + j} ${big}`)));
+    tcp.resume();
+    const deadline = Date.now() + 20_000;
+    while (texts.length < 2001 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    socket.close();
+    expect(texts.length).toBe(2001);
+    expect(texts.slice(1).map((text) => Number(text.split(" ")[0]))).toEqual(Array.from({ length: 2000 }, (_, i) => i));
   });
 
   it("refuses a subscription to someone else's machine, and one without a token", async () => {

@@ -11,6 +11,8 @@ const { url, token, machineId, after, subscribers, prefix, lines } = workerData;
 let warmed = 0;
 
 const latencies = [];
+/** Each measured line's latencies, by line number (from 1). */
+const byLine = Array.from({ length: lines }, () => []);
 const clients = Array.from({ length: subscribers }, () =>
   createClient({
     url: url.replace(/^http/, "ws"),
@@ -39,7 +41,9 @@ const done = clients.map(
               warm = true;
               return;
             }
-            latencies.push(Date.now() - Date.parse(event.at));
+            const ms = Date.now() - Date.parse(event.at);
+            latencies.push(ms);
+            byLine[Number(event.text.slice(prefix.length)) - 1]?.push(ms);
             if (++seen >= lines) resolve();
           },
           error: () => resolve(),
@@ -53,4 +57,4 @@ const done = clients.map(
 );
 await Promise.race([Promise.all(done), new Promise((r) => setTimeout(r, 60_000))]);
 await Promise.all(clients.map((c) => c.dispose()));
-parentPort?.postMessage({ latencies });
+parentPort?.postMessage({ latencies, byLine });
