@@ -2,7 +2,7 @@ import { GraphQLError } from "graphql";
 import { NotFoundError, ValidationError } from "../db/errors.js";
 import {
   type AppendTarget,
-  appendEvents,
+  appendReported,
   type EventKind,
   eventsAfter,
   type NewEvent,
@@ -172,11 +172,11 @@ builder.mutationField("reportMachineEvents", (t) =>
           agentSeq: e.agentSeq,
           at: e.at ?? undefined,
         }));
-        // Checked on the row the append locks: one round trip less than reading it first.
+        // Checked on the row the append reads anyway: one round trip less than reading it first.
         const visible = (machine: AppendTarget) => canSeeMachine(ctx, machine);
-        const appended = await ctx.db
-          .transaction((tx) => appendEvents(tx, id, items, visible))
-          .catch((error: unknown) => (error instanceof NotFoundError ? notFound() : Promise.reject(error)));
+        const appended = await appendReported(ctx.db, id, items, visible).catch((error: unknown) =>
+          error instanceof NotFoundError ? notFound() : Promise.reject(error),
+        );
         // Committed: this replica's subscribers have them now, the others through the notification.
         ctx.notifier.deliver(id, appended);
         stored += appended.length;

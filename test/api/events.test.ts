@@ -197,4 +197,26 @@ describe("machine events", () => {
     await reader?.cancel();
     expect(text).toContain('"cursor":"1"');
   });
+  it("stores reports that race for the same machine, each event once, in one gapless order", async () => {
+    const before = await api.gql(ann, "query ($id: ID!) { machine(id: $id) { events(first: 5000) { cursor } } }", {
+      id: machineId,
+    });
+    const last = Number(before.data?.machine.events.at(-1).cursor);
+    const batches = Array.from({ length: 10 }, (_, b) => consoleLines([0, 1, 2, 3, 4].map((i) => `race ${b}-${i}`)));
+    const results = await Promise.all(batches.map((batch) => report(batch)));
+    expect(results.reduce((sum, r) => sum + r.stored, 0)).toBe(50);
+    const { data } = await api.gql(
+      ann,
+      "query ($id: ID!) { machine(id: $id) { events(first: 5000) { cursor ... on ConsoleOutput { text } } } }",
+      { id: machineId },
+    );
+    const raced = data?.machine.events.slice(-50) as Array<{ cursor: string; text: string }>;
+    expect(raced.map((e) => Number(e.cursor))).toEqual(Array.from({ length: 50 }, (_, i) => last + 1 + i));
+    expect(new Set(raced.map((e) => e.text)).size).toBe(50);
+    // Each batch's own events keep their order.
+    for (let b = 0; b < 10; b++) {
+      const mine = raced.filter((e) => e.text.startsWith(`race ${b}-`)).map((e) => e.text);
+      expect(mine).toEqual([0, 1, 2, 3, 4].map((i) => `race ${b}-${i}`));
+    }
+  });
 });
