@@ -176,24 +176,25 @@ export async function benchThroughApi(work: string, results: Results, sections: 
           prefix,
           lines,
         });
-        // Unmeasured lines until every subscriber has had one (connected is not yet subscribed).
-        const warmLines = ssh.exec(
+        // One guest shell prints it all, in bash builtins (a read on a FIFO nobody writes is the pause:
+        // a `sleep` forked per line cost the guest, and so the host's two cores, more CPU than the
+        // line's delivery): unmeasured lines until every subscriber has had one (connected is not yet
+        // subscribed), a second for the setup's garbage and the bench's own ssh processes to settle,
+        // then the measured lines.
+        const printing = ssh.exec(
           "root",
           ready.ip,
-          `i=0; while [ ! -e /tmp/${prefix}warm ] && [ $i -lt 100 ]; do i=$((i+1)); echo ${prefix}warm-$i > /dev/console; sleep 0.1; done`,
+          [
+            `mkfifo /tmp/${prefix}pause; exec 9<>/tmp/${prefix}pause`,
+            `for ((i = 1; i <= 100; i++)); do [ -e /tmp/${prefix}warm ] && break; echo ${prefix}warm-$i > /dev/console; read -t 0.1 -u 9; done`,
+            "read -t 1 -u 9",
+            `for ((i = 1; i <= ${lines}; i++)); do echo ${prefix}$i > /dev/console; read -t 0.05 -u 9; done; true`,
+          ].join("; "),
           ready.hostKeys,
         );
-        await Promise.race([clients.warm, warmLines]);
+        await Promise.race([clients.warm, printing]);
         await ssh.exec("root", ready.ip, `touch /tmp/${prefix}warm`, ready.hostKeys);
-        await warmLines;
-        await ssh.exec(
-          "root",
-          ready.ip,
-          // Shell builtins only, the pause a read on a FIFO nobody writes: a `sleep` forked for each line
-          // cost the guest (and so the host's two cores) more CPU than the line's delivery to 1,000 sockets.
-          `mkfifo /tmp/${prefix}pause; exec 9<>/tmp/${prefix}pause; for i in $(seq 1 ${lines}); do echo ${prefix}$i > /dev/console; read -t 0.05 -u 9; done; true`,
-          ready.hostKeys,
-        );
+        await printing;
         results.samples(`console line on the agent → ${subscribers} subscriber(s)`, await clients.latencies);
         if (subscribers > 1) lineSpread(results, await clients.byLine);
         await clients.stop();
