@@ -16,16 +16,18 @@ const SEQ_BLOCK = 1000;
 /**
  * Delivers events to the api in order, in batches, each with the agent's own
  * sequence number so a retried batch is stored once. Every event is written
- * to a spool file before it is sent, so events survive an unreachable api
- * and an agent restart. The spool is written asynchronously, in order, off
- * the event loop: a console line is not held up behind the disk.
+ * to a spool file as it is sent, so events survive an unreachable api and an
+ * agent restart. The spool is written asynchronously and in order, and a send
+ * does not wait for it: a console line is not held up behind the disk (an
+ * event the api has is safe; one it has not is in the spool by the time the
+ * retry comes, and stop() waits for the writes).
  */
 export class EventReporter {
   private pending: SpooledEvent[] = [];
   private seq = 0;
   /** The highest agentSeq the counter file allows; a restart continues after it. */
   private reserved: number;
-  /** Spool writes, in order; a batch is sent only once its events are on disk. */
+  /** Spool writes, in order (appends, and the rewrite after each delivered batch). */
   private spooling: Promise<void> = Promise.resolve();
   private flushing?: Promise<void>;
   private retryTimer?: NodeJS.Timeout;
@@ -90,7 +92,6 @@ export class EventReporter {
 
   private async flushAll(): Promise<void> {
     while (this.pending.length > 0 && !this.stopped) {
-      await this.spooling;
       const batch = this.pending.slice(0, BATCH);
       try {
         await this.send(batch);

@@ -14,6 +14,8 @@ function shareKey(args: ExecutionArgs, query: string): string {
 /** A subscription's source events, and each one's result as the JSON of a "next" message's payload. */
 export interface SharedSubscription {
   events: AsyncIterator<unknown>;
+  /** The source's synchronous hand-over once caught up, when it has one (db/stream.ts). */
+  follow?: (take: (event: unknown) => boolean) => Promise<void> | undefined;
   /** Synchronous when the event's resolvers are (event fields are): the subscriber writes it in the same turn. */
   payload(event: unknown): string | Promise<string>;
 }
@@ -30,8 +32,12 @@ export async function subscribeShared(
   const stream = await createSourceEventStream(args);
   if (!(Symbol.asyncIterator in stream)) return stream;
   const key = shareKey(args, query);
+  const events = (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]() as AsyncIterator<unknown> & {
+    follow?: SharedSubscription["follow"];
+  };
   return {
-    events: (stream as AsyncIterable<unknown>)[Symbol.asyncIterator](),
+    events,
+    follow: events.follow?.bind(events),
     payload(event) {
       if (event === null || typeof event !== "object") return payloadOf(args, event);
       let byKey = shared.get(event);

@@ -8,9 +8,10 @@ const DONE = { done: true, value: undefined as never } as const;
 
 /**
  * Writes a subscription's results to its graphql-ws socket as graphql-transport-ws "next"
- * messages, each event in the same turn in which the subscriber takes it: a thousand
+ * messages: a caught-up subscriber in the very turn its machine's new events arrive (its
+ * stream's follow()), one catching up in the turn it takes each event. A thousand
  * subscribers of one machine wake together, and through graphql-ws's own emit every
- * step of it took a turn for all of them before the first socket got a byte.
+ * step of it took a turn (and a promise) for all of them before the first socket got a byte.
  * Returns what graphql-ws iterates instead: it yields nothing, ends when the events end
  * (graphql-ws then sends "complete"), rejects when they fail (it sends "error"), and its
  * return() (the client's "complete", the socket's close) ends the events.
@@ -20,9 +21,19 @@ export function deliverToSocket(socket: WebSocket, id: string, subscription: Sha
   const end = () => {
     void subscription.events.return?.()?.catch(() => undefined);
   };
+  // A caught-up subscriber's event, written in the notifier's turn; refused (left to next()) when it cannot be now.
+  const take = (event: unknown) => {
+    if (socket.readyState !== socket.OPEN || socket.bufferedAmount >= HIGH_WATER_BYTES) return false;
+    const payload = subscription.payload(event);
+    if (typeof payload !== "string") return false;
+    socket.send(`${head}${payload}}`);
+    return true;
+  };
   const pump = (async () => {
     try {
       for (;;) {
+        const following = subscription.follow?.(take);
+        if (following) await following;
         const step = await subscription.events.next();
         if (step.done) return;
         const payload = subscription.payload(step.value);

@@ -53,6 +53,8 @@ const TAIL_SIZE = 1000;
 /** The newest events of one watched machine, read once per notification for all its watchers. */
 interface MachineTail {
   watches: Set<Watch>;
+  /** Called with each batch of new events in the turn it arrives (caught-up streams: db/stream.ts). */
+  followers: Set<(events: StoredEvent[]) => void>;
   /** Events after `from`, in order, with no gaps: buffer[0].seq === from + 1. */
   from?: number;
   buffer: StoredEvent[];
@@ -60,10 +62,10 @@ interface MachineTail {
   again: boolean;
 }
 
-/** Appends the events that continue tail's buffer with no gap (older ones are skipped); true if any did. */
-function extend(tail: MachineTail, events: StoredEvent[]): boolean {
+/** Appends the events that continue tail's buffer with no gap (older ones are skipped); returns those. */
+function extend(tail: MachineTail, events: StoredEvent[]): StoredEvent[] {
   const first = events[0];
-  if (!first) return false;
+  if (!first) return [];
   if (tail.from === undefined) tail.from = first.seq - 1;
   let last = tail.buffer.at(-1)?.seq ?? tail.from;
   const before = tail.buffer.length;
@@ -73,13 +75,20 @@ function extend(tail: MachineTail, events: StoredEvent[]): boolean {
     tail.buffer.push(event);
     last = event.seq;
   }
-  const added = tail.buffer.length > before;
+  const added = tail.buffer.slice(before);
   const drop = tail.buffer.length - TAIL_SIZE;
   if (drop > 0) {
     tail.from = tail.buffer[drop - 1]?.seq;
     tail.buffer.splice(0, drop);
   }
   return added;
+}
+
+/** Hands new events to the tail's followers, then wakes its watchers. */
+function publish(tail: MachineTail, added: StoredEvent[]): void {
+  if (added.length === 0) return;
+  for (const follower of tail.followers) follower(added);
+  for (const watch of tail.watches) watch.notify();
 }
 
 /**
@@ -131,7 +140,7 @@ export class Notifier {
         tail.again = false;
         const last = (tail.buffer.at(-1)?.seq ?? tail.from) as number;
         const fresh = await eventsAfter(this.db, machineId, last, TAIL_SIZE).catch(() => []);
-        if (extend(tail, fresh)) for (const watch of tail.watches) watch.notify();
+        publish(tail, extend(tail, fresh));
       } while (tail.again);
     })().finally(() => {
       tail.fetching = undefined;
@@ -145,7 +154,20 @@ export class Notifier {
    */
   deliver(machineId: string, events: StoredEvent[]): void {
     const tail = this.tails.get(machineId);
-    if (tail && extend(tail, events)) for (const watch of tail.watches) watch.notify();
+    if (tail) publish(tail, extend(tail, events));
+  }
+
+  /** The last seq this process holds for the machine's watchers, if it holds any. */
+  lastSeq(machineId: string): number | undefined {
+    const tail = this.tails.get(machineId);
+    return tail?.buffer.at(-1)?.seq ?? tail?.from;
+  }
+
+  /** Calls follower with each batch of the machine's new events, in the turn it arrives, until the returned stop. */
+  follow(machineId: string, follower: (events: StoredEvent[]) => void): () => void {
+    const tail = this.tails.get(machineId);
+    tail?.followers.add(follower);
+    return () => tail?.followers.delete(follower);
   }
 
   /** How many streams watch the machine's events in this process. */
@@ -155,7 +177,12 @@ export class Notifier {
 
   /** Register before reading the backlog, so that nothing appended meanwhile is missed. */
   watchMachine(machineId: string): Watch {
-    const tail: MachineTail = this.tails.get(machineId) ?? { watches: new Set(), buffer: [], again: false };
+    const tail: MachineTail = this.tails.get(machineId) ?? {
+      watches: new Set(),
+      followers: new Set(),
+      buffer: [],
+      again: false,
+    };
     this.tails.set(machineId, tail);
     const watch: Watch = new Watch(() => {
       tail.watches.delete(watch);

@@ -5,6 +5,19 @@ import { imageEventsAfter, type StoredImageEvent } from "./queries/images.js";
 
 const PAGE = 200;
 
+/** A stream of events that can also hand them over synchronously once it has caught up. */
+export interface EventStream<T> extends AsyncIterableIterator<T> {
+  /** Ends the stream at once, also while it waits for events. */
+  return(value?: unknown): Promise<IteratorResult<T>>;
+  /**
+   * When the stream has caught up with what this process holds: gives each new event to `take`
+   * in the turn it arrives (no promise per event), until `take` refuses one (that one stays
+   * next()'s), the events skip ahead, or the stream ends; the promise resolves then. Undefined
+   * when the stream has not caught up: pull with next().
+   */
+  follow(take: (event: T) => boolean): Promise<void> | undefined;
+}
+
 /**
  * A machine's events after afterSeq: the stored backlog, then live, in order,
  * with no gaps and no repeats. The watch is registered before the first page
@@ -17,28 +30,69 @@ export function machineEventStream(
   notifier: Notifier,
   machineId: string,
   afterSeq: number,
-): AsyncIterableIterator<StoredEvent> {
+): EventStream<StoredEvent> {
   const watch = notifier.watchMachine(machineId);
-  return endingWith(watch, machineEvents(db, notifier, machineId, afterSeq, watch));
+  // Shared by next() and follow(): whichever hands an event over moves it.
+  const position = { cursor: afterSeq };
+  const events = machineEvents(db, notifier, machineId, position, watch);
+  let stopFollowing: (() => void) | undefined;
+  const end = () => {
+    stopFollowing?.();
+    watch.close();
+  };
+  const stream: EventStream<StoredEvent> = {
+    [Symbol.asyncIterator]: () => stream,
+    next: () => events.next(),
+    return: (value?: unknown) => {
+      end();
+      return events.return(value as never);
+    },
+    throw: (error?: unknown) => {
+      end();
+      return events.throw(error);
+    },
+    follow(take) {
+      if (watch.closed || stopFollowing || notifier.lastSeq(machineId) !== position.cursor) return undefined;
+      return new Promise<void>((resolve) => {
+        const stop = () => {
+          off();
+          stopFollowing = undefined;
+          resolve();
+        };
+        const off = notifier.follow(machineId, (fresh) => {
+          for (const event of fresh) {
+            if (event.seq <= position.cursor) continue;
+            if (event.seq !== position.cursor + 1 || !take(event)) return stop();
+            position.cursor = event.seq;
+          }
+        });
+        stopFollowing = stop;
+      });
+    },
+  };
+  return stream;
 }
 
 async function* machineEvents(
   db: Db,
   notifier: Notifier,
   machineId: string,
-  afterSeq: number,
+  position: { cursor: number },
   watch: Watch,
 ): AsyncGenerator<StoredEvent> {
   try {
-    let cursor = afterSeq;
     let caughtUp = false;
     while (!watch.closed) {
-      let buffered: StoredEvent[] | undefined = caughtUp ? notifier.bufferedAfter(machineId, cursor) : undefined;
+      let buffered: StoredEvent[] | undefined = caughtUp
+        ? notifier.bufferedAfter(machineId, position.cursor)
+        : undefined;
       // Memory must continue exactly where we are; otherwise read the table.
-      if (buffered?.length && buffered[0]?.seq !== cursor + 1) buffered = undefined;
-      const page: StoredEvent[] = buffered ?? (await eventsAfter(db, machineId, cursor, PAGE));
+      if (buffered?.length && buffered[0]?.seq !== position.cursor + 1) buffered = undefined;
+      const page: StoredEvent[] = buffered ?? (await eventsAfter(db, machineId, position.cursor, PAGE));
       for (const event of page) {
-        cursor = event.seq;
+        // follow() may have handed it over while this generator was suspended.
+        if (event.seq <= position.cursor) continue;
+        position.cursor = event.seq;
         yield event;
       }
       caughtUp = buffered !== undefined || page.length < PAGE;

@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { machineEventStream } from "../../db/stream.js";
 import { startTestApi, type TestApi, take, wsClient } from "../helpers/api.js";
 
 const SUBSCRIBE = `subscription ($id: ID!, $after: String) {
@@ -218,5 +219,46 @@ describe("machine events", () => {
       const mine = raced.filter((e) => e.text.startsWith(`race ${b}-`)).map((e) => e.text);
       expect(mine).toEqual([0, 1, 2, 3, 4].map((i) => `race ${b}-${i}`));
     }
+  });
+  it("hands a caught-up stream's new events over in the turn they are stored, and a refused one through next()", async () => {
+    // An api of its own: the one that stores a report hands its rows over before it answers.
+    const own = await startTestApi("postgres", api.database);
+    const uuid = Buffer.from(machineId, "base64").toString().split(":")[1] as string;
+    const { data } = await own.gql(ann, "query ($id: ID!) { machine(id: $id) { events(first: 5000) { cursor } } }", {
+      id: machineId,
+    });
+    const stream = machineEventStream(
+      own.database.db,
+      own.app.notifier,
+      uuid,
+      Number(data?.machine.events.at(-1).cursor),
+    );
+    const report = async (texts: string[]) => {
+      const { errors } = await own.gql(agent, REPORT, { events: consoleLines(texts) });
+      expect(errors).toBeUndefined();
+    };
+    const text = (event: unknown) => (event as { payload: { text: string } }).payload.text;
+    const first = stream.next();
+    await report(["f1"]);
+    expect(text((await first).value)).toBe("f1");
+    const taken: string[] = [];
+    let refuse = false;
+    const following = stream.follow((event) => {
+      if (refuse) return false;
+      taken.push(text(event));
+      return true;
+    });
+    expect(following).toBeDefined();
+    await report(["f2", "f3"]);
+    expect(taken).toEqual(["f2", "f3"]);
+    refuse = true;
+    await report(["f4", "f5"]);
+    await following;
+    expect(taken).toEqual(["f2", "f3"]);
+    expect(text((await stream.next()).value)).toBe("f4");
+    expect(text((await stream.next()).value)).toBe("f5");
+    await stream.return();
+    expect(own.app.notifier.watching(uuid)).toBe(0);
+    await own.app.stop();
   });
 });
