@@ -1,3 +1,4 @@
+import { rmSync } from "node:fs";
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,8 +29,11 @@ async function calibrate(kernel: string): Promise<number | undefined> {
   const log = join(dir, "console");
   const output = await open(log, "w");
   // Its own process group, killed whole: UML's helper processes would outlive a kill of the kernel alone.
-  // 64 MiB: with less, gaol's kernel stalls after calibrating instead of panicking and exiting by itself.
-  const kernelProcess = launch(kernel, [`uml_dir=${dir}`, "umid=lpj", "mem=64M", "con0=fd:0,fd:1", "con=null"], {
+  // 64 MiB: with less, gaol's kernel stalls after calibrating instead of panicking (it still does now and
+  // then). Under `timeout`, which kills the whole group by itself: a kernel whose parent was killed
+  // (a test worker at the end of a run) stayed behind for good, stalled.
+  const args = [`uml_dir=${dir}`, "umid=lpj", "mem=64M", "con0=fd:0,fd:1", "con=null"];
+  const kernelProcess = launch("timeout", ["-s", "KILL", String(DEADLINE_MS / 1000 + 5), kernel, ...args], {
     outputFd: output.fd,
     env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", TMPDIR: "/dev/shm" },
   });
@@ -39,6 +43,7 @@ async function calibrate(kernel: string): Promise<number | undefined> {
     try {
       if (kernelProcess.pid > 1) process.kill(-kernelProcess.pid, "SIGKILL");
     } catch {}
+    rmSync(dir, { recursive: true, force: true });
   };
   process.once("exit", killOnExit);
   let exited = false;
