@@ -1,5 +1,5 @@
 import { rmSync } from "node:fs";
-import { mkdtemp, open, readFile, rm } from "node:fs/promises";
+import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -24,20 +24,22 @@ export function kernelLpj(kernel: string): Promise<number | undefined> {
   return measured;
 }
 
+const PREFIX = "gaol-lpj-";
+
 async function calibrate(kernel: string): Promise<number | undefined> {
-  const dir = await mkdtemp(join(tmpdir(), "gaol-lpj-"));
+  await reapStale();
+  const dir = await mkdtemp(join(tmpdir(), PREFIX));
   const log = join(dir, "console");
   const output = await open(log, "w");
   // Its own process group, killed whole: UML's helper processes would outlive a kill of the kernel alone.
   // 64 MiB: with less, gaol's kernel stalls after calibrating instead of panicking (it still does now and
-  // then). Under `timeout`, which kills the whole group by itself: a kernel whose parent was killed
-  // (a test worker at the end of a run) stayed behind for good, stalled.
-  const args = [`uml_dir=${dir}`, "umid=lpj", "mem=64M", "con0=fd:0,fd:1", "con=null"];
-  const kernelProcess = launch("timeout", ["-s", "KILL", String(DEADLINE_MS / 1000 + 5), kernel, ...args], {
+  // then). Not under `timeout`: the kernel calls setsid() and leaves any group it did not start.
+  const kernelProcess = launch(kernel, [`uml_dir=${dir}`, "umid=lpj", "mem=64M", "con0=fd:0,fd:1", "con=null"], {
     outputFd: output.fd,
     env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", TMPDIR: "/dev/shm" },
   });
   await output.close();
+  await writeFile(join(dir, "pid"), String(kernelProcess.pid));
   // Should this process end first, the calibrating kernel must not stay behind.
   const killOnExit = () => {
     try {
@@ -60,6 +62,25 @@ async function calibrate(kernel: string): Promise<number | undefined> {
   } finally {
     process.off("exit", killOnExit);
     await killProcessGroup(kernelProcess.pid).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Kills calibrating kernels whose process was killed before it could (a test worker at the end
+ * of a run): they can stall after calibrating and stay for good. Each directory names its kernel's
+ * pid; only a process still running with that very directory on its command line is killed.
+ */
+async function reapStale(): Promise<void> {
+  const root = tmpdir();
+  for (const name of await readdir(root).catch(() => [])) {
+    if (!name.startsWith(PREFIX)) continue;
+    const dir = join(root, name);
+    const age = Date.now() - (await stat(dir).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
+    if (age < DEADLINE_MS * 2) continue;
+    const pid = Number(await readFile(join(dir, "pid"), "utf8").catch(() => ""));
+    const cmdline = pid > 1 ? await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "") : "";
+    if (cmdline.includes(`uml_dir=${dir}\0`)) await killProcessGroup(pid).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
 }
