@@ -147,6 +147,10 @@ export async function benchThroughApi(work: string, results: Results, sections: 
         await Promise.all(runs.map((r) => destroy(r.machine)));
         const first = Math.min(...runs.map((r) => r.ms));
         rounds.push({ all, host, node: (nodeCpu.user + nodeCpu.system) / 1e6, first, destroyed: Date.now() - d });
+        // Where a slow burst's time went: its slowest machine, stage by stage.
+        const slowest = runs.reduce((a, b) => (b.ms > a.ms ? b : a));
+        const stages = STAGES.flatMap((s) => (slowest.marks[s] === undefined ? [] : [`${s} ${slowest.marks[s]}`]));
+        results.set(`  burst ${round + 1}: slowest machine's stages`, stages.join(" · "), "ms");
       }
       const byAll = [...rounds].sort((a, b) => a.all - b.all);
       const mid = byAll[1] as (typeof rounds)[number];
