@@ -203,6 +203,11 @@ export class Notifier {
     return tail.buffer.slice(cursor - tail.from);
   }
 
+  /** How many listen for changed machines (each `machines` subscription does). */
+  get machineWatchers(): number {
+    return this.machineListeners.size;
+  }
+
   /** Calls listener with the id of each machine whose row changed. */
   onMachineChanged(listener: (machineId: string) => void): () => void {
     this.machineListeners.add(listener);

@@ -111,7 +111,7 @@ export function imageEventStream(
   afterSeq: number,
 ): AsyncIterableIterator<StoredImageEvent> {
   const watch = notifier.watchImage(imageId);
-  return endingWith(watch, imageEvents(db, imageId, afterSeq, watch));
+  return endingWith(() => watch.close(), imageEvents(db, imageId, afterSeq, watch));
 }
 
 async function* imageEvents(db: Db, imageId: string, afterSeq: number, watch: Watch): AsyncGenerator<StoredImageEvent> {
@@ -130,20 +130,20 @@ async function* imageEvents(db: Db, imageId: string, afterSeq: number, watch: Wa
 }
 
 /**
- * The generator, ended at once by return() even while it waits for its watch: a generator's
- * own return() waits behind its pending next(), which only a new event would settle, so an
- * unsubscribed watcher would linger until the machine's next event.
+ * The generator, ended at once by return() even while it waits: a generator's own return()
+ * waits behind its pending next(), which only a new event would settle, so an unsubscribed
+ * stream would linger until the next event. `stop` wakes the wait, and the generator ends.
  */
-function endingWith<T>(watch: Watch, events: AsyncGenerator<T>): AsyncIterableIterator<T> {
+export function endingWith<T>(stop: () => void, events: AsyncGenerator<T>): AsyncIterableIterator<T> {
   const iterator: AsyncIterableIterator<T> = {
     [Symbol.asyncIterator]: () => iterator,
     next: () => events.next(),
     return: (value?: unknown) => {
-      watch.close();
+      stop();
       return events.return(value as never);
     },
     throw: (error?: unknown) => {
-      watch.close();
+      stop();
       return events.throw(error);
     },
   };

@@ -12,6 +12,7 @@ import {
 } from "../db/queries/machines.js";
 import { userById } from "../db/queries/users.js";
 import type { SshHostKeyRow } from "../db/schema.js";
+import { endingWith } from "../db/stream.js";
 import { builder } from "./builder.js";
 import { type Context, canSeeMachine } from "./context.js";
 import { MUTATION_ERRORS } from "./errors.js";
@@ -176,21 +177,31 @@ builder.subscriptionField("machines", (t) =>
   }),
 );
 
-async function* changedMachines(ctx: Context): AsyncGenerator<Machine> {
+function changedMachines(ctx: Context): AsyncIterableIterator<Machine> {
   const pending: string[] = [];
   let wake: (() => void) | undefined;
+  let ended = false;
   const off = ctx.notifier.onMachineChanged((id) => {
     pending.push(id);
     wake?.();
   });
-  try {
-    for (;;) {
-      while (pending.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-      const id = pending.shift() as string;
-      const machine = await visibleMachine(ctx, id);
-      if (machine) yield machine;
-    }
-  } finally {
+  const stop = () => {
+    ended = true;
     off();
+    wake?.();
+  };
+  async function* changes(): AsyncGenerator<Machine> {
+    try {
+      while (!ended) {
+        while (pending.length === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
+        const id = pending.shift();
+        if (id === undefined) continue;
+        const machine = await visibleMachine(ctx, id);
+        if (machine && !ended) yield machine;
+      }
+    } finally {
+      stop();
+    }
   }
+  return endingWith(stop, changes());
 }

@@ -35,6 +35,7 @@ describe("the server", () => {
     });
     expect(await response.json()).toEqual({ data: { viewer: { name: "ann" } } });
     await api.login("srv-host", "AGENT");
+    const watchers = api.app.notifier.machineWatchers;
     const client = wsClient(url, ann);
     const changes = take<{ machines: { name: string; state: string } }>(
       client,
@@ -45,6 +46,10 @@ describe("the server", () => {
     await new Promise((r) => setTimeout(r, 100));
     await api.gql(ann, 'mutation { provisionMachine(input: { name: "watched" }) { __typename } }');
     expect(await changes).toEqual([{ machines: { name: "watched", state: "PENDING" } }]);
+    // Unsubscribed: its listener goes at once, not at the next machine change.
+    for (let i = 0; i < 100 && api.app.notifier.machineWatchers > watchers; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(api.app.notifier.machineWatchers).toBe(watchers);
     await client.dispose();
   });
 
