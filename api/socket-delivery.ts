@@ -18,6 +18,7 @@ const DONE = { done: true, value: undefined as never } as const;
  */
 export function deliverToSocket(socket: WebSocket, id: string, subscription: SharedSubscription) {
   const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  const message = (json: string) => `${head}${json}}`;
   const end = () => {
     void subscription.events.return?.()?.catch(() => undefined);
   };
@@ -26,7 +27,7 @@ export function deliverToSocket(socket: WebSocket, id: string, subscription: Sha
     if (socket.readyState !== socket.OPEN || socket.bufferedAmount >= HIGH_WATER_BYTES) return false;
     const payload = subscription.payload(event);
     if (typeof payload !== "string") return false;
-    socket.send(`${head}${payload}}`);
+    socket.send(message(payload));
     return true;
   };
   const pump = (async () => {
@@ -39,10 +40,10 @@ export function deliverToSocket(socket: WebSocket, id: string, subscription: Sha
         const payload = subscription.payload(step.value);
         const json = typeof payload === "string" ? payload : await payload;
         if (socket.readyState !== socket.OPEN) return;
-        const message = `${head}${json}}`;
-        if (socket.bufferedAmount < HIGH_WATER_BYTES) socket.send(message);
+        if (socket.bufferedAmount < HIGH_WATER_BYTES) socket.send(message(json));
         // A client that reads slower than events come: its stream waits at its cursor until it catches up.
-        else await new Promise<void>((resolve, reject) => socket.send(message, (e) => (e ? reject(e) : resolve())));
+        else
+          await new Promise<void>((resolve, reject) => socket.send(message(json), (e) => (e ? reject(e) : resolve())));
       }
     } finally {
       end();

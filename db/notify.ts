@@ -62,12 +62,17 @@ interface MachineTail {
   again: boolean;
 }
 
+/** The last seq the tail holds (or, with nothing buffered, the one it starts after). */
+function lastOf(tail: MachineTail): number | undefined {
+  return tail.buffer.at(-1)?.seq ?? tail.from;
+}
+
 /** Appends the events that continue tail's buffer with no gap (older ones are skipped); returns those. */
 function extend(tail: MachineTail, events: StoredEvent[]): StoredEvent[] {
   const first = events[0];
   if (!first) return [];
   if (tail.from === undefined) tail.from = first.seq - 1;
-  let last = tail.buffer.at(-1)?.seq ?? tail.from;
+  let last = lastOf(tail) as number;
   const before = tail.buffer.length;
   for (const event of events) {
     if (event.seq <= last) continue;
@@ -130,7 +135,7 @@ export class Notifier {
   private refresh(machineId: string, tail: MachineTail, seq: number): void {
     if (tail.from === undefined) tail.from = seq - 1;
     // This process stored (and delivered) that batch itself: nothing to read.
-    if (seq <= (tail.buffer.at(-1)?.seq ?? tail.from)) return;
+    if (seq <= (lastOf(tail) as number)) return;
     if (tail.fetching) {
       tail.again = true;
       return;
@@ -138,7 +143,7 @@ export class Notifier {
     tail.fetching = (async () => {
       do {
         tail.again = false;
-        const last = (tail.buffer.at(-1)?.seq ?? tail.from) as number;
+        const last = lastOf(tail) as number;
         const fresh = await eventsAfter(this.db, machineId, last, TAIL_SIZE).catch(() => []);
         publish(tail, extend(tail, fresh));
       } while (tail.again);
@@ -160,7 +165,7 @@ export class Notifier {
   /** The last seq this process holds for the machine's watchers, if it holds any. */
   lastSeq(machineId: string): number | undefined {
     const tail = this.tails.get(machineId);
-    return tail?.buffer.at(-1)?.seq ?? tail?.from;
+    return tail && lastOf(tail);
   }
 
   /** Calls follower with each batch of the machine's new events, in the turn it arrives, until the returned stop. */

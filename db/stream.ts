@@ -6,9 +6,7 @@ import { imageEventsAfter, type StoredImageEvent } from "./queries/images.js";
 const PAGE = 200;
 
 /** A stream of events that can also hand them over synchronously once it has caught up. */
-export interface EventStream<T> extends AsyncIterableIterator<T> {
-  /** Ends the stream at once, also while it waits for events. */
-  return(value?: unknown): Promise<IteratorResult<T>>;
+export interface EventStream<T> extends Ending<T> {
   /**
    * When the stream has caught up with what this process holds: gives each new event to `take`
    * in the turn it arrives (no promise per event), until `take` refuses one (that one stays
@@ -36,22 +34,12 @@ export function machineEventStream(
   const position = { cursor: afterSeq };
   const events = machineEvents(db, notifier, machineId, position, watch);
   let stopFollowing: (() => void) | undefined;
-  const end = () => {
+  const ending = endingWith(() => {
     stopFollowing?.();
     watch.close();
-  };
-  const stream: EventStream<StoredEvent> = {
-    [Symbol.asyncIterator]: () => stream,
-    next: () => events.next(),
-    return: (value?: unknown) => {
-      end();
-      return events.return(value as never);
-    },
-    throw: (error?: unknown) => {
-      end();
-      return events.throw(error);
-    },
-    follow(take) {
+  }, events);
+  return Object.assign(ending, {
+    follow(take: (event: StoredEvent) => boolean): Promise<void> | undefined {
       if (watch.closed || stopFollowing || notifier.lastSeq(machineId) !== position.cursor) return undefined;
       return new Promise<void>((resolve) => {
         const stop = () => {
@@ -69,8 +57,7 @@ export function machineEventStream(
         stopFollowing = stop;
       });
     },
-  };
-  return stream;
+  });
 }
 
 async function* machineEvents(
@@ -129,13 +116,18 @@ async function* imageEvents(db: Db, imageId: string, afterSeq: number, watch: Wa
   }
 }
 
+/** An iterator whose return() ends it at once, also while it waits for events. */
+export interface Ending<T> extends AsyncIterableIterator<T> {
+  return(value?: unknown): Promise<IteratorResult<T>>;
+}
+
 /**
  * The generator, ended at once by return() even while it waits: a generator's own return()
  * waits behind its pending next(), which only a new event would settle, so an unsubscribed
  * stream would linger until the next event. `stop` wakes the wait, and the generator ends.
  */
-export function endingWith<T>(stop: () => void, events: AsyncGenerator<T>): AsyncIterableIterator<T> {
-  const iterator: AsyncIterableIterator<T> = {
+export function endingWith<T>(stop: () => void, events: AsyncGenerator<T>): Ending<T> {
+  const iterator: Ending<T> = {
     [Symbol.asyncIterator]: () => iterator,
     next: () => events.next(),
     return: (value?: unknown) => {

@@ -148,8 +148,7 @@ export async function appendEvents(
       .set({ ...changes, lastEventSeq: seq })
       .where(eq(machines.id, machineId)),
     tx.insert(machineEvents).values(rows).returning(),
-    // The first new seq: a listener reads everything after what it has.
-    tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${`${machineId}:${first.seq}`})`),
+    tx.execute(sql`select ${eventsNotification(machineId, first.seq)}`),
     changed ? notifyMachineChanged(tx, machineId) : undefined,
   ]);
   // A machine gone may free the last use of an old image version.
@@ -197,8 +196,8 @@ export async function appendReported(
       ),
       sql`, `,
     );
-    const notifications = [sql`pg_notify(${EVENTS_CHANNEL}, ${`${machineId}:${first.seq}`})`];
-    if (changed) notifications.push(sql`pg_notify(${MACHINES_CHANNEL}, ${machineId})`);
+    const notifications = [eventsNotification(machineId, first.seq)];
+    if (changed) notifications.push(machineNotification(machineId));
     // Identical notifications of one transaction are delivered once, however many rows select them.
     const written = await db.execute(sql`with m as (${update.getSQL()}),
       e as (insert into machine_events (machine_id, seq, kind, payload, agent_seq, at)
@@ -212,6 +211,15 @@ export async function appendReported(
       return rows.map((row) => ({ ...row, id: ids.get(row.seq) ?? 0, agentSeq: row.agentSeq ?? null }));
   }
   return locked();
+}
+
+/** The notification of a machine's new events: ids only, and the first new seq (a listener reads what follows what it has). */
+function eventsNotification(machineId: string, firstSeq: number) {
+  return sql`pg_notify(${EVENTS_CHANNEL}, ${`${machineId}:${firstSeq}`})`;
+}
+
+function machineNotification(machineId: string) {
+  return sql`pg_notify(${MACHINES_CHANNEL}, ${machineId})`;
 }
 
 /** postgres-js answers execute() with the rows, PGlite with { rows }. */
@@ -232,7 +240,7 @@ export async function appendEvent(
 
 /** Tells every api replica (and through the `machines` subscription, agents and portals) that a row changed. */
 export async function notifyMachineChanged(tx: Tx, machineId: string): Promise<void> {
-  await tx.execute(sql`select pg_notify(${MACHINES_CHANNEL}, ${machineId})`);
+  await tx.execute(sql`select ${machineNotification(machineId)}`);
 }
 
 /** Up to limit events of a machine after sequence number afterSeq, in order. */

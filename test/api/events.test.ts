@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { localId } from "../../agents/api/ids.js";
 import { machineEventStream } from "../../db/stream.js";
 import { startTestApi, type TestApi, take, wsClient } from "../helpers/api.js";
 
@@ -27,8 +28,8 @@ function consoleLines(texts: string[]) {
   return texts.map((text) => ({ machineId, agentSeq: ++agentSeq, kind: "ConsoleOutput", payload: { text } }));
 }
 
-async function report(events: object[]) {
-  const { data, errors } = await api.gql(agent, REPORT, { events });
+async function report(events: object[], through: TestApi = api) {
+  const { data, errors } = await through.gql(agent, REPORT, { events });
   expect(errors).toBeUndefined();
   return data?.reportMachineEvents;
 }
@@ -223,7 +224,7 @@ describe("machine events", () => {
   it("hands a caught-up stream's new events over in the turn they are stored, and a refused one through next()", async () => {
     // An api of its own: the one that stores a report hands its rows over before it answers.
     const own = await startTestApi("postgres", api.database);
-    const uuid = Buffer.from(machineId, "base64").toString().split(":")[1] as string;
+    const uuid = localId(machineId);
     const { data } = await own.gql(ann, "query ($id: ID!) { machine(id: $id) { events(first: 5000) { cursor } } }", {
       id: machineId,
     });
@@ -233,13 +234,9 @@ describe("machine events", () => {
       uuid,
       Number(data?.machine.events.at(-1).cursor),
     );
-    const report = async (texts: string[]) => {
-      const { errors } = await own.gql(agent, REPORT, { events: consoleLines(texts) });
-      expect(errors).toBeUndefined();
-    };
     const text = (event: unknown) => (event as { payload: { text: string } }).payload.text;
     const first = stream.next();
-    await report(["f1"]);
+    await report(consoleLines(["f1"]), own);
     expect(text((await first).value)).toBe("f1");
     const taken: string[] = [];
     let refuse = false;
@@ -249,10 +246,10 @@ describe("machine events", () => {
       return true;
     });
     expect(following).toBeDefined();
-    await report(["f2", "f3"]);
+    await report(consoleLines(["f2", "f3"]), own);
     expect(taken).toEqual(["f2", "f3"]);
     refuse = true;
-    await report(["f4", "f5"]);
+    await report(consoleLines(["f4", "f5"]), own);
     await following;
     expect(taken).toEqual(["f2", "f3"]);
     expect(text((await stream.next()).value)).toBe("f4");
