@@ -1,5 +1,5 @@
-import { checkImageName, parseImageSource } from "../agents/image/source.js";
-import { MEMORY_MIB, NAME_PATTERN, SSH_KEY } from "../agents/machine/spec.js";
+import { checkImageName, parseImageSource } from "../host/image/source.js";
+import { MEMORY_MIB, NAME_PATTERN, SSH_KEY } from "../host/machine/spec.js";
 import { ValidationError } from "./errors.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

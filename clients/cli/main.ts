@@ -1,11 +1,7 @@
 import { parseArgs } from "node:util";
-import { hostConfigFromEnv } from "../../agents/config.js";
-import { GaolError } from "../../agents/errors.js";
-import { ensureHost } from "../../agents/setup/index.js";
 import { endpointFromEnv } from "../sdk/node.js";
 import { createTokenCommand, hostsCommand, imageSyncCommand, imagesCommand } from "./admin.js";
 import { logs, ls, rm, ssh, sshConfig, up } from "./machines.js";
-import { tryCommand } from "./try.js";
 
 const log = (line: string) => console.error(`gaol: ${line}`);
 
@@ -35,16 +31,6 @@ function jsonFlag(args: string[]) {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
-    case "setup": {
-      const version = await ensureHost(hostConfigFromEnv(), log);
-      log(`host ready; default image ${version.image} version ${version.version} at ${version.file}`);
-      return 0;
-    }
-    case "try": {
-      const { values } = parseArgs({ args: rest, options: { owner: { type: "string" }, name: { type: "string" } } });
-      await tryCommand(values, log);
-      return 0;
-    }
     case "token": {
       const [sub, ...flags] = rest;
       const { values } = parseArgs({
@@ -121,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error) => {
-    const message = error instanceof GaolError || error instanceof Error ? error.message : String(error);
+    const message = error instanceof Error ? error.message : String(error);
     log(
       /Not authorized/.test(message) && !process.env.GAOL_TOKEN ? `${message}: set GAOL_TOKEN to your token` : message,
     );

@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { localId } from "../../agents/api/ids.js";
+import { localId } from "../../agent/api/ids.js";
 import { machineEventStream } from "../../db/stream.js";
 import { startTestApi, type TestApi, take, wsClient } from "../helpers/api.js";
 

@@ -1,8 +1,8 @@
 import { join } from "node:path";
-import { hostConfigFromEnv } from "../../agents/config.js";
-import { run } from "../../agents/exec/run.js";
-import { Host } from "../../agents/host.js";
-import type { MachineSpec } from "../../agents/machine/spec.js";
+import { hostConfigFromEnv } from "../../host/config.js";
+import { run } from "../../host/exec/run.js";
+import { Host } from "../../host/host.js";
+import type { MachineSpec } from "../../host/machine/spec.js";
 import { createAccount, removeAccount } from "../helpers/accounts.js";
 import { createTestLan } from "../helpers/lan.js";
 import { median, type Results } from "./results.js";

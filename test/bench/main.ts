@@ -1,8 +1,8 @@
 // `npm run bench`: numbers, never pass/fail. Real Postgres, real UML on LANs of its own.
 // BENCH=api,boot,burst,events,density,baselines picks sections (default: all).
 import { mkdir, rm } from "node:fs/promises";
-import { hostConfigFromEnv } from "../../agents/config.js";
-import { ensureHost } from "../../agents/setup/index.js";
+import { hostConfigFromEnv } from "../../host/config.js";
+import { ensureHost } from "../../host/setup/index.js";
 import { startTestApi } from "../helpers/api.js";
 import { setup as startPostgres, teardown as stopPostgres } from "../helpers/postgres-server.js";
 import { benchApiOnly } from "./api-only.js";

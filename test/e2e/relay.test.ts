@@ -1,8 +1,8 @@
 import { once } from "node:events";
 import { afterAll, describe, expect, it } from "vitest";
-import { launch, run } from "../../agents/exec/run.js";
-import { connectTo } from "../../agents/ready/probe.js";
-import { killProcessGroup } from "../../agents/uml/process.js";
+import { launch, run } from "../../host/exec/run.js";
+import { connectTo } from "../../host/ready/probe.js";
+import { killProcessGroup } from "../../host/uml/process.js";
 
 // The probe's relay into a network namespace. Names unique to this file.
 const NS = "gaol-t-relay";

@@ -2,12 +2,12 @@ import { mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hostConfigFromEnv } from "../../agents/config.js";
-import { HostCommandError } from "../../agents/exec/error.js";
-import { type Launched, launch, run } from "../../agents/exec/run.js";
-import { Host } from "../../agents/host.js";
-import { removeIsolatedLan } from "../../agents/network/lan.js";
-import { killProcessGroup } from "../../agents/uml/process.js";
+import { hostConfigFromEnv } from "../../host/config.js";
+import { HostCommandError } from "../../host/exec/error.js";
+import { type Launched, launch, run } from "../../host/exec/run.js";
+import { Host } from "../../host/host.js";
+import { removeIsolatedLan } from "../../host/network/lan.js";
+import { killProcessGroup } from "../../host/uml/process.js";
 import { createAccount, removeAccount } from "../helpers/accounts.js";
 import { printOnFailure } from "../helpers/diagnose.js";
 

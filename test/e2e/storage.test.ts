@@ -1,8 +1,8 @@
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { hostConfigFromEnv } from "../../agents/config.js";
-import { createRootDisk } from "../../agents/storage/index.js";
+import { hostConfigFromEnv } from "../../host/config.js";
+import { createRootDisk } from "../../host/storage/index.js";
 
 const dirs: string[] = [];
 afterAll(async () => {

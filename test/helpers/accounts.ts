@@ -1,5 +1,5 @@
 import { chmod } from "node:fs/promises";
-import { run } from "../../agents/exec/run.js";
+import { run } from "../../host/exec/run.js";
 
 export interface TestAccount {
   name: string;

@@ -1,6 +1,6 @@
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { run } from "../../agents/exec/run.js";
+import { run } from "../../host/exec/run.js";
 
 /** A flat apt repository with one tiny package, `gaol-hello`, that prints `hello from a .deb`. */
 export async function buildAptRepo(dir: string): Promise<{ repo: string; packageName: string }> {

@@ -1,5 +1,5 @@
-import { run } from "../../agents/exec/run.js";
-import { DHCP_RANGE, ensureIsolatedLan, type IsolatedLan, removeIsolatedLan } from "../../agents/network/lan.js";
+import { run } from "../../host/exec/run.js";
+import { DHCP_RANGE, ensureIsolatedLan, type IsolatedLan, removeIsolatedLan } from "../../host/network/lan.js";
 
 /**
  * A LAN of the test's own: namespace `<name>` with bridge br0 at .1 and

@@ -2,7 +2,7 @@
 // in a data directory of its own; stopped when the run ends.
 import { existsSync } from "node:fs";
 import { chown, mkdir, rm } from "node:fs/promises";
-import { run } from "../../agents/exec/run.js";
+import { run } from "../../host/exec/run.js";
 
 const BIN = "/usr/lib/postgresql/15/bin";
 const DIR = "/var/lib/gaol-test/postgres";

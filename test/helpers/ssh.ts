@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { run } from "../../agents/exec/run.js";
-import { generateHostKey, type SshHostKey } from "../../agents/keys/hostkeys.js";
+import { run } from "../../host/exec/run.js";
+import { generateHostKey, type SshHostKey } from "../../host/keys/hostkeys.js";
 
 export interface SshClient {
   /** Runs a command on the machine as user; the machine's host key is pinned. */

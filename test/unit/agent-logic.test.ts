@@ -2,17 +2,17 @@ import { mkdtemp, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ValidationError } from "../../agents/errors.js";
-import { HostCommandError } from "../../agents/exec/error.js";
-import { commandLine, run } from "../../agents/exec/run.js";
-import { parseAptSources, pickDebianMirror } from "../../agents/image/mirror.js";
-import { checkConfig } from "../../agents/kernel/build.js";
-import { describeKey, generateHostKey } from "../../agents/keys/hostkeys.js";
-import { validateSpec } from "../../agents/machine/spec.js";
-import { macFromId, tapNameFromId } from "../../agents/network/identity.js";
-import { parsePasswdLine } from "../../agents/owner/account.js";
-import { Reverter } from "../../agents/reverter.js";
-import { kernelArgs } from "../../agents/uml/cmdline.js";
+import { ValidationError } from "../../host/errors.js";
+import { HostCommandError } from "../../host/exec/error.js";
+import { commandLine, run } from "../../host/exec/run.js";
+import { parseAptSources, pickDebianMirror } from "../../host/image/mirror.js";
+import { checkConfig } from "../../host/kernel/build.js";
+import { describeKey, generateHostKey } from "../../host/keys/hostkeys.js";
+import { validateSpec } from "../../host/machine/spec.js";
+import { macFromId, tapNameFromId } from "../../host/network/identity.js";
+import { parsePasswdLine } from "../../host/owner/account.js";
+import { Reverter } from "../../host/reverter.js";
+import { kernelArgs } from "../../host/uml/cmdline.js";
 
 describe("machine spec validation", () => {
   it("accepts a good spec and fills defaults", () => {

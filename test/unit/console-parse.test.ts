@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { LineSplitter, parseConsoleLine, parseFields } from "../../agents/console/parse.js";
-import type { MachineEvent } from "../../agents/events.js";
+import { LineSplitter, parseConsoleLine, parseFields } from "../../host/console/parse.js";
+import type { MachineEvent } from "../../host/events.js";
 
 const bootLog = readFileSync(new URL("../fixtures/boot-console.log", import.meta.url), "utf8");
 

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { EventReporter, type SpooledEvent } from "../../agents/report.js";
+import { EventReporter, type SpooledEvent } from "../../agent/report.js";
 
 let dir: string;
 beforeEach(async () => {

@@ -2,8 +2,8 @@ import { createHash, createPublicKey, diffieHellman, generateKeyPairSync, type K
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { Duplex, PassThrough, Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { sshString } from "../../agents/keys/ssh-wire.js";
-import { HostKeyProofError, kexInit, packet, provenHostKey, sshMpint } from "../../agents/ready/ssh-kex.js";
+import { sshString } from "../../host/keys/ssh-wire.js";
+import { HostKeyProofError, kexInit, packet, provenHostKey, sshMpint } from "../../host/ready/ssh-kex.js";
 
 const X25519_SPKI = 12;
 

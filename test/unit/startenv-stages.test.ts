@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { parseConsoleLine } from "../../agents/console/parse.js";
-import { run } from "../../agents/exec/run.js";
+import { parseConsoleLine } from "../../host/console/parse.js";
+import { run } from "../../host/exec/run.js";
 
-const guest = fileURLToPath(new URL("../../agents/guest/", import.meta.url));
+const guest = fileURLToPath(new URL("../../host/guest/", import.meta.url));
 const procFixture = fileURLToPath(new URL("../fixtures/proc/", import.meta.url));
 
 /** Runs one shell function of startenv (with its helpers) and then `after`, in a shell of its own. */

@@ -1,13 +1,15 @@
+// `gaol try [--owner USER] [--name N]`: one machine on a private LAN, no api; Ctrl-C destroys it.
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type HostConfig, hostConfigFromEnv } from "../../agents/config.js";
-import type { MachineEvent } from "../../agents/events.js";
-import { run } from "../../agents/exec/run.js";
-import { Host } from "../../agents/host.js";
-import { ensureIsolatedLan, removeIsolatedLan } from "../../agents/network/lan.js";
-import { lookupAccount } from "../../agents/owner/account.js";
-import { ensureHost } from "../../agents/setup/index.js";
+import { parseArgs } from "node:util";
+import { type HostConfig, hostConfigFromEnv } from "../host/config.js";
+import type { MachineEvent } from "../host/events.js";
+import { run } from "../host/exec/run.js";
+import { Host } from "../host/host.js";
+import { ensureIsolatedLan, removeIsolatedLan } from "../host/network/lan.js";
+import { lookupAccount } from "../host/owner/account.js";
+import { ensureHost } from "../host/setup/index.js";
 
 const TRY_NETNS = "gaol-try";
 const DEMO_ACCOUNT = "gaol-demo";
@@ -37,7 +39,7 @@ async function demoOwner(requested?: string): Promise<string> {
  * `gaol try`: host setup, a private LAN in a namespace, one machine for the
  * owner, its boot stages live, then the ssh command; Ctrl-C destroys it.
  */
-export async function tryCommand(args: { owner?: string; name?: string }, log: (line: string) => void) {
+async function tryCommand(args: { owner?: string; name?: string }, log: (line: string) => void) {
   const base = hostConfigFromEnv();
   await ensureHost(base, log);
   const config: HostConfig = { ...base, netns: TRY_NETNS, bridge: "br0" };
@@ -79,3 +81,9 @@ export async function tryCommand(args: { owner?: string; name?: string }, log: (
   log(`destroyed in ${Math.round(performance.now() - stopping)} ms`);
   await removeIsolatedLan(lan);
 }
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { owner: { type: "string" }, name: { type: "string" } },
+});
+await tryCommand(values, (line) => console.error(`gaol: ${line}`));

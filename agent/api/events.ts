@@ -1,4 +1,4 @@
-import type { MachineEvent } from "../events.js";
+import type { MachineEvent } from "../../host/events.js";
 
 export interface ApiEvent {
   kind: string;

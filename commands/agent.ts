@@ -1,9 +1,9 @@
 // `gaol agent --api URL --token T`: this host's agent, alone (the api runs elsewhere).
 import { parseArgs } from "node:util";
-import { Agent } from "./agent.js";
-import { hostConfigFromEnv } from "./config.js";
-import { ensureLan } from "./network/lan.js";
-import { ensureHost } from "./setup/index.js";
+import { Agent } from "../agent/agent.js";
+import { hostConfigFromEnv } from "../host/config.js";
+import { ensureLan } from "../host/network/lan.js";
+import { ensureHost } from "../host/setup/index.js";
 
 const log = (line: string) => console.error(`gaol agent: ${line}`);
 const { values } = parseArgs({

@@ -4,13 +4,13 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Agent } from "../agents/agent.js";
-import { hostConfigFromEnv } from "../agents/config.js";
-import { ensureLan } from "../agents/network/lan.js";
-import { ensureHost } from "../agents/setup/index.js";
+import { Agent } from "../agent/agent.js";
+import { buildApp } from "../api/app.js";
+import { localAgentToken } from "../api/bootstrap.js";
 import { openPglite, openPostgres } from "../db/client.js";
-import { buildApp } from "./app.js";
-import { localAgentToken } from "./bootstrap.js";
+import { hostConfigFromEnv } from "../host/config.js";
+import { ensureLan } from "../host/network/lan.js";
+import { ensureHost } from "../host/setup/index.js";
 
 const log = (line: string) => console.error(`gaol: ${line}`);
 const { values } = parseArgs({

@@ -1,5 +1,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { HostConfig } from "../host/config.js";
+import { GaolError } from "../host/errors.js";
+import type { EventSink } from "../host/events.js";
+import { Host } from "../host/host.js";
+import { allVersions } from "../host/image/versions.js";
 import { ApiClient } from "./api/client.js";
 import { toApiEvent } from "./api/events.js";
 import { localId, machineGlobalId } from "./api/ids.js";
@@ -13,11 +18,6 @@ import {
   REPORT_EVENTS,
   REPORT_SYNC,
 } from "./api/operations.js";
-import type { HostConfig } from "./config.js";
-import { GaolError } from "./errors.js";
-import type { EventSink } from "./events.js";
-import { Host } from "./host.js";
-import { allVersions } from "./image/versions.js";
 import { EventReporter } from "./report.js";
 
 export interface AgentOptions {
