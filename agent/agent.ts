@@ -1,12 +1,11 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+
+import { GaolError, type MachineEventSink, RUNNING_STATES, stateChanged } from "../core/index.js";
 import type { HostConfig } from "../host/config.js";
-import { GaolError } from "../host/errors.js";
-import type { EventSink } from "../host/events.js";
 import { Host } from "../host/host.js";
 import { allVersions } from "../host/image/versions.js";
 import { ApiClient } from "./api/client.js";
-import { toApiEvent } from "./api/events.js";
 import { localId, machineGlobalId } from "./api/ids.js";
 import {
   type ApiMachine,
@@ -31,7 +30,6 @@ export interface AgentOptions {
   bootTimeoutMs?: number;
 }
 
-const LIVE = new Set(["PROVISIONING", "BOOTING", "RUNNING", "READY", "STOPPING"]);
 const RETRIES = 3;
 /** How long a host waits before it tries a sync that failed here again (other hosts may have built it). */
 const SYNC_RETRY_MS = 10 * 60_000;
@@ -224,13 +222,13 @@ export class Agent {
         await this.host.destroy(id, sink);
         // Its image version may have been the last use of an old one.
         await this.host.collectImages().catch(() => undefined);
-      } else if (m.state !== "DESTROYED") sink({ kind: "state", state: "DESTROYED" });
+      } else if (m.state !== "DESTROYED") sink(stateChanged("DESTROYED"));
       return;
     }
     if (local && !this.host.isSupervised(id)) {
       const adopted = await this.host.adopt(id, sink, this.savedOffset(id));
       if (adopted) this.log(`re-adopted ${m.name} (${m.id})`);
-      else sink({ kind: "state", state: "FAILED", reason: "its kernel stopped while no agent was watching" });
+      else sink(stateChanged("FAILED", "its kernel stopped while no agent was watching"));
       return;
     }
     if (local) {
@@ -240,12 +238,12 @@ export class Agent {
       return;
     }
     if (m.state === "PENDING") return this.provision(m, sink);
-    if (LIVE.has(m.state)) sink({ kind: "state", state: "FAILED", reason: "lost: this host has no trace of it" });
+    if (RUNNING_STATES.includes(m.state as never)) sink(stateChanged("FAILED", "lost: this host has no trace of it"));
   }
 
-  private async provision(m: ApiMachine, sink: EventSink): Promise<void> {
+  private async provision(m: ApiMachine, sink: MachineEventSink): Promise<void> {
     if (!m.owner.hostUser) {
-      sink({ kind: "state", state: "FAILED", reason: `owner ${m.owner.name} has no host account (hostUser)` });
+      sink(stateChanged("FAILED", `owner ${m.owner.name} has no host account (hostUser)`));
       return;
     }
     try {
@@ -267,7 +265,7 @@ export class Agent {
       this.failures.set(localId(m.id), attempts);
       const reason = (error as Error).message;
       if (error instanceof GaolError || attempts >= RETRIES) {
-        sink({ kind: "state", state: "FAILED", reason });
+        sink(stateChanged("FAILED", reason));
         return;
       }
       this.log(`provisioning ${m.name} failed (${reason}); retry ${attempts} of ${RETRIES - 1}`);
@@ -275,9 +273,9 @@ export class Agent {
     }
   }
 
-  private sink(id: string): EventSink {
+  private sink(id: string): MachineEventSink {
     const globalId = machineGlobalId(id);
-    return (event) => this.reporter.push(globalId, toApiEvent(event));
+    return (event) => this.reporter.push(globalId, event);
   }
 
   private enqueue(id: string, work: () => Promise<void>): void {

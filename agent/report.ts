@@ -1,13 +1,14 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { appendFile, rename, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { ApiEvent } from "./api/events.js";
+import type { MachineEvent } from "../core/index.js";
 
-export interface SpooledEvent extends ApiEvent {
+/** An event on its way to the api: the machine's global id, the agent's sequence number, when it happened. */
+export type SpooledEvent = MachineEvent & {
   machineId: string;
   agentSeq: number;
   at: string;
-}
+};
 
 const BATCH = 200;
 /** agentSeqs reserved on disk at a time: the counter is written once per this many events, not for each. */
@@ -61,7 +62,7 @@ export class EventReporter {
     return this.pending.length;
   }
 
-  push(machineId: string, event: ApiEvent): void {
+  push(machineId: string, event: MachineEvent): void {
     if (this.seq >= this.reserved) {
       // Synchronous and rare: no agentSeq is used before the counter on disk covers it.
       this.reserved = this.seq + SEQ_BLOCK;

@@ -2,9 +2,9 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
+import { DEFAULT_IMAGE } from "../core/index.js";
 import type { Db } from "../db/client.js";
 import { ensureImage } from "../db/queries/images.js";
-import { DEFAULT_IMAGE } from "../db/queries/machines.js";
 import { createToken, ensureUser, userByToken } from "../db/queries/users.js";
 import { users } from "../db/schema.js";
 

@@ -3,8 +3,8 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import type { MachineEvent } from "../core/index.js";
 import { type HostConfig, hostConfigFromEnv } from "../host/config.js";
-import type { MachineEvent } from "../host/events.js";
 import { run } from "../host/exec/run.js";
 import { Host } from "../host/host.js";
 import { ensureIsolatedLan, removeIsolatedLan } from "../host/network/lan.js";
@@ -16,12 +16,16 @@ const DEMO_ACCOUNT = "gaol-demo";
 
 function describe(event: MachineEvent): string | undefined {
   switch (event.kind) {
-    case "state":
-      return `state ${event.state}${event.reason ? `: ${event.reason}` : ""}`;
-    case "stage":
-      return `  ${event.stage.padEnd(8)} ${event.uptime !== undefined ? `${event.uptime.toFixed(2)} s` : ""}`;
-    case "ready":
-      return `  ready    ssh at ${event.ip}:${event.port} presents ${event.hostKeys[0]?.fingerprintSha256}`;
+    case "MachineStateChanged":
+      return `state ${event.payload.state}${event.payload.reason ? `: ${event.payload.reason}` : ""}`;
+    case "BootStageReached": {
+      const uptime = event.payload.uptimeSeconds;
+      return `  ${event.payload.stage.padEnd(8)} ${uptime != null ? `${uptime.toFixed(2)} s` : ""}`;
+    }
+    case "LeaseWarning":
+      return `  warning  ${event.payload.message}`;
+    case "SshReady":
+      return `  ready    ssh at ${event.payload.ip}:${event.payload.port} presents ${event.payload.hostKeys[0]?.fingerprintSha256}`;
     default:
       return undefined;
   }

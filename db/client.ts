@@ -55,3 +55,8 @@ export async function openPglite(dataDir?: string): Promise<Database> {
 }
 
 export { schema };
+
+/** A transaction's handle: queries that lock rows take one. */
+export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+/** Either: a query that works inside and outside a transaction. */
+export type Queryable = Db | Tx;

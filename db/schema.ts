@@ -12,19 +12,11 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
+import { DEFAULT_QUOTA, DESIRED_STATES, MACHINE_STATES, type SshHostKey } from "../core/index.js";
 
 export const roleEnum = pgEnum("role", ["ADMIN", "USER", "AGENT"]);
-export const machineStateEnum = pgEnum("machine_state", [
-  "PENDING",
-  "PROVISIONING",
-  "BOOTING",
-  "RUNNING",
-  "READY",
-  "STOPPING",
-  "DESTROYED",
-  "FAILED",
-]);
-export const desiredStateEnum = pgEnum("desired_state", ["RUNNING", "DESTROYED"]);
+export const machineStateEnum = pgEnum("machine_state", MACHINE_STATES);
+export const desiredStateEnum = pgEnum("desired_state", DESIRED_STATES);
 
 const created = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
 
@@ -34,8 +26,8 @@ export const users = pgTable("users", {
   role: roleEnum("role").notNull().default("USER"),
   /** The host account the user's machines run as. */
   hostUser: text("host_user"),
-  maxMachines: integer("max_machines").notNull().default(5),
-  maxMemoryMiB: integer("max_memory_mib").notNull().default(4096),
+  maxMachines: integer("max_machines").notNull().default(DEFAULT_QUOTA.maxMachines),
+  maxMemoryMiB: integer("max_memory_mib").notNull().default(DEFAULT_QUOTA.maxMemoryMiB),
   createdAt: created(),
 });
 
@@ -46,15 +38,6 @@ export const apiTokens = pgTable("api_tokens", {
     .references(() => users.id, { onDelete: "cascade" }),
   /** sha256 of the token: the token itself is shown once and never stored. */
   hash: text("hash").notNull().unique(),
-  createdAt: created(),
-});
-
-export const sshKeys = pgTable("ssh_keys", {
-  id: uuid("id").primaryKey().defaultRandom(),
-  userId: uuid("user_id")
-    .notNull()
-    .references(() => users.id, { onDelete: "cascade" }),
-  publicKey: text("public_key").notNull(),
   createdAt: created(),
 });
 
@@ -154,8 +137,6 @@ export const imageVersions = pgTable(
   (t) => [uniqueIndex("image_versions_image_version").on(t.imageId, t.version)],
 );
 
-export type SshHostKeyRow = { type: string; fingerprintSha256: string; publicKey: string };
-
 export const machines = pgTable(
   "machines",
   {
@@ -178,7 +159,7 @@ export const machines = pgTable(
     stateReason: text("state_reason"),
     ipAddress: text("ip_address"),
     macAddress: text("mac_address"),
-    sshHostKeys: jsonb("ssh_host_keys").$type<SshHostKeyRow[]>().notNull().default([]),
+    sshHostKeys: jsonb("ssh_host_keys").$type<SshHostKey[]>().notNull().default([]),
     /** The last event sequence number handed out for this machine. */
     lastEventSeq: integer("last_event_seq").notNull().default(0),
     createdAt: created(),

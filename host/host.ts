@@ -1,8 +1,13 @@
 import { existsSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
+import {
+  type MachineEventSink,
+  MachineExistsError,
+  type MachineSpec,
+  stateChanged,
+  validateSpec,
+} from "../core/index.js";
 import { type HostConfig, paths } from "./config.js";
-import { MachineExistsError } from "./errors.js";
-import type { EventSink } from "./events.js";
 import { collectImageVersions } from "./image/gc.js";
 import { syncImage } from "./image/sync.js";
 import { imageNames, newestVersion, versionOf } from "./image/versions.js";
@@ -10,7 +15,6 @@ import { kernelLpj } from "./kernel/calibrate.js";
 import { kernelDoesDhcp } from "./kernel/features.js";
 import { createAndLaunch, launchKernel } from "./machine/provision.js";
 import { type MachineRecord, readRecord } from "./machine/record.js";
-import { type MachineSpec, validateSpec } from "./machine/spec.js";
 import { type ReadyInfo, Supervisor } from "./machine/supervise.js";
 import { stopKernel, teardown } from "./machine/teardown.js";
 import { lookupAccount } from "./owner/account.js";
@@ -41,7 +45,7 @@ export class Host {
   }
 
   /** Validates, makes every resource (undone on failure), boots, and returns at once; READY comes later. */
-  provision(spec: MachineSpec, sink: EventSink): Promise<MachineHandle> {
+  provision(spec: MachineSpec, sink: MachineEventSink): Promise<MachineHandle> {
     const id = spec.id ?? spec.name;
     return this.exclusive(id, async () => {
       const valid = validateSpec(spec);
@@ -51,10 +55,10 @@ export class Host {
           ? await newestVersion(this.config, valid.image)
           : await versionOf(this.config, valid.image, valid.imageVersion);
       if (existsSync(paths.machine(this.config, valid.id))) throw new MachineExistsError(valid.name);
-      sink({ kind: "state", state: "PROVISIONING" });
+      sink(stateChanged("PROVISIONING"));
       const { record, exited } = await Reverter.run(async (reverter) => {
         const launched = await createAndLaunch(this.config, valid, owner, version, reverter);
-        sink({ kind: "state", state: "BOOTING" });
+        sink(stateChanged("BOOTING"));
         return launched;
       });
       const supervisor = new Supervisor(record, sink, exited, this.options);
@@ -70,7 +74,7 @@ export class Host {
    * reported only past consoleOffset (what the previous agent reported); its
    * exit is noticed by polling. Returns undefined (after cleaning up) when the kernel is gone.
    */
-  adopt(id: string, sink: EventSink, consoleOffset?: number): Promise<MachineHandle | undefined> {
+  adopt(id: string, sink: MachineEventSink, consoleOffset?: number): Promise<MachineHandle | undefined> {
     return this.exclusive(id, async () => {
       const dir = paths.machine(this.config, id);
       const record = await readRecord(dir);
@@ -94,18 +98,22 @@ export class Host {
    * is discarded, so nothing inside needs a clean stop). Resolves to
    * whether the kernel exited by itself.
    */
-  destroy(id: string, sink: EventSink = () => undefined, options: { graceful?: boolean } = {}): Promise<boolean> {
+  destroy(
+    id: string,
+    sink: MachineEventSink = () => undefined,
+    options: { graceful?: boolean } = {},
+  ): Promise<boolean> {
     return this.exclusive(id, async () => {
       const dir = paths.machine(this.config, id);
       const record = await readRecord(dir);
       if (!record) return true;
-      sink({ kind: "state", state: "STOPPING" });
+      sink(stateChanged("STOPPING"));
       const supervisor = this.supervisors.get(id);
       this.supervisors.delete(id);
       supervisor?.expectExit();
       const clean = await teardown(record, dir, options.graceful ? { how: "cad", graceMs: 15_000 } : { how: "kill" });
       await supervisor?.stop();
-      sink({ kind: "state", state: "DESTROYED" });
+      sink(stateChanged("DESTROYED"));
       return clean;
     });
   }
@@ -115,7 +123,7 @@ export class Host {
    * umid): a clean shutdown first, a halt if the guest takes over 15 s.
    * `generation` is remembered so the same reboot request is acted on once.
    */
-  reboot(id: string, sink: EventSink, generation: number): Promise<MachineHandle | undefined> {
+  reboot(id: string, sink: MachineEventSink, generation: number): Promise<MachineHandle | undefined> {
     return this.exclusive(id, async () => {
       const dir = paths.machine(this.config, id);
       const record = await readRecord(dir);
@@ -123,11 +131,11 @@ export class Host {
       const supervisor = this.supervisors.get(id);
       this.supervisors.delete(id);
       supervisor?.expectExit();
-      sink({ kind: "state", state: "STOPPING", reason: "reboot" });
+      sink(stateChanged("STOPPING", "reboot"));
       await stopKernel(record, { how: "cad", graceMs: 15_000 });
       await supervisor?.stop();
       record.rebootGeneration = generation;
-      sink({ kind: "state", state: "BOOTING", reason: "reboot" });
+      sink(stateChanged("BOOTING", "reboot"));
       const launched = await launchKernel(record, dir);
       const next = new Supervisor(record, sink, launched.exited, {
         ...this.options,
@@ -198,7 +206,7 @@ export class Host {
     this.supervisors.clear();
   }
 
-  private watch(record: MachineRecord, supervisor: Supervisor, sink: EventSink): void {
+  private watch(record: MachineRecord, supervisor: Supervisor, sink: MachineEventSink): void {
     this.supervisors.set(record.id, supervisor);
     supervisor.failed.then((reason) =>
       this.exclusive(record.id, async () => {
@@ -209,7 +217,7 @@ export class Host {
           () => "",
           (error: Error) => `; cleaning up failed: ${error.message}`,
         );
-        sink({ kind: "state", state: "FAILED", reason: reason + leftover, lastConsoleLines: supervisor.consoleTail });
+        sink(stateChanged("FAILED", reason + leftover, supervisor.consoleTail));
       }),
     );
   }

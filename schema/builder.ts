@@ -1,4 +1,4 @@
-import SchemaBuilder, { type InterfaceParam } from "@pothos/core";
+import SchemaBuilder from "@pothos/core";
 import ErrorsPlugin from "@pothos/plugin-errors";
 import RelayPlugin from "@pothos/plugin-relay";
 import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
@@ -51,16 +51,4 @@ builder.queryType({});
 builder.mutationType({});
 builder.subscriptionType({});
 
-type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
-
-/** One object type per event kind, named as the kind and implementing the stream's event interface. */
-export function eventObjectType<Shape>(
-  kind: string,
-  description: string,
-  eventInterface: InterfaceParam<Types>,
-  fields: (t: PothosSchemaTypes.ObjectFieldBuilder<Types, Shape>) => Record<string, unknown>,
-) {
-  return builder
-    .objectRef<Shape>(kind)
-    .implement({ description, interfaces: [eventInterface], fields: fields as never });
-}
+export type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;

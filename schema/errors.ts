@@ -6,7 +6,7 @@ import {
   NotFoundError,
   QuotaExceededError,
   ValidationError,
-} from "../db/errors.js";
+} from "../core/index.js";
 import { builder } from "./builder.js";
 
 /** Every typed error a mutation can return implements this. */

@@ -1,20 +1,11 @@
 import { GraphQLError } from "graphql";
-import { NotFoundError, ValidationError } from "../db/errors.js";
-import {
-  type AppendTarget,
-  appendReported,
-  type EventKind,
-  eventsAfter,
-  type NewEvent,
-  type StoredEvent,
-} from "../db/queries/events.js";
+import { MACHINE_EVENTS, NotFoundError, parseMachineEvent } from "../core/index.js";
+import { type AppendTarget, appendReported, eventsAfter, type StoredEvent } from "../db/queries/events.js";
 import { machineEventStream } from "../db/stream.js";
-import { builder, eventObjectType } from "./builder.js";
+import { builder } from "./builder.js";
 import { type Context, canSeeMachine } from "./context.js";
-import { MachineRef, MachineStateEnum, SshHostKeyRef, visibleMachine } from "./machine.js";
-
-type Payload<K extends EventKind> = Extract<NewEvent, { kind: K }>["payload"];
-type EventOf<K extends EventKind> = StoredEvent & { payload: Payload<K> };
+import { MachineRef, visibleMachine } from "./machine.js";
+import { cursorArg, eventTypes } from "./vocabulary.js";
 
 export const MachineEventInterface = builder.interfaceRef<StoredEvent>("MachineEvent").implement({
   description: "Something that happened to a machine; `cursor` resumes a stream right after it",
@@ -29,68 +20,7 @@ export const MachineEventInterface = builder.interfaceRef<StoredEvent>("MachineE
   }),
 });
 
-function eventType<K extends EventKind>(
-  kind: K,
-  description: string,
-  fields: Parameters<typeof eventObjectType<EventOf<K>>>[3],
-) {
-  return eventObjectType<EventOf<K>>(kind, description, MachineEventInterface, fields);
-}
-
-eventType("MachineStateChanged", "The machine entered a new state", (t) => ({
-  state: t.field({ type: MachineStateEnum, resolve: (e) => e.payload.state }),
-  reason: t.string({ nullable: true, resolve: (e) => e.payload.reason ?? null }),
-  lastConsoleLines: t.stringList({
-    description: "On FAILED: the console's last lines",
-    resolve: (e) => e.payload.lastConsoleLines ?? [],
-  }),
-}));
-eventType("ConsoleOutput", "One line the machine printed on its console", (t) => ({
-  text: t.string({ resolve: (e) => e.payload.text }),
-}));
-eventType("BootStageReached", "startenv finished a boot stage", (t) => ({
-  stage: t.string({ resolve: (e) => e.payload.stage }),
-  uptimeSeconds: t.float({ nullable: true, resolve: (e) => e.payload.uptimeSeconds ?? null }),
-}));
-eventType("DhcpLeaseAcquired", "The machine got an address from the LAN's DHCP server", (t) => ({
-  ip: t.string({ resolve: (e) => e.payload.ip }),
-  mac: t.string({ resolve: (e) => e.payload.mac }),
-  leaseSeconds: t.int({ nullable: true, resolve: (e) => e.payload.leaseSeconds ?? null }),
-}));
-eventType("HomeMounted", "The owner's host home is mounted inside", (t) => ({
-  path: t.string({ resolve: (e) => e.payload.path }),
-}));
-eventType("SshdStarted", "sshd started inside (not yet verified from outside)", (t) => ({
-  port: t.int({ resolve: (e) => e.payload.port }),
-}));
-eventType("SshReady", "The host connected to ip:port and saw this machine's own host key", (t) => ({
-  ip: t.string({ resolve: (e) => e.payload.ip }),
-  port: t.int({ resolve: (e) => e.payload.port }),
-  hostKeys: t.field({ type: [SshHostKeyRef], resolve: (e) => e.payload.hostKeys }),
-}));
-eventType("BootStepFailed", "A boot step failed inside the machine", (t) => ({
-  step: t.string({ resolve: (e) => e.payload.step }),
-  reason: t.string({ resolve: (e) => e.payload.reason }),
-}));
-
-export const EVENT_KINDS: EventKind[] = [
-  "MachineStateChanged",
-  "ConsoleOutput",
-  "BootStageReached",
-  "DhcpLeaseAcquired",
-  "HomeMounted",
-  "SshdStarted",
-  "SshReady",
-  "BootStepFailed",
-];
-
-function parseCursor(after: string | null | undefined): number {
-  if (after == null || after === "") return 0;
-  const seq = Number(after);
-  if (!Number.isSafeInteger(seq) || seq < 0)
-    throw new ValidationError([{ field: "after", message: "is not a cursor" }]);
-  return seq;
-}
+eventTypes(MACHINE_EVENTS, MachineEventInterface);
 
 async function machineOrFail(ctx: Context, id: string) {
   return (await visibleMachine(ctx, id)) ?? notFound();
@@ -107,7 +37,7 @@ builder.objectField(MachineRef, "events", (t) =>
     description: "Stored events after the cursor, oldest first",
     args: { after: t.arg.string({ required: false }), first: t.arg.int({ required: false }) },
     resolve: (machine, args, ctx) =>
-      eventsAfter(ctx.db, machine.id, parseCursor(args.after), Math.min(Math.max(args.first ?? 500, 1), 5000)),
+      eventsAfter(ctx.db, machine.id, cursorArg(args.after), Math.min(Math.max(args.first ?? 500, 1), 5000)),
   }),
 );
 
@@ -123,7 +53,7 @@ builder.subscriptionField("machineEvents", (t) =>
     // Checked before the stream starts, so refusal is an error of the subscribe call itself.
     subscribe: async (_root, args, ctx) => {
       const machine = await machineOrFail(ctx, args.machineId.id);
-      return machineEventStream(ctx.db, ctx.notifier, machine.id, parseCursor(args.after));
+      return machineEventStream(ctx.db, ctx.notifier, machine.id, cursorArg(args.after));
     },
     resolve: (event) => event,
   }),
@@ -152,15 +82,19 @@ builder.mutationField("reportMachineEvents", (t) =>
     authScopes: { agent: true },
     args: { events: t.arg({ type: [MachineEventInput], required: true }) },
     resolve: async (_root, { events }, ctx) => {
-      for (const e of events) {
-        if (!EVENT_KINDS.includes(e.kind as EventKind)) {
-          throw new GraphQLError(`unknown event kind ${e.kind}`, { extensions: { code: "BAD_USER_INPUT" } });
+      // Checked against the vocabulary before anything is stored: a payload is stored as it came.
+      const parsed = events.map((e, i) => {
+        const result = parseMachineEvent(e.kind, e.payload, `events.${i}`);
+        if ("errors" in result) {
+          const message = result.errors.map((f) => `${f.field}: ${f.message}`).join("; ");
+          throw new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT", fields: result.errors } });
         }
-      }
+        return { ...e, event: result.event };
+      });
       // Each machine's events go in one transaction, in their order (a boot reports dozens at once,
       // interleaved with other machines'; only the order within a machine matters).
-      const byMachine = new Map<string, typeof events>();
-      for (const e of events) {
+      const byMachine = new Map<string, typeof parsed>();
+      for (const e of parsed) {
         const ofMachine = byMachine.get(e.machineId.id);
         if (ofMachine) ofMachine.push(e);
         else byMachine.set(e.machineId.id, [e]);
@@ -168,7 +102,7 @@ builder.mutationField("reportMachineEvents", (t) =>
       let stored = 0;
       for (const [id, ofMachine] of byMachine) {
         const items = ofMachine.map((e) => ({
-          event: { kind: e.kind, payload: e.payload } as NewEvent,
+          event: e.event,
           agentSeq: e.agentSeq,
           at: e.at ?? undefined,
         }));

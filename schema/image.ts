@@ -1,11 +1,9 @@
 import { GraphQLError } from "graphql";
-import { ValidationError } from "../db/errors.js";
+import { IMAGE_EVENTS, ValidationError, validateImageSync } from "../core/index.js";
 import { hostById } from "../db/queries/hosts.js";
 import {
   defaultVersion,
   type Image,
-  type ImageEventKind,
-  type ImageEventPayloads,
   type ImageSync,
   imageByName,
   listImages,
@@ -17,8 +15,8 @@ import {
   versionsOf,
 } from "../db/queries/images.js";
 import { imageEventStream } from "../db/stream.js";
-import { validateImageSync } from "../db/validate.js";
-import { builder, eventObjectType } from "./builder.js";
+import { builder } from "./builder.js";
+import { cursorArg, eventTypes } from "./vocabulary.js";
 
 type VersionRow = Awaited<ReturnType<typeof versionsOf>>[number];
 
@@ -162,8 +160,6 @@ builder.mutationField("reportImageSync", (t) =>
 
 // --- imageEvents ------------------------------------------------------------
 
-type ImageEventOf<K extends ImageEventKind> = StoredImageEvent & { payload: ImageEventPayloads[K] };
-
 export const ImageEventInterface = builder.interfaceRef<StoredImageEvent>("ImageEvent").implement({
   description: "Something that happened to an image; `cursor` resumes a stream right after it",
   resolveType: (event) => event.kind,
@@ -174,33 +170,7 @@ export const ImageEventInterface = builder.interfaceRef<StoredImageEvent>("Image
   }),
 });
 
-function imageEventType<K extends ImageEventKind>(
-  kind: K,
-  description: string,
-  fields: Parameters<typeof eventObjectType<ImageEventOf<K>>>[3],
-) {
-  return eventObjectType<ImageEventOf<K>>(kind, description, ImageEventInterface, fields);
-}
-
-imageEventType("ImageSyncRequested", "A sync was asked for; it will build `version`", (t) => ({
-  source: t.string({ resolve: (e) => e.payload.source }),
-}));
-imageEventType("ImageSyncProgress", "rsync's progress on a host, then the build step", (t) => ({
-  host: t.string({ resolve: (e) => e.payload.host }),
-  phase: t.string({ resolve: (e) => e.payload.phase }),
-  bytes: t.float({ nullable: true, resolve: (e) => e.payload.bytes ?? null }),
-  percent: t.int({ nullable: true, resolve: (e) => e.payload.percent ?? null }),
-  files: t.int({ nullable: true, resolve: (e) => e.payload.files ?? null }),
-}));
-imageEventType("ImageVersionBuilt", "A host built the version: new machines there get it", (t) => ({
-  host: t.string({ resolve: (e) => e.payload.host }),
-  sizeBytes: t.float({ nullable: true, resolve: (e) => e.payload.sizeBytes ?? null }),
-}));
-imageEventType("ImageSyncFailed", "The sync failed on a host; the previous version stays the default", (t) => ({
-  host: t.string({ resolve: (e) => e.payload.host }),
-  reason: t.string({ resolve: (e) => e.payload.reason }),
-}));
-imageEventType("ImageVersionCollected", "No machine used the version and a newer one exists: it is gone", () => ({}));
+eventTypes(IMAGE_EVENTS, ImageEventInterface, ["version"]);
 
 builder.subscriptionField("imageEvents", (t) =>
   t.field({
@@ -211,10 +181,7 @@ builder.subscriptionField("imageEvents", (t) =>
     subscribe: async (_root, args, ctx) => {
       const image = await imageByName(ctx.db, args.name);
       if (!image) throw new GraphQLError(`no image named ${args.name}`, { extensions: { code: "NOT_FOUND" } });
-      const after = args.after ? Number(args.after) : 0;
-      if (!Number.isSafeInteger(after) || after < 0)
-        throw new ValidationError([{ field: "after", message: "is not a cursor" }]);
-      return imageEventStream(ctx.db, ctx.notifier, image.id, after);
+      return imageEventStream(ctx.db, ctx.notifier, image.id, cursorArg(args.after));
     },
     resolve: (event) => event,
   }),

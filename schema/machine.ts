@@ -1,38 +1,18 @@
 import { resolveOffsetConnection } from "@pothos/plugin-relay";
-import { InvalidStateError, NotFoundError } from "../db/errors.js";
+import { InvalidStateError, NotFoundError } from "../core/index.js";
 import { hostById } from "../db/queries/hosts.js";
 import { imageById } from "../db/queries/images.js";
-import {
-  destroyMachine,
-  listMachines,
-  type Machine,
-  machineById,
-  provisionMachine,
-  rebootMachine,
-} from "../db/queries/machines.js";
+import { listMachines, type Machine, machineById } from "../db/queries/machines.js";
 import { userById } from "../db/queries/users.js";
-import type { SshHostKeyRow } from "../db/schema.js";
 import { endingWith } from "../db/stream.js";
+import { destroyMachine, provisionMachine, rebootMachine } from "../services/machines.js";
 import { builder } from "./builder.js";
 import { type Context, canSeeMachine } from "./context.js";
 import { MUTATION_ERRORS } from "./errors.js";
 import { HostRef } from "./host.js";
 import { ImageRef } from "./image.js";
 import { UserRef } from "./user.js";
-
-export const MachineStateEnum = builder.enumType("MachineState", {
-  values: ["PENDING", "PROVISIONING", "BOOTING", "RUNNING", "READY", "STOPPING", "DESTROYED", "FAILED"] as const,
-});
-
-export const DesiredStateEnum = builder.enumType("DesiredState", { values: ["RUNNING", "DESTROYED"] as const });
-
-export const SshHostKeyRef = builder.objectRef<SshHostKeyRow>("SshHostKey").implement({
-  fields: (t) => ({
-    type: t.exposeString("type"),
-    fingerprintSha256: t.exposeString("fingerprintSha256"),
-    publicKey: t.exposeString("publicKey"),
-  }),
-});
+import { DesiredStateEnum, MachineStateEnum, SshHostKeyRef } from "./vocabulary.js";
 
 /** The machine if it exists and the viewer may see it. */
 export async function visibleMachine(ctx: Context, id: string): Promise<Machine | undefined> {

@@ -1,4 +1,4 @@
-import { ValidationError } from "../db/errors.js";
+import { ValidationError, validateTokenRequest } from "../core/index.js";
 import { createToken, ensureUser, type User, userById } from "../db/queries/users.js";
 import { builder } from "./builder.js";
 
@@ -28,8 +28,6 @@ builder.queryField("viewer", (t) =>
   }),
 );
 
-const HOST_USER = /^[a-z_][a-z0-9_-]{0,31}$/;
-
 const CreateTokenInput = builder.inputType("CreateTokenInput", {
   fields: (t) => ({
     user: t.string({ required: true, description: "The user's name; created if missing" }),
@@ -53,13 +51,7 @@ builder.mutationField("createToken", (t) =>
     args: { input: t.arg({ type: CreateTokenInput, required: true }) },
     errors: { types: [ValidationError], directResult: true, union: { name: "CreateTokenResult" } },
     resolve: async (_root, { input }, ctx) => {
-      const fields = [];
-      if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(input.user))
-        fields.push({ field: "user", message: "is not a user name" });
-      if (input.hostUser && !HOST_USER.test(input.hostUser)) {
-        fields.push({ field: "hostUser", message: "is not a host account name" });
-      }
-      if (fields.length > 0) throw new ValidationError(fields);
+      validateTokenRequest(input);
       const user = await ensureUser(ctx.db, {
         name: input.user,
         role: input.role ?? undefined,

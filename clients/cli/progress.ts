@@ -15,6 +15,8 @@ export function describeEvent(event: MachineEvent): string | undefined {
       return `  lease ${event.ip}`;
     case "HomeMounted":
       return `  home ${event.path}`;
+    case "LeaseWarning":
+      return `  warning: ${event.message}`;
     case "SshReady":
       return `  ssh verified at ${event.ip}:${event.port} (${event.hostKeys[0]?.fingerprintSha256 ?? "no key"})`;
     default:

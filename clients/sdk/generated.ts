@@ -71,6 +71,8 @@ type MachineEventFields_DhcpLeaseAcquired_Fragment = { __typename: 'DhcpLeaseAcq
 
 type MachineEventFields_HomeMounted_Fragment = { __typename: 'HomeMounted', path: string, cursor: string, at: string };
 
+type MachineEventFields_LeaseWarning_Fragment = { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string };
+
 type MachineEventFields_MachineStateChanged_Fragment = { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string };
 
 type MachineEventFields_SshReady_Fragment = { __typename: 'SshReady', ip: string, port: number, cursor: string, at: string, hostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> };
@@ -83,6 +85,7 @@ export type MachineEventFieldsFragment =
   | MachineEventFields_ConsoleOutput_Fragment
   | MachineEventFields_DhcpLeaseAcquired_Fragment
   | MachineEventFields_HomeMounted_Fragment
+  | MachineEventFields_LeaseWarning_Fragment
   | MachineEventFields_MachineStateChanged_Fragment
   | MachineEventFields_SshReady_Fragment
   | MachineEventFields_SshdStarted_Fragment
@@ -121,6 +124,7 @@ export type MachineLogQuery = { machine: { events: Array<
       | { __typename: 'ConsoleOutput', text: string, cursor: string, at: string }
       | { __typename: 'DhcpLeaseAcquired', ip: string, mac: string, leaseSeconds: number | null, cursor: string, at: string }
       | { __typename: 'HomeMounted', path: string, cursor: string, at: string }
+      | { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string }
       | { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string }
       | { __typename: 'SshReady', ip: string, port: number, cursor: string, at: string, hostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> }
       | { __typename: 'SshdStarted', port: number, cursor: string, at: string }
@@ -217,6 +221,7 @@ export type MachineEventsSubscription = { machineEvents:
     | { __typename: 'ConsoleOutput', text: string, cursor: string, at: string }
     | { __typename: 'DhcpLeaseAcquired', ip: string, mac: string, leaseSeconds: number | null, cursor: string, at: string }
     | { __typename: 'HomeMounted', path: string, cursor: string, at: string }
+    | { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string }
     | { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string }
     | { __typename: 'SshReady', ip: string, port: number, cursor: string, at: string, hostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> }
     | { __typename: 'SshdStarted', port: number, cursor: string, at: string }
@@ -312,6 +317,10 @@ export const MachineEventFieldsFragmentDoc = new TypedDocumentString(`
   }
   ... on HomeMounted {
     path
+  }
+  ... on LeaseWarning {
+    message
+    gaveUp
   }
   ... on SshdStarted {
     port
@@ -463,6 +472,10 @@ fragment MachineEventFields on MachineEvent {
   }
   ... on HomeMounted {
     path
+  }
+  ... on LeaseWarning {
+    message
+    gaveUp
   }
   ... on SshdStarted {
     port
@@ -760,6 +773,10 @@ fragment MachineEventFields on MachineEvent {
   }
   ... on HomeMounted {
     path
+  }
+  ... on LeaseWarning {
+    message
+    gaveUp
   }
   ... on SshdStarted {
     port

@@ -1,58 +1,17 @@
 import { and, asc, eq, gt, inArray, param, sql } from "drizzle-orm";
-import type { Db } from "../client.js";
-import { NotFoundError } from "../errors.js";
-import { machineEvents, machines, type SshHostKeyRow } from "../schema.js";
-import { isUuid } from "../validate.js";
+import { changesOf, isUuid, type MachineEvent, type MachineState, NotFoundError } from "../../core/index.js";
+import type { Db, Queryable, Tx } from "../client.js";
+import { machineEvents, machines } from "../schema.js";
 import { collectVersionRows } from "./images.js";
 
 export const EVENTS_CHANNEL = "gaol_events";
 export const MACHINES_CHANNEL = "gaol_machines";
 
-export type MachineState = (typeof machines.$inferSelect)["state"];
-
-/** Every event kind, named as its GraphQL type, with the payload it stores. */
-export interface EventPayloads {
-  MachineStateChanged: { state: MachineState; reason?: string | null; lastConsoleLines?: string[] };
-  ConsoleOutput: { text: string };
-  BootStageReached: { stage: string; uptimeSeconds?: number | null };
-  DhcpLeaseAcquired: { ip: string; mac: string; leaseSeconds?: number | null };
-  HomeMounted: { path: string };
-  SshdStarted: { port: number };
-  SshReady: { ip: string; port: number; hostKeys: SshHostKeyRow[] };
-  BootStepFailed: { step: string; reason: string };
-}
-export type EventKind = keyof EventPayloads;
-export type NewEvent = { [K in EventKind]: { kind: K; payload: EventPayloads[K] } }[EventKind];
-
 export type StoredEvent = typeof machineEvents.$inferSelect;
-
-type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
-
-/** What an event changes on its machine's row. */
-function machineChanges(event: NewEvent, at: Date): Partial<typeof machines.$inferInsert> {
-  switch (event.kind) {
-    case "MachineStateChanged": {
-      const { state, reason } = event.payload;
-      return {
-        state,
-        stateReason: reason ?? null,
-        ...(state === "READY" ? { readyAt: at } : {}),
-        ...(state === "DESTROYED" ? { destroyedAt: at } : {}),
-      };
-    }
-    case "DhcpLeaseAcquired":
-      // The address becomes the machine's only once ssh there proves it (SshReady): a guest can print anything.
-      return { macAddress: event.payload.mac };
-    case "SshReady":
-      return { ipAddress: event.payload.ip, sshHostKeys: event.payload.hostKeys };
-    default:
-      return {};
-  }
-}
 
 /** One event to append, with the agent's sequence number when an agent reported it. */
 export interface EventToAppend {
-  event: NewEvent;
+  event: MachineEvent;
   agentSeq?: number;
   at?: Date;
 }
@@ -111,11 +70,9 @@ function planAppend(
       seen.add(agentSeq);
       if (event.kind === "MachineStateChanged" && event.payload.state === state) continue;
     }
-    if (state !== "DESTROYED") {
-      const changed = machineChanges(event, at);
-      changes = { ...changes, ...changed };
-      state = changed.state ?? state;
-    }
+    const changed = changesOf(state, event, at);
+    changes = { ...changes, ...changed };
+    state = changed.state ?? state;
     const payload = event.payload as Record<string, unknown>;
     rows.push({ machineId, seq: ++seq, kind: event.kind, payload, agentSeq, at });
   }
@@ -152,7 +109,7 @@ export async function appendEvents(
     changed ? notifyMachineChanged(tx, machineId) : undefined,
   ]);
   // A machine gone may free the last use of an old image version.
-  if (changes.state === "DESTROYED" && machine.imageId) await collectVersionRows(tx as unknown as Db, machine.imageId);
+  if (changes.state === "DESTROYED" && machine.imageId) await collectVersionRows(tx, machine.imageId);
   return stored;
 }
 
@@ -231,7 +188,7 @@ function rowsOf<T>(result: unknown): T[] {
 export async function appendEvent(
   tx: Tx,
   machineId: string,
-  event: NewEvent,
+  event: MachineEvent,
   options: { agentSeq?: number; at?: Date } = {},
 ): Promise<StoredEvent | undefined> {
   const [stored] = await appendEvents(tx, machineId, [{ event, ...options }]);
@@ -244,7 +201,12 @@ export async function notifyMachineChanged(tx: Tx, machineId: string): Promise<v
 }
 
 /** Up to limit events of a machine after sequence number afterSeq, in order. */
-export async function eventsAfter(db: Db, machineId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
+export async function eventsAfter(
+  db: Queryable,
+  machineId: string,
+  afterSeq: number,
+  limit: number,
+): Promise<StoredEvent[]> {
   return db
     .select()
     .from(machineEvents)

@@ -1,24 +1,13 @@
 import { and, asc, count, desc, eq, gt, inArray, isNotNull, lt, ne, notExists, notInArray, sql } from "drizzle-orm";
-import type { Db } from "../client.js";
+import { type ImageEvent, isUuid } from "../../core/index.js";
+import type { Db, Queryable, Tx } from "../client.js";
 import { hostImages, hosts, imageEvents, imageSyncs, images, imageVersions, machines } from "../schema.js";
 
 export type Image = typeof images.$inferSelect;
 export type ImageSync = typeof imageSyncs.$inferSelect;
 export type StoredImageEvent = typeof imageEvents.$inferSelect;
-type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 export const IMAGES_CHANNEL = "gaol_images";
-
-/** Every image event kind, named as its GraphQL type, with the payload it stores. */
-export interface ImageEventPayloads {
-  ImageSyncRequested: { version: number; source: string };
-  ImageSyncProgress: { version: number; host: string; phase: string; bytes?: number; percent?: number; files?: number };
-  ImageVersionBuilt: { version: number; host: string; sizeBytes?: number };
-  ImageSyncFailed: { version: number; host: string; reason: string };
-  ImageVersionCollected: { version: number };
-}
-export type ImageEventKind = keyof ImageEventPayloads;
-export type NewImageEvent = { [K in ImageEventKind]: { kind: K; payload: ImageEventPayloads[K] } }[ImageEventKind];
 
 export async function ensureImage(db: Db, name: string, description?: string): Promise<Image> {
   await db.insert(images).values({ name, description }).onConflictDoNothing();
@@ -26,22 +15,22 @@ export async function ensureImage(db: Db, name: string, description?: string): P
   return image as Image;
 }
 
-export async function listImages(db: Db): Promise<Image[]> {
+export async function listImages(db: Queryable): Promise<Image[]> {
   return db.select().from(images).orderBy(asc(images.name));
 }
 
-export async function imageById(db: Db, id: string): Promise<Image | undefined> {
+export async function imageById(db: Queryable, id: string): Promise<Image | undefined> {
   const [image] = await db.select().from(images).where(eq(images.id, id));
   return image;
 }
 
-export async function imageByName(db: Db, name: string): Promise<Image | undefined> {
+export async function imageByName(db: Queryable, name: string): Promise<Image | undefined> {
   const [image] = await db.select().from(images).where(eq(images.name, name));
   return image;
 }
 
 /** Built versions, oldest first, with how many live machines run each and on how many hosts it is. */
-export async function versionsOf(db: Db, imageId: string) {
+export async function versionsOf(db: Queryable, imageId: string) {
   const rows = await db
     .select()
     .from(imageVersions)
@@ -65,7 +54,7 @@ export async function versionsOf(db: Db, imageId: string) {
 }
 
 /** The version new machines get: the newest one some host has built. */
-export async function defaultVersion(db: Db, imageId: string): Promise<number | undefined> {
+export async function defaultVersion(db: Queryable, imageId: string): Promise<number | undefined> {
   const [row] = await db
     .select({ version: imageVersions.version })
     .from(imageVersions)
@@ -76,7 +65,7 @@ export async function defaultVersion(db: Db, imageId: string): Promise<number | 
 }
 
 /** Appends one image event (the image row orders appends) and wakes imageEvents subscribers. */
-export async function appendImageEvent(tx: Tx | Db, imageId: string, event: NewImageEvent): Promise<void> {
+export async function appendImageEvent(tx: Queryable, imageId: string, event: ImageEvent): Promise<void> {
   const [image] = await tx
     .update(images)
     .set({ lastEventSeq: sql`${images.lastEventSeq} + 1` })
@@ -89,7 +78,7 @@ export async function appendImageEvent(tx: Tx | Db, imageId: string, event: NewI
   await tx.execute(sql`select pg_notify(${IMAGES_CHANNEL}, ${imageId})`);
 }
 
-export async function imageEventsAfter(db: Db, imageId: string, afterSeq: number, limit = 500) {
+export async function imageEventsAfter(db: Queryable, imageId: string, afterSeq: number, limit = 500) {
   return db
     .select()
     .from(imageEvents)
@@ -163,7 +152,7 @@ export async function requestDueSyncs(db: Db): Promise<void> {
  * the host does not hold its version yet — also after other hosts built it, so every
  * host (one that joins later too) keeps its copy current.
  */
-export async function pendingSyncsForHost(db: Db, hostId: string) {
+export async function pendingSyncsForHost(db: Queryable, hostId: string) {
   const newest = db
     .select({ v: sql`max(${imageSyncs.version})` })
     .from(imageSyncs)
@@ -193,8 +182,8 @@ export async function pendingSyncsForHost(db: Db, hostId: string) {
     .orderBy(asc(imageSyncs.createdAt));
 }
 
-export async function syncById(db: Db, id: string): Promise<ImageSync | undefined> {
-  if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
+export async function syncById(db: Queryable, id: string): Promise<ImageSync | undefined> {
+  if (!isUuid(id)) return undefined;
   const [sync] = await db.select().from(imageSyncs).where(eq(imageSyncs.id, id));
   return sync;
 }
@@ -280,7 +269,7 @@ export async function reportSync(
  * Versions no live machine uses and that are older than the newest leave the catalogue
  * (hosts delete their files on their own, after a grace period).
  */
-export async function collectVersionRows(db: Db, imageId: string): Promise<number[]> {
+export async function collectVersionRows(db: Queryable, imageId: string): Promise<number[]> {
   const newest = await defaultVersion(db, imageId);
   if (newest === undefined) return [];
   const used = await db
@@ -315,7 +304,7 @@ export async function collectVersionRows(db: Db, imageId: string): Promise<numbe
 }
 
 /** Hosts that hold a version of an image (placement prefers them). */
-export async function hostsHolding(db: Db, imageId: string, version: number): Promise<Set<string>> {
+export async function hostsHolding(db: Queryable, imageId: string, version: number): Promise<Set<string>> {
   const rows = await db
     .select({ hostId: hostImages.hostId })
     .from(hostImages)

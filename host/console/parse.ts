@@ -1,4 +1,4 @@
-import type { MachineEvent } from "../events.js";
+import { type MachineEvent, machineEvent } from "../../core/index.js";
 
 /** A stage line, from startenv or (with the kernel's printk time before it) from gaol's kernel. */
 const STAGE_LINE = /^(?:\[\s*(\d+\.\d+)\] )?gaol: stage=([a-z-]+)(?: (.*))?$/;
@@ -21,39 +21,56 @@ export function isIpv4(text: string): boolean {
   return m?.slice(1).every((octet) => Number(octet) <= 255) ?? false;
 }
 
+/** What gaol's kernel says when its DHCP client got no answer (net/ipv4/ipconfig.c, at error level). */
+const KERNEL_DHCP_RETRY = /IP-Config: Reopening network devices/;
+const KERNEL_DHCP_GAVE_UP = /IP-Config: Auto-configuration of network failed/;
+
 /**
- * Turns one console line into events: always the line itself, and for
- * startenv's stage lines the typed event they announce. Malformed stage
- * lines stay plain console output.
+ * Turns one console line into events: always the line itself, and for startenv's stage lines
+ * (and the kernel's DHCP complaints) the typed event they announce. Malformed stage lines stay
+ * plain console output. Everything here is what the guest printed: the caller decides what to
+ * believe (a lease only counts once ssh at that address proves the machine's host key).
  */
 export function parseConsoleLine(rawLine: string): MachineEvent[] {
   const line = rawLine.replace(/\r$/, "");
-  const events: MachineEvent[] = [{ kind: "console", text: line }];
+  const events: MachineEvent[] = [machineEvent("ConsoleOutput", { text: line })];
+  if (KERNEL_DHCP_RETRY.test(line)) {
+    events.push(machineEvent("LeaseWarning", { message: "no DHCP answer on the LAN yet; the kernel asks again" }));
+  } else if (KERNEL_DHCP_GAVE_UP.test(line)) {
+    events.push(
+      machineEvent("LeaseWarning", {
+        message: "no DHCP server answered on the machine's LAN; check that the bridge (GAOL_BRIDGE) has one",
+        gaveUp: line.replace(/^\[\s*\d+\.\d+\]\s*/, ""),
+      }),
+    );
+  }
   const match = STAGE_LINE.exec(line.trim());
   if (!match) return events;
   const stage = match[2] as string;
   const fields = parseFields(match[3] ?? "");
   const t = fields.t ?? match[1];
   const uptime = t !== undefined && t !== "?" ? Number(t) : undefined;
-  events.push({ kind: "stage", stage, uptime: Number.isFinite(uptime) ? uptime : undefined, fields });
+  events.push(
+    machineEvent("BootStageReached", { stage, ...(Number.isFinite(uptime) ? { uptimeSeconds: uptime } : {}) }),
+  );
   switch (stage) {
     case "lease": {
       const ip = fields.ip ?? "";
       const mac = (fields.mac ?? "").toLowerCase();
       if (isIpv4(ip) && MAC.test(mac)) {
         const lease = Number(fields.lease);
-        events.push({ kind: "lease", ip, mac, leaseSeconds: lease > 0 ? lease : undefined });
+        events.push(machineEvent("DhcpLeaseAcquired", { ip, mac, ...(lease > 0 ? { leaseSeconds: lease } : {}) }));
       }
       break;
     }
     case "home":
-      if (fields.path?.startsWith("/")) events.push({ kind: "home", path: fields.path });
+      if (fields.path?.startsWith("/")) events.push(machineEvent("HomeMounted", { path: fields.path }));
       break;
     case "sshd":
-      events.push({ kind: "sshd", port: Number(fields.port ?? 22) || 22 });
+      events.push(machineEvent("SshdStarted", { port: Number(fields.port ?? 22) || 22 }));
       break;
     case "failed":
-      events.push({ kind: "failure", step: fields.step ?? "unknown", reason: fields.reason ?? "" });
+      events.push(machineEvent("BootStepFailed", { step: fields.step ?? "unknown", reason: fields.reason ?? "" }));
       break;
   }
   return events;

@@ -1,12 +1,12 @@
 import { existsSync } from "node:fs";
 import { mkdir, stat, writeFile } from "node:fs/promises";
+import { GaolError } from "../../core/errors.js";
+import { checkImageName, type ImageSource, parseImageSource } from "../../core/rules/image-source.js";
 import { type HostConfig, paths } from "../config.js";
-import { GaolError } from "../errors.js";
 import { HostCommandError } from "../exec/error.js";
 import { run } from "../exec/run.js";
 import { Reverter } from "../reverter.js";
 import { buildImageVersion } from "./build.js";
-import { checkImageName, parseImageSource, rsyncSourceArg } from "./source.js";
 import type { ImageVersion } from "./versions.js";
 
 export interface SyncProgress {
@@ -127,4 +127,11 @@ export async function syncImage(
     await run("btrfs", ["subvolume", "delete", old]).catch(() => undefined);
     return synced;
   });
+}
+
+/** The source as rsync's argument: a directory's contents, not the directory itself. */
+export function rsyncSourceArg(source: ImageSource): string {
+  const raw =
+    source.kind === "local" ? source.path : source.kind === "daemon" ? source.url : `${source.host}:${source.path}`;
+  return raw.endsWith("/") ? raw : `${raw}/`;
 }

@@ -1,7 +1,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { ImageNotFoundError } from "../../core/index.js";
 import { type HostConfig, paths } from "../config.js";
-import { ImageNotFoundError } from "../errors.js";
 
 export interface ImageVersion {
   image: string;

@@ -1,13 +1,10 @@
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { SshHostKey } from "../../core/index.js";
 import { sshString } from "./ssh-wire.js";
 
-export interface SshHostKey {
-  type: string;
-  fingerprintSha256: string;
-  publicKey: string;
-}
+export type { SshHostKey };
 
 /** OpenSSH's `SHA256:…` fingerprint of a public key line. */
 export function fingerprint(publicKeyLine: string): string {

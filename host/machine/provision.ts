@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmod, chown, mkdir, open, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { DEFAULT_INIT, type validateSpec } from "../../core/index.js";
 import { type HostConfig, paths } from "../config.js";
 import { type Launched, launch } from "../exec/run.js";
 import type { ImageVersion } from "../image/versions.js";
@@ -15,7 +16,6 @@ import { createRootDisk } from "../storage/index.js";
 import { kernelArgs } from "../uml/cmdline.js";
 import { killProcessGroup } from "../uml/process.js";
 import { type MachineRecord, writeRecord } from "./record.js";
-import { DEFAULT_INIT, type validateSpec } from "./spec.js";
 
 export type ValidSpec = ReturnType<typeof validateSpec>;
 

@@ -1,7 +1,7 @@
+import type { SshHostKey } from "../../core/index.js";
+import { type MachineEvent, type MachineEventSink, machineEvent, stateChanged } from "../../core/index.js";
 import { ConsoleFollower } from "../console/follow.js";
 import { parseConsoleLine } from "../console/parse.js";
-import type { EventSink, MachineEvent } from "../events.js";
-import type { SshHostKey } from "../keys/hostkeys.js";
 import { waitForHostKey } from "../ready/probe.js";
 import type { MachineRecord } from "./record.js";
 
@@ -41,7 +41,7 @@ export class Supervisor {
 
   constructor(
     readonly record: MachineRecord,
-    private readonly sink: EventSink,
+    private readonly sink: MachineEventSink,
     exited: Promise<{ exitCode?: number; signal?: string }>,
     options: { bootTimeoutMs: number; quietUntil?: number },
   ) {
@@ -95,7 +95,7 @@ export class Supervisor {
   }
 
   private emit(event: MachineEvent): void {
-    if (!this.stopping || event.kind === "console" || event.kind === "stage") this.sink(event);
+    if (!this.stopping || event.kind === "ConsoleOutput" || event.kind === "BootStageReached") this.sink(event);
   }
 
   private onLine(line: string, endOffset: number): void {
@@ -104,10 +104,14 @@ export class Supervisor {
     const quiet = endOffset <= this.quietUntil;
     for (const event of parseConsoleLine(line)) {
       if (!quiet) this.emit(event);
-      if (event.kind === "stage" && event.stage === "init" && !quiet) this.emit({ kind: "state", state: "RUNNING" });
-      if (event.kind === "lease") this.onLease(event.ip, event.mac);
-      if (event.kind === "sshd") this.onSshd();
-      if (event.kind === "failure") this.fail(`${event.step}: ${event.reason}`);
+      if (event.kind === "BootStageReached" && event.payload.stage === "init" && !quiet) {
+        this.emit(stateChanged("RUNNING"));
+      }
+      if (event.kind === "DhcpLeaseAcquired") this.onLease(event.payload.ip, event.payload.mac);
+      if (event.kind === "SshdStarted") this.onSshd();
+      if (event.kind === "BootStepFailed") this.fail(`${event.payload.step}: ${event.payload.reason}`);
+      // Only the kernel, before any lease, can mean it: later a guest's own words change nothing.
+      if (event.kind === "LeaseWarning" && event.payload.gaveUp && !this.lease) this.fail(event.payload.message);
     }
   }
 
@@ -146,8 +150,8 @@ export class Supervisor {
         this.isReady = true;
         const info = { ip, port: 22, mac, hostKeys: this.record.hostKeys };
         if (this.bootTimer) clearTimeout(this.bootTimer);
-        this.emit({ kind: "ready", ...info, hostKeys: info.hostKeys });
-        this.emit({ kind: "state", state: "READY" });
+        this.emit(machineEvent("SshReady", { ip, port: 22, hostKeys: info.hostKeys }));
+        this.emit(stateChanged("READY"));
         this.resolveReady(info);
       },
       () => undefined,

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { UnknownOwnerError, ValidationError } from "../errors.js";
+import { UnknownOwnerError, ValidationError } from "../../core/index.js";
 import { run } from "../exec/run.js";
 
 /** A host account that can own machines: the UML process runs as it. */

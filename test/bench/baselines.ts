@@ -1,8 +1,8 @@
 import { join } from "node:path";
+import type { MachineSpec } from "../../core/index.js";
 import { hostConfigFromEnv } from "../../host/config.js";
 import { run } from "../../host/exec/run.js";
 import { Host } from "../../host/host.js";
-import type { MachineSpec } from "../../host/machine/spec.js";
 import { createAccount, removeAccount } from "../helpers/accounts.js";
 import { createTestLan } from "../helpers/lan.js";
 import { median, type Results } from "./results.js";
@@ -50,7 +50,7 @@ export async function benchBaselines(work: string, results: Results, runs = 5): 
       leased = resolve;
     });
     const handle = await host.provision({ name, owner: owner.name, ...spec }, (e) => {
-      if (e.kind === "lease") leased(e.ip);
+      if (e.kind === "DhcpLeaseAcquired") leased(e.payload.ip);
     });
     try {
       if (until === "ready") await handle.ready;

@@ -63,13 +63,19 @@ try {
         sshPublicKeys: env.TRACE_KEY ? [readFileSync(env.TRACE_KEY, "utf8").trim()] : [],
       },
       (e) => {
-        const key = e.kind === "stage" ? e.stage : e.kind === "state" ? e.state : undefined;
+        const key =
+          e.kind === "BootStageReached"
+            ? e.payload.stage
+            : e.kind === "MachineStateChanged"
+              ? e.payload.state
+              : undefined;
         if (key && !seen.has(key)) {
           seen.add(key);
           mark(key, Date.now() - t);
-          if (e.kind === "stage" && e.uptime !== undefined) mark(`${key} (guest uptime)`, Math.round(e.uptime * 1000));
+          const uptime = e.kind === "BootStageReached" ? e.payload.uptimeSeconds : undefined;
+          if (uptime != null) mark(`${key} (guest uptime)`, Math.round(uptime * 1000));
         }
-        log(e.kind === "console" ? e.text : JSON.stringify(e).slice(0, 160));
+        log(e.kind === "ConsoleOutput" ? e.payload.text : JSON.stringify(e).slice(0, 160));
       },
     );
     await handle.ready.catch((error) => log(`not ready: ${error}\n${lines.slice(-20).join("\n")}`));

@@ -3,9 +3,9 @@ import { mkdir, open, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { MachineEvent } from "../../core/index.js";
+import { ImageNotFoundError, UnknownOwnerError, ValidationError } from "../../core/index.js";
 import { hostConfigFromEnv, paths } from "../../host/config.js";
-import { ImageNotFoundError, UnknownOwnerError, ValidationError } from "../../host/errors.js";
-import type { MachineEvent } from "../../host/events.js";
 import { type Launched, launch, run } from "../../host/exec/run.js";
 import { Host, type MachineHandle } from "../../host/host.js";
 import { tapExists } from "../../host/network/tap.js";
@@ -44,7 +44,14 @@ async function boot(name: string, owner: TestAccount): Promise<Booted> {
   const timeline: string[] = [];
   const handle = await host.provision({ name, owner: owner.name, sshPublicKeys: [ssh.publicKey] }, (e) => {
     events.push(e);
-    const label = e.kind === "state" ? e.state : e.kind === "stage" ? e.stage : e.kind === "console" ? "" : e.kind;
+    const label =
+      e.kind === "MachineStateChanged"
+        ? e.payload.state
+        : e.kind === "BootStageReached"
+          ? e.payload.stage
+          : e.kind === "ConsoleOutput"
+            ? ""
+            : e.kind;
     if (label) timeline.push(`${label}@${((performance.now() - started) / 1000).toFixed(2)}`);
   });
   booted.push(name);
@@ -98,16 +105,18 @@ describe("a machine on the test LAN", () => {
   it("boots for its owner and reports its life in order, READY only with its own host key", async () => {
     a = await boot("t-machine-a", ann);
     console.log(`provision → READY: ${a.seconds.toFixed(2)} s`);
-    const stages = a.events.flatMap((e) => (e.kind === "stage" ? [`${e.stage}@${e.uptime}`] : []));
+    const stages = a.events.flatMap((e) =>
+      e.kind === "BootStageReached" ? [`${e.payload.stage}@${e.payload.uptimeSeconds}`] : [],
+    );
     console.log(`startenv stages (guest uptime, s): ${stages.join(" ")}`);
     const order = (predicate: (e: MachineEvent) => boolean) => a.events.findIndex(predicate);
-    const provisioning = order((e) => e.kind === "state" && e.state === "PROVISIONING");
-    const booting = order((e) => e.kind === "state" && e.state === "BOOTING");
-    const firstConsole = order((e) => e.kind === "console");
-    const lease = order((e) => e.kind === "lease");
-    const home = order((e) => e.kind === "home");
-    const ready = order((e) => e.kind === "ready");
-    const readyState = order((e) => e.kind === "state" && e.state === "READY");
+    const provisioning = order((e) => e.kind === "MachineStateChanged" && e.payload.state === "PROVISIONING");
+    const booting = order((e) => e.kind === "MachineStateChanged" && e.payload.state === "BOOTING");
+    const firstConsole = order((e) => e.kind === "ConsoleOutput");
+    const lease = order((e) => e.kind === "DhcpLeaseAcquired");
+    const home = order((e) => e.kind === "HomeMounted");
+    const ready = order((e) => e.kind === "SshReady");
+    const readyState = order((e) => e.kind === "MachineStateChanged" && e.payload.state === "READY");
     expect(provisioning).toBe(0);
     expect(booting).toBeGreaterThan(provisioning);
     expect(firstConsole).toBeGreaterThan(booting);
@@ -116,11 +125,11 @@ describe("a machine on the test LAN", () => {
     expect(ready).toBeGreaterThan(lease);
     expect(readyState).toBeGreaterThan(ready);
 
-    const leaseEvent = a.events[lease] as Extract<MachineEvent, { kind: "lease" }>;
+    const leaseEvent = (a.events[lease] as Extract<MachineEvent, { kind: "DhcpLeaseAcquired" }>).payload;
     expect(inDhcpRange(lan, leaseEvent.ip)).toBe(true);
     expect(leaseEvent.mac).toBe(a.handle.record.mac);
-    expect(a.events[home]).toEqual({ kind: "home", path: ann.home });
-    const readyEvent = a.events[ready] as Extract<MachineEvent, { kind: "ready" }>;
+    expect(a.events[home]).toEqual({ kind: "HomeMounted", payload: { path: ann.home } });
+    const readyEvent = (a.events[ready] as Extract<MachineEvent, { kind: "SshReady" }>).payload;
     expect(readyEvent.ip).toBe(leaseEvent.ip);
     expect(readyEvent.hostKeys.map((k) => k.fingerprintSha256)).toEqual(
       a.handle.record.hostKeys.map((k) => k.fingerprintSha256),
@@ -223,7 +232,9 @@ describe("a machine on the test LAN", () => {
       if (graceful) {
         // ctrl-alt-del reaches startenv, which stops everything and powers off by itself.
         expect(exitedByItself).toBe(true);
-        expect(m.events).toContainEqual(expect.objectContaining({ kind: "stage", stage: "halting" }));
+        expect(m.events).toContainEqual(
+          expect.objectContaining({ kind: "BootStageReached", payload: expect.objectContaining({ stage: "halting" }) }),
+        );
       }
       expect(await processGroupMembers(record.pid as number)).toEqual([]);
       expect(await tapExists(record.tap, NS)).toBe(false);

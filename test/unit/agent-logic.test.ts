@@ -2,13 +2,12 @@ import { mkdtemp, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ValidationError } from "../../host/errors.js";
+import { ValidationError, validateSpec } from "../../core/index.js";
 import { HostCommandError } from "../../host/exec/error.js";
 import { commandLine, run } from "../../host/exec/run.js";
 import { parseAptSources, pickDebianMirror } from "../../host/image/mirror.js";
 import { checkConfig } from "../../host/kernel/build.js";
 import { describeKey, generateHostKey } from "../../host/keys/hostkeys.js";
-import { validateSpec } from "../../host/machine/spec.js";
 import { macFromId, tapNameFromId } from "../../host/network/identity.js";
 import { parsePasswdLine } from "../../host/owner/account.js";
 import { Reverter } from "../../host/reverter.js";
@@ -44,7 +43,7 @@ describe("machine spec validation", () => {
     } catch (error) {
       expect(error).toBeInstanceOf(ValidationError);
       expect((error as ValidationError).fields.map((f) => f.field).sort()).toEqual(
-        ["image", "memoryMiB", "name", "owner", "sshPublicKeys[0]"].sort(),
+        ["image", "memoryMiB", "name", "owner", "sshPublicKeys.0"].sort(),
       );
     }
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ValidationError } from "../../host/errors.js";
-import { checkImageName, parseImageSource, rsyncSourceArg } from "../../host/image/source.js";
-import { parseRsyncProgress } from "../../host/image/sync.js";
+import { ValidationError } from "../../core/errors.js";
+import { checkImageName, parseImageSource } from "../../core/rules/image-source.js";
+import { parseRsyncProgress, rsyncSourceArg } from "../../host/image/sync.js";
 
 describe("image sources", () => {
   it("accepts a local directory, an rsync daemon URL and host:path", () => {

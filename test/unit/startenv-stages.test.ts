@@ -30,12 +30,12 @@ describe("startenv's stage lines", () => {
     const { stdout } = await run("sh", ["-c", body], { env: { ...env, PATH: process.env.PATH ?? "" } });
     for (const line of stdout.split("\n")) {
       const events = parseConsoleLine(line);
-      expect(events[1], line).toMatchObject({ kind: "stage" });
+      expect(events[1], line).toMatchObject({ kind: "BootStageReached" });
     }
     expect(stdout).toContain("gaol: stage=home t=");
     expect(parseConsoleLine(stdout.split("\n").find((l) => l.includes("stage=home")) ?? "")).toContainEqual({
-      kind: "home",
-      path: "/home/ann",
+      kind: "HomeMounted",
+      payload: { path: "/home/ann" },
     });
   });
 
@@ -97,8 +97,12 @@ echo "busybox $*" >> ${dir}/busybox-calls
       .trim()
       .split("\n")
       .flatMap(parseConsoleLine)
-      .filter((e) => e.kind === "lease");
-    expect(leases.map((e) => e.kind === "lease" && e.ip)).toEqual(["10.9.0.7", "10.9.0.8", "10.9.0.9"]);
+      .filter((e) => e.kind === "DhcpLeaseAcquired");
+    expect(leases.map((e) => e.kind === "DhcpLeaseAcquired" && e.payload.ip)).toEqual([
+      "10.9.0.7",
+      "10.9.0.8",
+      "10.9.0.9",
+    ]);
   });
 
   it("reads the kernel's DHCP lease and name servers back from /proc without running a program", async () => {
@@ -150,7 +154,8 @@ echo "busybox $*" >> ${dir}/busybox-calls
     ]);
     const leases = (await readFile(join(dir, "console"), "utf8")).trim().split("\n").flatMap(parseConsoleLine);
     // The renewal is no news to the agent; the move is.
-    expect(leases.filter((e) => e.kind === "lease").map((e) => e.kind === "lease" && e.ip)).toEqual(["10.9.0.10"]);
+    const moved = leases.flatMap((e) => (e.kind === "DhcpLeaseAcquired" ? [e.payload.ip] : []));
+    expect(moved).toEqual(["10.9.0.10"]);
   });
 
   it("ignores DHCP events that are not a lease", async () => {

@@ -379,6 +379,9 @@ function show(machine: Machine, event: MachineEvent): void {
     case "HomeMounted":
       step(`home ${event.path}`);
       return;
+    case "LeaseWarning":
+      step("no DHCP answer", event.message, event.gaveUp ? "failed" : "warning");
+      return;
     case "SshReady":
       step(`ssh verified ${event.ip}:${event.port}`);
       return;

@@ -1,6 +1,7 @@
 import { posix } from "node:path";
-import { type FieldError, ValidationError } from "../errors.js";
-import { IMAGE_PATTERN } from "../machine/spec.js";
+import { ValidationError } from "../errors.js";
+import { FieldErrors } from "./check.js";
+import { imageName } from "./names.js";
 
 export type ImageSource =
   | { kind: "local"; path: string }
@@ -54,14 +55,5 @@ export function parseImageSource(source: string): ImageSource {
 
 /** An image name that stays one directory under GAOL_ROOT/masters and /images. */
 export function checkImageName(name: string): void {
-  const fields: FieldError[] = [];
-  if (!IMAGE_PATTERN.test(name)) fields.push({ field: "name", message: "must match [a-z0-9][a-z0-9._-]{0,63}" });
-  if (fields.length) throw new ValidationError(fields);
-}
-
-/** The source as rsync's argument: a directory's contents, not the directory itself. */
-export function rsyncSourceArg(source: ImageSource): string {
-  const raw =
-    source.kind === "local" ? source.path : source.kind === "daemon" ? source.url : `${source.host}:${source.path}`;
-  return raw.endsWith("/") ? raw : `${raw}/`;
+  new FieldErrors().check("name", name, imageName).throwIfAny();
 }

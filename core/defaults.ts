@@ -1,0 +1,14 @@
+/** The image a machine gets when its request names none. */
+export const DEFAULT_IMAGE = "debian";
+
+/** A machine's memory in MiB: what may be asked for, and what is given when nothing is. */
+export const MEMORY_MIB = { min: 64, max: 16_384, default: 256 } as const;
+
+/** A new user's quotas. */
+export const DEFAULT_QUOTA = { maxMachines: 5, maxMemoryMiB: 4096 } as const;
+
+/** A host whose agent has not been heard from for this long gets no new machines. */
+export const HOST_LIVENESS_SECONDS = 60;
+
+/** PID 1 inside a machine: gaol's startenv (the benchmark's naive baseline is the only other). */
+export const DEFAULT_INIT = "/uml/bin/startenv";

@@ -1,0 +1,84 @@
+import type { FieldError } from "./fields.js";
+
+/**
+ * Errors a caller caused: typed results at the api's edge (a union member of a mutation's
+ * result), a plain line in the CLI. Anything else thrown is a bug and is masked.
+ */
+export abstract class GaolError extends Error {
+  abstract readonly code: string;
+}
+
+export class ValidationError extends GaolError {
+  readonly code = "VALIDATION";
+  constructor(readonly fields: FieldError[]) {
+    super(fields.map((f) => `${f.field}: ${f.message}`).join("; "));
+  }
+}
+
+export class QuotaExceededError extends GaolError {
+  readonly code = "QUOTA_EXCEEDED";
+  constructor(
+    readonly quota: "machines" | "memoryMiB",
+    readonly limit: number,
+    readonly requested: number,
+  ) {
+    super(`quota exceeded: ${quota} would be ${requested}, limit ${limit}; destroy a machine or ask an admin for more`);
+  }
+}
+
+export class ImageNotFoundError extends GaolError {
+  readonly code = "IMAGE_NOT_FOUND";
+  constructor(
+    readonly image: string,
+    why = "no image has that name (gaol images lists them)",
+  ) {
+    super(`image ${JSON.stringify(image)}: ${why}`);
+  }
+}
+
+export class NotFoundError extends GaolError {
+  readonly code = "NOT_FOUND";
+  constructor(readonly what: string) {
+    super(`${what} not found`);
+  }
+}
+
+export class NoCapacityError extends GaolError {
+  readonly code = "NO_CAPACITY";
+  constructor(readonly memoryMiB: number) {
+    super(`no host has room for a ${memoryMiB} MiB machine now; try less memory or try again later`);
+  }
+}
+
+export class NameTakenError extends GaolError {
+  readonly code = "NAME_TAKEN";
+  constructor(readonly machineName: string) {
+    super(`you already have a machine named ${JSON.stringify(machineName)}; pick another name or destroy that one`);
+  }
+}
+
+export class InvalidStateError extends GaolError {
+  readonly code = "INVALID_STATE";
+  constructor(
+    readonly state: string,
+    action: string,
+  ) {
+    super(`cannot ${action} a machine that is ${state}`);
+  }
+}
+
+/** The host has no account of that name to run a machine's kernel as. */
+export class UnknownOwnerError extends GaolError {
+  readonly code = "UNKNOWN_OWNER";
+  constructor(readonly owner: string) {
+    super(`no host account named ${JSON.stringify(owner)} can own a machine`);
+  }
+}
+
+/** A machine of that id already has a directory on this host. */
+export class MachineExistsError extends GaolError {
+  readonly code = "MACHINE_EXISTS";
+  constructor(readonly machine: string) {
+    super(`machine ${JSON.stringify(machine)} already exists on this host`);
+  }
+}

@@ -1,0 +1,42 @@
+import type { MachineEvent } from "./events.js";
+import { canTransition, type MachineState } from "./states.js";
+import type { SshHostKey } from "./vocabulary.js";
+
+/** The parts of a machine's record that its events change. */
+export interface MachineFacts {
+  state: MachineState;
+  stateReason: string | null;
+  readyAt: Date | null;
+  destroyedAt: Date | null;
+  macAddress: string | null;
+  ipAddress: string | null;
+  sshHostKeys: SshHostKey[];
+}
+
+/**
+ * What an event changes on its machine, given the state it is in. A state change the
+ * transition table does not allow changes nothing (the event is still stored: it is what the
+ * agent said): so a destroyed machine stays destroyed, whatever a late report says.
+ */
+export function changesOf(state: MachineState, event: MachineEvent, at: Date): Partial<MachineFacts> {
+  if (state === "DESTROYED") return {};
+  switch (event.kind) {
+    case "MachineStateChanged": {
+      const next = event.payload.state;
+      if (next !== state && !canTransition(state, next)) return {};
+      return {
+        state: next,
+        stateReason: event.payload.reason ?? null,
+        ...(next === "READY" ? { readyAt: at } : {}),
+        ...(next === "DESTROYED" ? { destroyedAt: at } : {}),
+      };
+    }
+    case "DhcpLeaseAcquired":
+      // The address becomes the machine's only once ssh there proves it (SshReady): a guest can print anything.
+      return { macAddress: event.payload.mac };
+    case "SshReady":
+      return { ipAddress: event.payload.ip, sshHostKeys: event.payload.hostKeys };
+    default:
+      return {};
+  }
+}

@@ -1,0 +1,95 @@
+import { DEFAULT_IMAGE, DEFAULT_INIT, MEMORY_MIB } from "../defaults.js";
+import { fieldPath } from "../fields.js";
+import { errorsOf, FieldErrors } from "./check.js";
+import { checkImageName, parseImageSource } from "./image-source.js";
+import { hostAccount, imageName, initProgram, machineId, machineName, userName } from "./names.js";
+import { memoryMiB, positiveInteger, sshPublicKey, syncInterval } from "./values.js";
+
+export interface ProvisionInput {
+  name?: string | null;
+  image?: string | null;
+  memoryMiB?: number | null;
+  sshPublicKeys?: string[] | null;
+  imageVersion?: number | null;
+}
+
+/** A provision request's fields, each checked, all bad ones reported at once; defaults filled in. */
+export function validateProvision(input: ProvisionInput) {
+  const errors = new FieldErrors();
+  if (input.name != null) errors.check("name", input.name, machineName);
+  if (input.image != null) errors.check("image", input.image, imageName);
+  const memory = input.memoryMiB ?? MEMORY_MIB.default;
+  errors.check("memoryMiB", memory, memoryMiB);
+  const sshPublicKeys = (input.sshPublicKeys ?? []).map((k) => k.trim());
+  sshPublicKeys.forEach((key, i) => errors.check(fieldPath("sshPublicKeys", i), key, sshPublicKey));
+  const imageVersion = input.imageVersion ?? undefined;
+  if (imageVersion !== undefined) errors.check("imageVersion", imageVersion, positiveInteger);
+  errors.throwIfAny();
+  return {
+    name: input.name ?? undefined,
+    image: input.image ?? DEFAULT_IMAGE,
+    memoryMiB: memory,
+    sshPublicKeys,
+    imageVersion,
+  };
+}
+
+/** What a host is asked to run; everything else is derived there. */
+export interface MachineSpec {
+  /** Stable identity (the API's id); the MAC and tap name derive from it. Defaults to the name. */
+  id?: string;
+  name: string;
+  /** Host account that owns the machine and runs its kernel. */
+  owner: string;
+  image?: string;
+  memoryMiB?: number;
+  sshPublicKeys?: string[];
+  /** A specific version of the image; the newest when absent. */
+  imageVersion?: number;
+  /** PID 1 inside: gaol's startenv unless the benchmark boots its naive baseline. */
+  init?: string;
+}
+
+/** A host's own check of a spec (it may come from anywhere): the same rules as the api's, plus the host's own. */
+export function validateSpec(spec: MachineSpec) {
+  const errors = new FieldErrors().add(
+    ...errorsOf(() =>
+      validateProvision({
+        name: spec.name,
+        image: spec.image,
+        memoryMiB: spec.memoryMiB,
+        sshPublicKeys: spec.sshPublicKeys,
+        imageVersion: spec.imageVersion,
+      }),
+    ),
+  );
+  if (spec.id !== undefined) errors.check("id", spec.id, machineId);
+  const init = spec.init ?? DEFAULT_INIT;
+  errors.check("init", init, initProgram);
+  if (!spec.owner) errors.add({ field: "owner", message: "is required" });
+  errors.throwIfAny();
+  const valid = validateProvision(spec);
+  return { ...valid, id: spec.id ?? spec.name, name: spec.name, owner: spec.owner, init };
+}
+
+/**
+ * An image sync request: a name that stays under GAOL_ROOT and an rsync source that cannot
+ * smuggle options or `..` (the agents check again before they run rsync).
+ */
+export function validateImageSync(input: { name: string; source: string; intervalSeconds?: number | null }) {
+  const errors = new FieldErrors().add(
+    ...errorsOf(() => checkImageName(input.name)),
+    ...errorsOf(() => parseImageSource(input.source)),
+  );
+  if (input.intervalSeconds != null) errors.check("intervalSeconds", input.intervalSeconds, syncInterval);
+  errors.throwIfAny();
+  return input;
+}
+
+/** Who a token is for: a gaol user name and, optionally, the host account their machines run as. */
+export function validateTokenRequest(input: { user: string; hostUser?: string | null }) {
+  const errors = new FieldErrors().check("user", input.user, userName);
+  if (input.hostUser) errors.check("hostUser", input.hostUser, hostAccount);
+  errors.throwIfAny();
+  return input;
+}

@@ -1,0 +1,58 @@
+/** Every state a machine can be in, in the order a boot goes through them. */
+export const MACHINE_STATES = [
+  "PENDING",
+  "PROVISIONING",
+  "BOOTING",
+  "RUNNING",
+  "READY",
+  "STOPPING",
+  "DESTROYED",
+  "FAILED",
+] as const;
+export type MachineState = (typeof MACHINE_STATES)[number];
+
+/** What the owner asked for; the agent converges the state towards it. */
+export const DESIRED_STATES = ["RUNNING", "DESTROYED"] as const;
+export type DesiredState = (typeof DESIRED_STATES)[number];
+
+/**
+ * Which state may follow which. The api and the agent record transitions as events; a report
+ * that breaks this table is a bug or a lying agent, and the table is what tests check against.
+ */
+export const TRANSITIONS: Readonly<Record<MachineState, readonly MachineState[]>> = {
+  PENDING: ["PROVISIONING", "STOPPING", "DESTROYED", "FAILED"],
+  PROVISIONING: ["BOOTING", "STOPPING", "DESTROYED", "FAILED"],
+  BOOTING: ["RUNNING", "READY", "STOPPING", "DESTROYED", "FAILED"],
+  RUNNING: ["READY", "STOPPING", "DESTROYED", "FAILED"],
+  // A reboot goes READY → STOPPING → BOOTING; a kernel that dies is FAILED.
+  READY: ["STOPPING", "DESTROYED", "FAILED", "BOOTING"],
+  STOPPING: ["BOOTING", "DESTROYED", "FAILED"],
+  // FAILED is final for the machine's kernel, but the row is still destroyed when asked.
+  FAILED: ["STOPPING", "DESTROYED"],
+  DESTROYED: [],
+};
+
+export function canTransition(from: MachineState, to: MachineState): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** Machines not DESTROYED count towards quotas and host capacity, and keep their name. */
+export function isLive(state: MachineState): boolean {
+  return state !== "DESTROYED";
+}
+
+/** States in which a kernel should be running on the machine's host. */
+export const RUNNING_STATES: readonly MachineState[] = ["PROVISIONING", "BOOTING", "RUNNING", "READY", "STOPPING"];
+
+/**
+ * The state a destroy request moves the machine to: one no host holds (PENDING) or whose kernel
+ * is gone (FAILED) is destroyed at once; otherwise its agent tears it down (STOPPING).
+ */
+export function stateOnDestroy(state: MachineState): MachineState {
+  return state === "PENDING" || state === "FAILED" ? "DESTROYED" : "STOPPING";
+}
+
+/** Only a machine whose kernel runs can be rebooted. */
+export function canReboot(state: MachineState): boolean {
+  return state === "READY" || state === "RUNNING";
+}

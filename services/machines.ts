@@ -1,0 +1,97 @@
+import {
+  canReboot,
+  checkQuota,
+  choosePlacement,
+  generateName,
+  ImageNotFoundError,
+  InvalidStateError,
+  NameTakenError,
+  NoCapacityError,
+  NotFoundError,
+  type ProvisionInput,
+  stateChanged,
+  stateOnDestroy,
+  validateProvision,
+} from "../core/index.js";
+import type { Db } from "../db/client.js";
+import { appendEvent } from "../db/queries/events.js";
+import { defaultVersion, hostsHolding, imageByName } from "../db/queries/images.js";
+import {
+  insertMachine,
+  liveMachineNamed,
+  lockLiveHostLoads,
+  lockMachine,
+  lockUser,
+  type Machine,
+  markDestroyRequested,
+  ownerUsage,
+  requestReboot,
+} from "../db/queries/machines.js";
+import type { User } from "../db/queries/users.js";
+
+/**
+ * Records a new machine for owner: validated, within quotas, on a live host with room, with a
+ * PENDING event. The owner's row lock serializes their provisions (quotas) and host row locks
+ * serialize placement (the last slot goes to one machine only).
+ */
+export async function provisionMachine(db: Db, owner: User, input: ProvisionInput): Promise<Machine> {
+  const valid = validateProvision(input);
+  return db.transaction(async (tx) => {
+    await lockUser(tx, owner.id);
+    const image = await imageByName(tx, valid.image);
+    if (!image) throw new ImageNotFoundError(valid.image);
+    checkQuota(owner, await ownerUsage(tx, owner.id), valid.memoryMiB);
+    const name = valid.name ?? generateName();
+    if (await liveMachineNamed(tx, owner.id, name)) throw new NameTakenError(name);
+
+    const version = valid.imageVersion ?? (await defaultVersion(tx, image.id));
+    const holders = version === undefined ? new Set<string>() : await hostsHolding(tx, image.id, version);
+    if (valid.imageVersion !== undefined && holders.size === 0)
+      throw new ImageNotFoundError(`${valid.image}@${version}`, "no host holds that version");
+    const loads = await lockLiveHostLoads(tx);
+    // A host that holds the version first; without one, any host with room boots its own newest.
+    let hostId: string;
+    try {
+      hostId = choosePlacement(loads, valid.memoryMiB, holders);
+    } catch (error) {
+      if (valid.imageVersion !== undefined || !(error instanceof NoCapacityError)) throw error;
+      hostId = choosePlacement(loads, valid.memoryMiB);
+    }
+    const machine = await insertMachine(tx, {
+      name,
+      ownerId: owner.id,
+      hostId,
+      imageId: image.id,
+      imageVersion: version !== undefined && holders.has(hostId) ? version : null,
+      memoryMiB: valid.memoryMiB,
+      sshPublicKeys: valid.sshPublicKeys,
+    });
+    await appendEvent(tx, machine.id, stateChanged("PENDING"));
+    return { ...machine, lastEventSeq: 1 };
+  });
+}
+
+/**
+ * Asks for the machine to be destroyed. Idempotent. A machine no host has taken is destroyed
+ * at once; otherwise its agent tears it down (see stateOnDestroy).
+ */
+export async function destroyMachine(db: Db, id: string): Promise<Machine> {
+  return db.transaction(async (tx) => {
+    const machine = await lockMachine(tx, id);
+    if (!machine) throw new NotFoundError("machine");
+    if (machine.state === "DESTROYED" || machine.desiredState === "DESTROYED") return machine;
+    await markDestroyRequested(tx, id);
+    await appendEvent(tx, id, stateChanged(stateOnDestroy(machine.state), "destroy requested"));
+    return (await lockMachine(tx, id)) as Machine;
+  });
+}
+
+/** Asks the agent to reboot a running machine. */
+export async function rebootMachine(db: Db, id: string): Promise<Machine> {
+  return db.transaction(async (tx) => {
+    const machine = await lockMachine(tx, id);
+    if (!machine) throw new NotFoundError("machine");
+    if (!canReboot(machine.state)) throw new InvalidStateError(machine.state, "reboot");
+    return requestReboot(tx, id);
+  });
+}
