@@ -21,7 +21,7 @@ export function validateProvision(input: ProvisionInput) {
   const memory = input.memoryMiB ?? MEMORY_MIB.default;
   errors.check("memoryMiB", memory, memoryMiB);
   const sshPublicKeys = (input.sshPublicKeys ?? []).map((k) => k.trim());
-  sshPublicKeys.forEach((key, i) => errors.check(fieldPath("sshPublicKeys", i), key, sshPublicKey));
+  for (const [i, key] of sshPublicKeys.entries()) errors.check(fieldPath("sshPublicKeys", i), key, sshPublicKey);
   const imageVersion = input.imageVersion ?? undefined;
   if (imageVersion !== undefined) errors.check("imageVersion", imageVersion, positiveInteger);
   errors.throwIfAny();
