@@ -5,7 +5,7 @@ import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin } from "graphql-yoga";
 import { type WebSocket, WebSocketServer } from "ws";
 import type { Database } from "../db/client.js";
-import { Notifier } from "../db/notify.js";
+import { Notifier } from "../live/index.js";
 import { type Context, schema } from "../schema/index.js";
 import { bootstrap } from "./bootstrap.js";
 import { connectionContexts, contextFor } from "./context.js";

@@ -14,7 +14,7 @@ function shareKey(args: ExecutionArgs, query: string): string {
 /** A subscription's source events, and each one's result as the JSON of a "next" message's payload. */
 export interface SharedSubscription {
   events: AsyncIterator<unknown>;
-  /** The source's synchronous hand-over once caught up, when it has one (db/stream.ts). */
+  /** The source's synchronous hand-over once caught up, when it has one (live/machine-stream.ts). */
   follow?: (take: (event: unknown) => boolean) => Promise<void> | undefined;
   /** Synchronous when the event's resolvers are (event fields are): the subscriber writes it in the same turn. */
   payload(event: unknown): string | Promise<string>;
@@ -22,7 +22,7 @@ export interface SharedSubscription {
 
 /**
  * A subscription whose events are executed and serialized once per viewer and operation.
- * Event streams hand every caught-up subscriber the same event objects (db/notify.ts),
+ * Event streams hand every caught-up subscriber the same event objects (live/notifier.ts),
  * so the execution, the scope checks, the resolvers and JSON.stringify run once, not per socket.
  */
 export async function subscribeShared(

@@ -8,7 +8,7 @@ import {
   type NewEvent,
   type StoredEvent,
 } from "../db/queries/events.js";
-import { machineEventStream } from "../db/stream.js";
+import { machineEventStream } from "../live/index.js";
 import { builder, eventObjectType } from "./builder.js";
 import { type Context, canSeeMachine } from "./context.js";
 import { MachineRef, MachineStateEnum, SshHostKeyRef, visibleMachine } from "./machine.js";

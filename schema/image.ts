@@ -16,8 +16,8 @@ import {
   syncById,
   versionsOf,
 } from "../db/queries/images.js";
-import { imageEventStream } from "../db/stream.js";
 import { validateImageSync } from "../db/validate.js";
+import { imageEventStream } from "../live/index.js";
 import { builder, eventObjectType } from "./builder.js";
 
 type VersionRow = Awaited<ReturnType<typeof versionsOf>>[number];

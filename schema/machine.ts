@@ -12,7 +12,7 @@ import {
 } from "../db/queries/machines.js";
 import { userById } from "../db/queries/users.js";
 import type { SshHostKeyRow } from "../db/schema.js";
-import { endingWith } from "../db/stream.js";
+import { endingWith } from "../live/index.js";
 import { builder } from "./builder.js";
 import { type Context, canSeeMachine } from "./context.js";
 import { MUTATION_ERRORS } from "./errors.js";
