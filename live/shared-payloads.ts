@@ -1,4 +1,5 @@
 import { createSourceEventStream, type ExecutionArgs, type ExecutionResult, execute, GraphQLError } from "graphql";
+import { isLiveStream, type LiveStream } from "./live-stream.js";
 
 /** Payloads by event object, then by viewer and operation: a thousand watchers of one machine cost one execution. */
 const shared = new WeakMap<object, Map<string, string | Promise<string>>>();
@@ -18,8 +19,8 @@ function shareKey(args: ExecutionArgs, query: string, viewer: SharedViewer | und
 /** A subscription's source events, and each one's result as the JSON of a "next" message's payload. */
 export interface SharedSubscription {
   events: AsyncIterator<unknown>;
-  /** The source's synchronous hand-over once caught up, when it has one (machine-stream.ts). */
-  follow?: (take: (event: unknown) => boolean) => Promise<void> | undefined;
+  /** The source's synchronous hand-over once caught up, when it is a LiveStream (machine events are). */
+  follow?: LiveStream<unknown>["follow"];
   /** Synchronous when the event's resolvers are (event fields are): the subscriber writes it in the same turn. */
   payload(event: unknown): string | Promise<string>;
 }
@@ -37,12 +38,10 @@ export async function subscribeShared(
   const stream = await createSourceEventStream(args);
   if (!(Symbol.asyncIterator in stream)) return stream;
   const key = shareKey(args, query, viewer);
-  const events = (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]() as AsyncIterator<unknown> & {
-    follow?: SharedSubscription["follow"];
-  };
+  const events = stream[Symbol.asyncIterator]();
   return {
     events,
-    follow: events.follow?.bind(events),
+    follow: isLiveStream(events) ? events.follow.bind(events) : undefined,
     payload(event) {
       if (event === null || typeof event !== "object") return payloadOf(args, event);
       let byKey = shared.get(event);
