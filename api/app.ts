@@ -1,17 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ExecutionArgs } from "graphql";
-import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin } from "graphql-yoga";
-import { type WebSocket, WebSocketServer } from "ws";
 import type { Database } from "../db/client.js";
-import { Notifier } from "../db/notify.js";
+import { Notifier, type SocketServerContext, serveSubscriptions } from "../live/index.js";
 import { type Context, schema } from "../schema/index.js";
 import { bootstrap } from "./bootstrap.js";
 import { connectionContexts, contextFor } from "./context.js";
 import { queryLimits } from "./limits.js";
-import { subscribeShared } from "./shared-results.js";
-import { deliverToSocket } from "./socket-delivery.js";
 import { serveWeb } from "./web.js";
 
 export interface AppDeps {
@@ -20,14 +15,6 @@ export interface AppDeps {
   log?: (line: string) => void;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
-}
-
-/** What onSubscribe hands graphql-ws's execute and subscribe (as the operation's root) for them to use. */
-interface OperationRoot {
-  execute: (args: ExecutionArgs) => unknown;
-  query: string;
-  socket: WebSocket;
-  id: string;
 }
 
 const EXAMPLE_OPERATIONS = `# Set the Authorization header below: {"Authorization": "Bearer <your token>"}
@@ -65,7 +52,7 @@ export async function buildApp(deps: AppDeps) {
     onValidate: ({ addValidationRule }) => addValidationRule(queryLimits(15, 2000)),
   };
 
-  const yoga = createYoga<{ connectionParams?: Record<string, unknown> }, Context>({
+  const yoga = createYoga<SocketServerContext, Context>({
     schema,
     graphqlEndpoint: "/graphql",
     landingPage: false,
@@ -92,38 +79,7 @@ export async function buildApp(deps: AppDeps) {
     });
   });
 
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: maxBody });
-  const wsServer = useServer(
-    {
-      execute: (args) => (args.rootValue as OperationRoot).execute(args) as never,
-      subscribe: async (args) => {
-        const root = args.rootValue as OperationRoot;
-        const subscription = await subscribeShared({ ...args, rootValue: undefined } as ExecutionArgs, root.query);
-        return ("events" in subscription ? deliverToSocket(root.socket, root.id, subscription) : subscription) as never;
-      },
-      onSubscribe: async (ctx, id, params) => {
-        const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params,
-          connectionParams: ctx.connectionParams,
-        });
-        const document = parse(params.query);
-        const errors = validate(schema, document);
-        if (errors.length > 0) return errors;
-        return {
-          schema,
-          operationName: params.operationName,
-          document,
-          variableValues: params.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, query: params.query, socket: ctx.extra.socket, id } satisfies OperationRoot,
-        };
-      },
-    },
-    wss,
-  );
+  const subscriptions = serveSubscriptions(yoga, server, { maxPayload: maxBody });
 
   let started = false;
   let prepared = false;
@@ -156,8 +112,7 @@ export async function buildApp(deps: AppDeps) {
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;
-      // ws reports "not running" when closing a socket server whose http server never listened.
-      await Promise.resolve(wsServer.dispose()).catch(() => undefined);
+      await subscriptions.dispose();
       if (started) {
         started = false;
         server.closeAllConnections();

@@ -1,6 +1,6 @@
 import type { Db } from "../db/client.js";
-import type { Notifier } from "../db/notify.js";
 import { viewerByToken } from "../db/queries/users.js";
+import type { Notifier } from "../live/index.js";
 import type { Context } from "../schema/index.js";
 
 type Deps = { db: Db; notifier: Notifier };

@@ -1,7 +1,7 @@
 import type { Db } from "../db/client.js";
-import type { Notifier } from "../db/notify.js";
 import type { Machine } from "../db/queries/machines.js";
 import type { User } from "../db/queries/users.js";
+import type { Notifier } from "../live/index.js";
 
 /** Who is asking: the token's user, and for an AGENT the host it speaks for. */
 export interface Viewer {

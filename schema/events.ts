@@ -1,7 +1,7 @@
 import { GraphQLError } from "graphql";
 import { MACHINE_EVENTS, NotFoundError, parseMachineEvent } from "../core/index.js";
 import { type AppendTarget, appendReported, eventsAfter, type StoredEvent } from "../db/queries/events.js";
-import { machineEventStream } from "../db/stream.js";
+import { machineEventStream } from "../live/index.js";
 import { builder } from "./builder.js";
 import { type Context, canSeeMachine } from "./context.js";
 import { MachineRef, visibleMachine } from "./machine.js";

@@ -14,7 +14,7 @@ import {
   syncById,
   versionsOf,
 } from "../db/queries/images.js";
-import { imageEventStream } from "../db/stream.js";
+import { imageEventStream } from "../live/index.js";
 import { builder } from "./builder.js";
 import { cursorArg, eventTypes } from "./vocabulary.js";
 

@@ -4,7 +4,7 @@ import { hostById } from "../db/queries/hosts.js";
 import { imageById } from "../db/queries/images.js";
 import { listMachines, type Machine, machineById } from "../db/queries/machines.js";
 import { userById } from "../db/queries/users.js";
-import { endingWith } from "../db/stream.js";
+import { endingWith } from "../live/index.js";
 import { destroyMachine, provisionMachine, rebootMachine } from "../services/machines.js";
 import { builder } from "./builder.js";
 import { type Context, canSeeMachine } from "./context.js";

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { localId } from "../../agent/api/ids.js";
-import { machineEventStream } from "../../db/stream.js";
+import { machineEventStream } from "../../live/index.js";
 import { startTestApi, type TestApi, take, wsClient } from "../helpers/api.js";
 
 const SUBSCRIBE = `subscription ($id: ID!, $after: String) {

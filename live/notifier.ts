@@ -1,59 +1,14 @@
-import type { Database, Db } from "./client.js";
-import { EVENTS_CHANNEL, eventsAfter, MACHINES_CHANNEL, type StoredEvent } from "./queries/events.js";
-import { IMAGES_CHANNEL } from "./queries/images.js";
-
-/** Something happened (to a machine, an image) since the last wait; waiting is cheap and never misses a change. */
-export class Watch {
-  private dirty = false;
-  private wake?: () => void;
-  private ended = false;
-
-  constructor(private readonly onClose: () => void) {}
-
-  get closed(): boolean {
-    return this.ended;
-  }
-
-  notify(): void {
-    this.dirty = true;
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-  }
-
-  /**
-   * Resolves at once if something happened since the last call or the watch is closed, else at
-   * the next notification or close. A plain promise, no async function: a thousand watchers of
-   * one machine wake together, and each extra promise turn is a thousand more.
-   */
-  wait(): Promise<void> {
-    if (this.dirty || this.ended) {
-      this.dirty = false;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve) => {
-      this.wake = () => {
-        this.dirty = false;
-        resolve();
-      };
-    });
-  }
-
-  /** Stops watching and wakes a pending wait (its stream then ends). Idempotent. */
-  close(): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.onClose();
-    this.notify();
-  }
-}
+import type { Database, Db } from "../db/client.js";
+import { EVENTS_CHANNEL, eventsAfter, MACHINES_CHANNEL, type StoredEvent } from "../db/queries/events.js";
+import { IMAGES_CHANNEL } from "../db/queries/images.js";
+import { Watch } from "./watch.js";
 
 const TAIL_SIZE = 1000;
 
 /** The newest events of one watched machine, read once per notification for all its watchers. */
 interface MachineTail {
   watches: Set<Watch>;
-  /** Called with each batch of new events in the turn it arrives (caught-up streams: db/stream.ts). */
+  /** Called with each batch of new events in the turn it arrives (caught-up streams: machine-stream.ts). */
   followers: Set<(events: StoredEvent[]) => void>;
   /** Events after `from`, in order, with no gaps: buffer[0].seq === from + 1. */
   from?: number;

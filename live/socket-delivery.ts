@@ -1,5 +1,5 @@
 import type { WebSocket } from "ws";
-import type { SharedSubscription } from "./shared-results.js";
+import type { SharedSubscription } from "./shared-payloads.js";
 
 /** Bytes a socket may have waiting in memory before its subscriptions wait for it to drain. */
 const HIGH_WATER_BYTES = 1 << 20;
