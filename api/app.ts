@@ -9,7 +9,7 @@ import { connectionContexts, contextFor } from "./context.js";
 import { queryLimits } from "./limits.js";
 import { serveWeb } from "./web.js";
 
-export interface AppDeps {
+interface AppDeps {
   database: Database;
   stateDir: string;
   log?: (line: string) => void;

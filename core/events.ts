@@ -55,7 +55,6 @@ export const MACHINE_EVENTS = {
 } as const satisfies Record<string, KindSpec>;
 
 export type MachineEventKind = keyof typeof MACHINE_EVENTS;
-export const MACHINE_EVENT_KINDS = Object.keys(MACHINE_EVENTS) as MachineEventKind[];
 /** A machine event as emitted, reported and stored: its kind and that kind's payload. */
 export type MachineEvent = EventOf<typeof MACHINE_EVENTS>;
 export type MachineEventPayload<K extends MachineEventKind> = PayloadOf<(typeof MACHINE_EVENTS)[K]["fields"]>;

@@ -36,11 +36,6 @@ export function canTransition(from: MachineState, to: MachineState): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
-/** Machines not DESTROYED count towards quotas and host capacity, and keep their name. */
-export function isLive(state: MachineState): boolean {
-  return state !== "DESTROYED";
-}
-
 /** States in which a kernel should be running on the machine's host. */
 export const RUNNING_STATES: readonly MachineState[] = ["PROVISIONING", "BOOTING", "RUNNING", "READY", "STOPPING"];
 

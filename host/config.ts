@@ -29,7 +29,7 @@ export function hostConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HostCon
 }
 
 /** gaol's own kernel when it has been built, else Debian's. */
-export function defaultKernel(root: string): string {
+function defaultKernel(root: string): string {
   const ours = join(root, "kernel", "linux");
   return existsSync(ours) ? ours : "/usr/bin/linux.uml";
 }

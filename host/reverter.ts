@@ -1,3 +1,8 @@
+/** What a Reverter.run error carries when undoing the steps before it failed too. */
+export function undoFailuresOf(error: unknown): Error[] {
+  return (error as { undoFailures?: Error[] } | undefined)?.undoFailures ?? [];
+}
+
 /**
  * Incus's reverter: each completed step registers its undo; on failure they
  * run in reverse, on success they are dropped.
@@ -28,7 +33,11 @@ export class Reverter {
     return failures;
   }
 
-  /** Runs body; if it throws, reverts and rethrows the original error. */
+  /**
+   * Runs body; if it throws, reverts and rethrows the original error (its class decides what the
+   * caller does), with any undo that failed in its message and `undoFailures`: what is left behind
+   * is reported, never dropped.
+   */
   static async run<T>(body: (reverter: Reverter) => Promise<T>): Promise<T> {
     const reverter = new Reverter();
     try {
@@ -36,7 +45,11 @@ export class Reverter {
       reverter.success();
       return result;
     } catch (error) {
-      await reverter.revert();
+      const failures = await reverter.revert();
+      if (failures.length > 0 && error instanceof Error) {
+        Object.assign(error, { undoFailures: failures });
+        error.message += `; undoing it failed too (${failures.map((f) => f.message).join("; ")})`;
+      }
       throw error;
     }
   }

@@ -10,7 +10,7 @@ import {
 import { builder } from "./builder.js";
 
 /** Every typed error a mutation can return implements this. */
-export const ErrorInterface = builder.interfaceRef<Error>("Error").implement({
+const ErrorInterface = builder.interfaceRef<Error>("Error").implement({
   fields: (t) => ({ message: t.exposeString("message") }),
 });
 

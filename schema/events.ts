@@ -7,7 +7,7 @@ import { type Context, canSeeMachine } from "./context.js";
 import { MachineRef, visibleMachine } from "./machine.js";
 import { cursorArg, eventTypes } from "./vocabulary.js";
 
-export const MachineEventInterface = builder.interfaceRef<StoredEvent>("MachineEvent").implement({
+const MachineEventInterface = builder.interfaceRef<StoredEvent>("MachineEvent").implement({
   description: "Something that happened to a machine; `cursor` resumes a stream right after it",
   resolveType: (event) => event.kind,
   fields: (t) => ({

@@ -160,7 +160,7 @@ builder.mutationField("reportImageSync", (t) =>
 
 // --- imageEvents ------------------------------------------------------------
 
-export const ImageEventInterface = builder.interfaceRef<StoredImageEvent>("ImageEvent").implement({
+const ImageEventInterface = builder.interfaceRef<StoredImageEvent>("ImageEvent").implement({
   description: "Something that happened to an image; `cursor` resumes a stream right after it",
   resolveType: (event) => event.kind,
   fields: (t) => ({

@@ -2,7 +2,7 @@ import { ValidationError, validateTokenRequest } from "../core/index.js";
 import { createToken, ensureUser, type User, userById } from "../db/queries/users.js";
 import { builder } from "./builder.js";
 
-export const RoleEnum = builder.enumType("Role", { values: ["ADMIN", "USER", "AGENT"] as const });
+const RoleEnum = builder.enumType("Role", { values: ["ADMIN", "USER", "AGENT"] as const });
 
 export const UserRef = builder.objectRef<User>("User");
 builder.node(UserRef, {

@@ -9,7 +9,7 @@ import { printJson, printTable } from "./output.js";
 import { describeEvent, Progress } from "./progress.js";
 
 /** The viewer's live machine with that name. */
-export async function machineNamed(client: GaolClient, name: string): Promise<Machine> {
+async function machineNamed(client: GaolClient, name: string): Promise<Machine> {
   const machine = (await client.machines()).find((m) => m.name === name && m.state !== "DESTROYED");
   if (!machine) throw new Error(`you have no machine named ${JSON.stringify(name)} (gaol ls lists them)`);
   return machine;

@@ -10,7 +10,7 @@ export const MACHINES_CHANNEL = "gaol_machines";
 export type StoredEvent = typeof machineEvents.$inferSelect;
 
 /** One event to append, with the agent's sequence number when an agent reported it. */
-export interface EventToAppend {
+interface EventToAppend {
   event: MachineEvent;
   agentSeq?: number;
   at?: Date;
@@ -86,7 +86,7 @@ function planAppend(
  * (ids only) go together, pipelined on the transaction's connection. A machine that is not
  * there or not `allowed` (checked on the locked row) is a NotFoundError, and nothing is written.
  */
-export async function appendEvents(
+async function appendEvents(
   tx: Tx,
   machineId: string,
   items: EventToAppend[],

@@ -65,7 +65,7 @@ export async function defaultVersion(db: Queryable, imageId: string): Promise<nu
 }
 
 /** Appends one image event (the image row orders appends) and wakes imageEvents subscribers. */
-export async function appendImageEvent(tx: Queryable, imageId: string, event: ImageEvent): Promise<void> {
+async function appendImageEvent(tx: Queryable, imageId: string, event: ImageEvent): Promise<void> {
   const [image] = await tx
     .update(images)
     .set({ lastEventSeq: sql`${images.lastEventSeq} + 1` })
@@ -189,7 +189,7 @@ export async function syncById(db: Queryable, id: string): Promise<ImageSync | u
 }
 
 /** A host holds a built version: recorded for placement, and the image's versions gain it. */
-export async function recordHostImage(
+async function recordHostImage(
   db: Db,
   hostId: string,
   image: Image,

@@ -5,7 +5,7 @@ import { hosts, machines, users } from "../schema.js";
 import { notifyMachineChanged } from "./events.js";
 
 export type Machine = typeof machines.$inferSelect;
-export type NewMachine = typeof machines.$inferInsert;
+type NewMachine = typeof machines.$inferInsert;
 
 const live = ne(machines.state, "DESTROYED");
 

@@ -6,7 +6,7 @@ import { apiTokens, hosts, users } from "../schema.js";
 export type User = typeof users.$inferSelect;
 export type Role = User["role"];
 
-export function hashToken(token: string): string {
+function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
@@ -26,7 +26,7 @@ export async function viewerByToken(db: Db, token: string): Promise<{ user: User
   return row && { user: row.user, hostId: row.hostId ?? undefined };
 }
 
-export async function userByName(db: Db, name: string): Promise<User | undefined> {
+async function userByName(db: Db, name: string): Promise<User | undefined> {
   const [row] = await db.select().from(users).where(eq(users.name, name));
   return row;
 }

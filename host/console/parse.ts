@@ -16,7 +16,7 @@ export function parseFields(text: string): Record<string, string> {
   return fields;
 }
 
-export function isIpv4(text: string): boolean {
+function isIpv4(text: string): boolean {
   const m = IPV4.exec(text);
   return m?.slice(1).every((octet) => Number(octet) <= 255) ?? false;
 }

@@ -8,6 +8,7 @@ export class HostCommandError extends Error {
     readonly stderrTail: string,
     readonly timedOut: boolean,
     readonly stdout = "",
+    options: { cause?: unknown } = {},
   ) {
     const how = timedOut
       ? "timed out"
@@ -16,7 +17,7 @@ export class HostCommandError extends Error {
         : exitCode !== undefined
           ? `exited with ${exitCode}`
           : "could not start";
-    super(`${command.join(" ")} ${how}${stderrTail ? `: ${stderrTail}` : ""}`);
+    super(`${command.join(" ")} ${how}${stderrTail ? `: ${stderrTail}` : ""}`, options);
   }
 
   static from(command: readonly string[], error: unknown): HostCommandError {
@@ -30,7 +31,9 @@ export class HostCommandError extends Error {
     };
     const stderr = typeof e.stderr === "string" && e.stderr ? e.stderr : (e.message ?? String(error));
     const stdout = typeof e.stdout === "string" ? e.stdout : "";
-    return new HostCommandError(command, e.exitCode, e.signal, tail(stderr), e.timedOut === true, stdout);
+    return new HostCommandError(command, e.exitCode, e.signal, tail(stderr), e.timedOut === true, stdout, {
+      cause: error,
+    });
   }
 }
 

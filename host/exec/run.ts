@@ -2,7 +2,7 @@ import { Duplex } from "node:stream";
 import { execa } from "execa";
 import { HostCommandError } from "./error.js";
 
-export interface RunOptions {
+interface RunOptions {
   /** Kill the command after this many milliseconds (default 60 s). */
   timeoutMs?: number;
   /** Run inside this network namespace (`ip netns exec`). */
@@ -29,7 +29,7 @@ export function commandLine(file: string, args: readonly string[], options: RunO
   return argv;
 }
 
-export interface RunResult {
+interface RunResult {
   stdout: string;
   stderr: string;
 }

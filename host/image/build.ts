@@ -12,7 +12,7 @@ import { type ImageVersion, listVersions } from "./versions.js";
 const guestDir = fileURLToPath(new URL("../guest/", import.meta.url));
 
 /** gaol's files inside every image, at /uml/…: init, the DHCP hook, sshd's config. */
-export const GUEST_FILES = [
+const GUEST_FILES = [
   { from: "startenv", to: "uml/bin/startenv", mode: 0o755 },
   { from: "dhcp-hook", to: "uml/bin/dhcp-hook", mode: 0o755 },
   { from: "sshd_config", to: "uml/etc/sshd_config", mode: 0o644 },
@@ -82,7 +82,7 @@ async function installGuestBusybox(config: HostConfig, tree: string): Promise<vo
 }
 
 /** Identifies the guest files, gaol's busybox and the recipe an image version was built with. */
-export async function guestFilesHash(config: HostConfig): Promise<string> {
+async function guestFilesHash(config: HostConfig): Promise<string> {
   const hash = createHash("sha256").update(RECIPE);
   for (const f of GUEST_FILES) hash.update(f.to).update(await readFile(join(guestDir, f.from)));
   const busybox = guestBusyboxPath(config);

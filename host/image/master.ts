@@ -8,7 +8,7 @@ import { Reverter } from "../reverter.js";
 import { hostAptSources, hostCodename, pickDebianMirror } from "./mirror.js";
 
 /** What a Debian master needs beyond minbase: sshd, DHCP, entropy, and what users expect. */
-export const DEBIAN_MASTER_PACKAGES = [
+const DEBIAN_MASTER_PACKAGES = [
   "openssh-server",
   "haveged",
   "isc-dhcp-client",

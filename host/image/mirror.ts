@@ -1,7 +1,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 
-export interface AptSource {
+interface AptSource {
   uri: string;
   suites: string[];
   components: string[];

@@ -20,7 +20,7 @@ export class ImageSyncError extends GaolError {
   readonly code = "IMAGE_SYNC_FAILED";
 }
 
-export interface SyncedVersion extends ImageVersion {
+interface SyncedVersion extends ImageVersion {
   source: string;
   syncedAt: string;
   sizeBytes: number;

@@ -8,7 +8,7 @@ import type { HostConfig } from "../config.js";
 import { run } from "../exec/run.js";
 
 const kernelDir = fileURLToPath(new URL("./", import.meta.url));
-export const SOURCE_PACKAGE = "linux-source-6.1";
+const SOURCE_PACKAGE = "linux-source-6.1";
 const SOURCE_TARBALL = "/usr/src/linux-source-6.1.tar.xz";
 /** Bump when the build steps below change in a way that changes the binary. */
 const RECIPE = "1";
@@ -23,7 +23,7 @@ async function inputs(): Promise<{ fragment: string; patches: Array<{ name: stri
 }
 
 /** The cache key: the source package's version, the config fragment, the patches, the recipe. */
-export async function kernelBuildKey(): Promise<string> {
+async function kernelBuildKey(): Promise<string> {
   const { stdout: version } = await run("dpkg-query", ["-W", "-f", "${Version}", SOURCE_PACKAGE]);
   const { fragment, patches } = await inputs();
   const hash = createHash("sha256").update(`${RECIPE}\n${version}\n${fragment}`);
@@ -31,7 +31,7 @@ export async function kernelBuildKey(): Promise<string> {
   return hash.digest("hex").slice(0, 16);
 }
 
-export function kernelPaths(config: HostConfig, key: string) {
+function kernelPaths(config: HostConfig, key: string) {
   const dir = join(config.root, "kernel");
   return { dir, binary: join(dir, key, "linux"), current: join(dir, "linux") };
 }

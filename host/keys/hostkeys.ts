@@ -24,7 +24,7 @@ export function describeKey(publicKeyLine: string): SshHostKey {
  * An ed25519 key pair in OpenSSH's own files (PROTOCOL.key: "openssh-key-v1", no cipher),
  * made with Node's crypto: ssh-keygen would be a process per machine.
  */
-export function ed25519KeyFiles(comment: string): { privateKey: string; publicKey: string } {
+function ed25519KeyFiles(comment: string): { privateKey: string; publicKey: string } {
   const { privateKey } = generateKeyPairSync("ed25519");
   const jwk = privateKey.export({ format: "jwk" });
   const seed = Buffer.from(jwk.d as string, "base64url");

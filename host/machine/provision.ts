@@ -17,7 +17,7 @@ import { kernelArgs } from "../uml/cmdline.js";
 import { killProcessGroup } from "../uml/process.js";
 import { type MachineRecord, writeRecord } from "./record.js";
 
-export type ValidSpec = ReturnType<typeof validateSpec>;
+type ValidSpec = ReturnType<typeof validateSpec>;
 
 /**
  * Makes every host resource of one machine and starts its kernel as the

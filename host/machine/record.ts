@@ -31,7 +31,7 @@ export interface MachineRecord {
   rebootGeneration?: number;
 }
 
-export const RECORD_FILE = "machine.json";
+const RECORD_FILE = "machine.json";
 
 export async function writeRecord(dir: string, record: MachineRecord): Promise<void> {
   const tmp = join(dir, `${RECORD_FILE}.tmp`);

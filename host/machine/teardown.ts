@@ -4,7 +4,7 @@ import { mconsole, mconsoleSocket } from "../uml/mconsole.js";
 import { isKernelOf, killProcessGroup, killStragglers, waitForGroupExit } from "../uml/process.js";
 import type { MachineRecord } from "./record.js";
 
-export interface TeardownOptions {
+interface TeardownOptions {
   /**
    * `kill`: SIGKILL to the process group (the disk is discarded anyway, so nothing inside
    * needs to stop cleanly); `halt`: mconsole halt, then SIGKILL; `cad`: the guest's init

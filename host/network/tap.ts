@@ -1,7 +1,7 @@
 import { HostCommandError } from "../exec/error.js";
-import { run, succeeds } from "../exec/run.js";
+import { run } from "../exec/run.js";
 
-export interface TapOptions {
+interface TapOptions {
   name: string;
   uid: number;
   gid: number;
@@ -24,10 +24,6 @@ export async function createTap({ name, uid, gid, bridge, netns }: TapOptions): 
     await deleteTap(name, netns);
     throw error;
   }
-}
-
-export async function tapExists(name: string, netns?: string): Promise<boolean> {
-  return succeeds("ip", ["link", "show", "dev", name], { netns, timeoutMs: 10_000 });
 }
 
 /** Removes the tap, attached to a kernel or not (one netlink delete); a tap that is already gone is not an error. */

@@ -55,7 +55,7 @@ export async function connectTo(ip: string, port: number, netns?: string): Promi
  * The host key (`type base64`) the sshd at ip:port proves it holds, by a key exchange
  * whose signature verifies; undefined when nothing answers there yet.
  */
-export async function provenHostKeyAt(ip: string, port: number, netns?: string): Promise<string | undefined> {
+async function provenHostKeyAt(ip: string, port: number, netns?: string): Promise<string | undefined> {
   let stream: Duplex | undefined;
   const timer = setTimeout(() => stream?.destroy(), ATTEMPT_MS);
   try {

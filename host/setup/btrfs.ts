@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { run } from "../exec/run.js";
 
 /** The filesystem type holding path ("" when path does not exist). */
-export async function filesystemType(path: string): Promise<string> {
+async function filesystemType(path: string): Promise<string> {
   try {
     const { stdout } = await run("findmnt", ["-n", "-o", "FSTYPE", "--target", path], { timeoutMs: 10_000 });
     return stdout.trim().split("\n")[0] ?? "";

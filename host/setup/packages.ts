@@ -25,7 +25,7 @@ export const HOST_PACKAGES = [
   "xz-utils",
 ] as const;
 
-export async function missingPackages(names: readonly string[]): Promise<string[]> {
+async function missingPackages(names: readonly string[]): Promise<string[]> {
   const { stdout } = await run("dpkg-query", ["-W", "-f", "${Package} ${db:Status-Abbrev}\n", ...names], {
     timeoutMs: 30_000,
   }).catch((error) => ({ stdout: String(error.stdout ?? "") }));

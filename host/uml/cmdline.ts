@@ -1,5 +1,5 @@
 /** Everything one UML boot needs to know, as the kernel command line carries it. */
-export interface BootSpec {
+interface BootSpec {
   umid: string;
   umlDir: string;
   memoryMiB: number;

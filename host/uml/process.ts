@@ -1,16 +1,6 @@
 import { readdir, readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 
-/** True while a process with this pid exists (zombies included). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Pids of every process whose process group is pgid (UML's helpers included). */
 export async function processGroupMembers(pgid: number): Promise<number[]> {
   const members: number[] = [];

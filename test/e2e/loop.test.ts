@@ -11,12 +11,11 @@ import { hostConfigFromEnv, paths } from "../../host/config.js";
 import { run } from "../../host/exec/run.js";
 import { Host } from "../../host/host.js";
 import { readRecord } from "../../host/machine/record.js";
-import { tapExists } from "../../host/network/tap.js";
 import { ensureHost } from "../../host/setup/index.js";
 import { processGroupMembers } from "../../host/uml/process.js";
 import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
 import { startTestApi, type TestApi, wsClient } from "../helpers/api.js";
-import { createTestLan, type TestLan } from "../helpers/lan.js";
+import { createTestLan, type TestLan, tapExists } from "../helpers/lan.js";
 import { createSshClient, type SshClient } from "../helpers/ssh.js";
 
 // Names unique to this file.

@@ -8,13 +8,12 @@ import { ImageNotFoundError, UnknownOwnerError, ValidationError } from "../../co
 import { hostConfigFromEnv, paths } from "../../host/config.js";
 import { type Launched, launch, run } from "../../host/exec/run.js";
 import { Host, type MachineHandle } from "../../host/host.js";
-import { tapExists } from "../../host/network/tap.js";
 import { ensureHost } from "../../host/setup/index.js";
 import { killProcessGroup, processGroupMembers } from "../../host/uml/process.js";
 import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
 import { buildAptRepo } from "../helpers/apt-repo.js";
 import { printOnFailure } from "../helpers/diagnose.js";
-import { createTestLan, inDhcpRange, type TestLan } from "../helpers/lan.js";
+import { createTestLan, inDhcpRange, type TestLan, tapExists } from "../helpers/lan.js";
 import { createSshClient, type SshClient } from "../helpers/ssh.js";
 
 // Names unique to this file, so other test files can run beside it.

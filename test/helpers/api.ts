@@ -14,7 +14,7 @@ type Loose = any;
 
 export interface GqlResult<T = Record<string, Loose>> {
   data?: T;
-  errors?: Array<{ message: string; path?: string[] }>;
+  errors?: Array<{ message: string; path?: string[]; extensions?: Record<string, unknown> }>;
 }
 
 export interface TestApi {

@@ -1,4 +1,4 @@
-import { run } from "../../host/exec/run.js";
+import { run, succeeds } from "../../host/exec/run.js";
 import { DHCP_RANGE, ensureIsolatedLan, type IsolatedLan, removeIsolatedLan } from "../../host/network/lan.js";
 
 /**
@@ -59,4 +59,9 @@ export function inDhcpRange(lan: TestLan, ip: string): boolean {
   if (!ip.startsWith(`${lan.prefix}.`)) return false;
   const last = Number(ip.slice(lan.prefix.length + 1));
   return last >= DHCP_RANGE.first && last <= DHCP_RANGE.last;
+}
+
+/** Whether a network device of that name exists (a tap left behind is a leak). */
+export async function tapExists(name: string, netns?: string): Promise<boolean> {
+  return succeeds("ip", ["link", "show", "dev", name], { netns, timeoutMs: 10_000 });
 }

@@ -10,7 +10,7 @@ import { checkConfig } from "../../host/kernel/build.js";
 import { describeKey, generateHostKey } from "../../host/keys/hostkeys.js";
 import { macFromId, tapNameFromId } from "../../host/network/identity.js";
 import { parsePasswdLine } from "../../host/owner/account.js";
-import { Reverter } from "../../host/reverter.js";
+import { Reverter, undoFailuresOf } from "../../host/reverter.js";
 import { kernelArgs } from "../../host/uml/cmdline.js";
 
 describe("machine spec validation", () => {
@@ -118,6 +118,8 @@ describe("host commands", () => {
     const error = await run("sh", ["-c", "echo oops >&2; exit 3"]).catch((e) => e);
     expect(error).toBeInstanceOf(HostCommandError);
     expect(error).toMatchObject({ exitCode: 3, stderrTail: "oops", timedOut: false });
+    // The underlying execa error stays reachable for whoever needs all of it.
+    expect((error as Error).cause).toMatchObject({ exitCode: 3, stderr: "oops" });
   });
 
   it("reports a timeout as one", async () => {
@@ -142,6 +144,24 @@ describe("reverter", () => {
       }),
     ).rejects.toThrow("step three failed");
     expect(undone).toEqual(["two", "one"]);
+  });
+
+  it("reports an undo that failed with the original error, and still runs the others", async () => {
+    const undone: string[] = [];
+    class StepFailed extends Error {}
+    const error = await Reverter.run(async (r) => {
+      r.add("the disk", () => void undone.push("disk"));
+      r.add("the tap", () => {
+        throw new Error("device busy");
+      });
+      throw new StepFailed("kernel did not start");
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StepFailed);
+    expect((error as Error).message).toMatch(
+      /^kernel did not start; undoing it failed too \(undo the tap: device busy\)$/,
+    );
+    expect(undoFailuresOf(error).map((e) => e.message)).toEqual(["undo the tap: device busy"]);
+    expect(undone).toEqual(["disk"]);
   });
 
   it("keeps everything on success", async () => {
