@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { DEFAULT_IMAGE } from "../../core/index.js";
 import { type HostConfig, paths } from "../config.js";
 import { run } from "../exec/run.js";
 import { Reverter } from "../reverter.js";
@@ -31,7 +32,7 @@ const ADDED_LATER: ReadonlyArray<readonly [string, string]> = [["busybox-static"
  * host's apt sources name, debootstrapped into a btrfs subvolume. Built
  * under a temporary name and renamed, so a master either exists whole or not.
  */
-export async function ensureDebianMaster(config: HostConfig, log: (line: string) => void, image = "debian") {
+export async function ensureDebianMaster(config: HostConfig, log: (line: string) => void, image = DEFAULT_IMAGE) {
   const master = paths.master(config, image);
   if (existsSync(join(master, "etc", "os-release"))) {
     await addLaterPackages(master, log);

@@ -1,3 +1,4 @@
+import { DEFAULT_IMAGE } from "../../core/index.js";
 import type { HostConfig } from "../config.js";
 import { ensureImageVersion } from "../image/build.js";
 import { ensureGuestBusybox } from "../image/guest-busybox.js";
@@ -19,5 +20,5 @@ export async function ensureHost(config: HostConfig, log: (line: string) => void
   await ensureKernel(config, log);
   await ensureDebianMaster(config, log);
   await ensureGuestBusybox(config, log);
-  return ensureImageVersion(config, "debian", log);
+  return ensureImageVersion(config, DEFAULT_IMAGE, log);
 }
