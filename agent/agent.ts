@@ -6,17 +6,17 @@ import type { HostConfig } from "../host/config.js";
 import { Host } from "../host/host.js";
 import { allVersions } from "../host/image/versions.js";
 import { ApiClient } from "./api/client.js";
-import { localId, machineGlobalId } from "./api/ids.js";
 import {
-  type ApiMachine,
-  HEARTBEAT,
-  HOST_MACHINES,
-  MACHINE_CHANGES,
-  PENDING_SYNCS,
-  type PendingSync,
-  REPORT_EVENTS,
-  REPORT_SYNC,
-} from "./api/operations.js";
+  type AgentMachineFragment as ApiMachine,
+  HeartbeatDocument,
+  HostMachinesDocument,
+  type ImageSyncReport,
+  MachineChangesDocument,
+  PendingSyncsDocument,
+  ReportEventsDocument,
+  ReportSyncDocument,
+} from "./api/generated.js";
+import { localId, machineGlobalId } from "./api/ids.js";
 import { EventReporter } from "./report.js";
 
 export interface AgentOptions {
@@ -64,7 +64,7 @@ export class Agent {
     this.reporter = new EventReporter(
       dir,
       async (events) => {
-        await this.client.request(REPORT_EVENTS, {
+        await this.client.request(ReportEventsDocument, {
           events: events.map(({ machineId, agentSeq, at, kind, payload }) => ({
             machineId,
             agentSeq,
@@ -92,7 +92,7 @@ export class Agent {
         // The image list goes only when it changed (or after a reconnection): the api keeps it.
         const held = JSON.stringify(images);
         const changed = held !== this.reportedImages;
-        await this.client.request(HEARTBEAT, {
+        await this.client.request(HeartbeatDocument, {
           ...(this.options.capacity ?? defaultCapacity()),
           ...(changed ? { images } : {}),
         });
@@ -128,13 +128,13 @@ export class Agent {
     if (this.syncing || this.stopped) return;
     this.syncing = true;
     try {
-      const { pendingImageSyncs } = await this.client.request<{ pendingImageSyncs: PendingSync[] }>(PENDING_SYNCS);
+      const { pendingImageSyncs } = await this.client.request(PendingSyncsDocument);
       for (const sync of pendingImageSyncs) {
         if (this.stopped) return;
         // A sync that failed here is tried again only after a while, not on every heartbeat.
         if ((this.failedSyncs.get(sync.id) ?? 0) > Date.now()) continue;
-        const report = (fields: Record<string, unknown>) =>
-          this.client.request(REPORT_SYNC, { report: { syncId: sync.id, ...fields } });
+        const report = (fields: Omit<ImageSyncReport, "syncId">) =>
+          this.client.request(ReportSyncDocument, { report: { syncId: sync.id, ...fields } });
         this.log(`syncing image ${sync.image} version ${sync.version} from ${sync.source}`);
         let last = 0;
         try {
@@ -179,16 +179,12 @@ export class Agent {
     // Local ids first: each was placed before the list is read, so one missing from the list is truly unknown.
     const localIds = await this.host.localIds();
     const machines: ApiMachine[] = [];
-    let after: string | undefined;
-    for (;;) {
-      type Page = {
-        machines: { edges: Array<{ node: ApiMachine }>; pageInfo: { hasNextPage: boolean; endCursor: string } };
-      };
-      const page: Page = await this.client.request<Page>(HOST_MACHINES, { after });
-      machines.push(...page.machines.edges.map((e) => e.node));
-      if (!page.machines.pageInfo.hasNextPage) break;
-      after = page.machines.pageInfo.endCursor;
-    }
+    let after: string | null | undefined;
+    do {
+      const page = (await this.client.request(HostMachinesDocument, { after })).machines;
+      machines.push(...page.edges.map((edge) => edge.node));
+      after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
+    } while (after);
     const known = new Set(machines.map((m) => localId(m.id)));
     for (const id of localIds) {
       if (!known.has(id)) this.enqueue(id, () => this.host.destroy(id).then(() => this.log(`removed orphan ${id}`)));
@@ -198,7 +194,7 @@ export class Agent {
 
   private async follow(): Promise<void> {
     try {
-      for await (const { machines } of this.client.subscribe<{ machines: ApiMachine }>(MACHINE_CHANGES)) {
+      for await (const { machines } of this.client.subscribe(MachineChangesDocument)) {
         if (this.stopped) return;
         this.reconcile(machines);
       }
@@ -238,7 +234,7 @@ export class Agent {
       return;
     }
     if (m.state === "PENDING") return this.provision(m, sink);
-    if (RUNNING_STATES.includes(m.state as never)) sink(stateChanged("FAILED", "lost: this host has no trace of it"));
+    if (RUNNING_STATES.includes(m.state)) sink(stateChanged("FAILED", "lost: this host has no trace of it"));
   }
 
   private async provision(m: ApiMachine, sink: MachineEventSink): Promise<void> {
@@ -314,7 +310,7 @@ export class Agent {
     await this.reporter.stop();
     // No new machines while no agent is here; the next start offers its capacity again.
     await this.beating;
-    await this.client.request(HEARTBEAT, { memoryMiB: 0, maxMachines: 0 }).catch(() => undefined);
+    await this.client.request(HeartbeatDocument, { memoryMiB: 0, maxMachines: 0 }).catch(() => undefined);
     await this.host.detach();
     await this.client.close();
   }
