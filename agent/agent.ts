@@ -80,6 +80,8 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    // In the background: the first boot finds the kernel measured.
+    this.host.warmUp();
     const beat = async () => {
       try {
         const images = (await allVersions(this.options.config)).map((v) => ({
