@@ -8,9 +8,10 @@ import {
   validateSpec,
 } from "../core/index.js";
 import { type HostConfig, paths } from "./config.js";
+import type { HeldImageVersion, MachineDriver } from "./driver.js";
 import { collectImageVersions } from "./image/gc.js";
-import { syncImage } from "./image/sync.js";
-import { imageNames, newestVersion, versionOf } from "./image/versions.js";
+import { type SyncImageOptions, syncImage } from "./image/sync.js";
+import { allVersions, imageNames, newestVersion, versionOf } from "./image/versions.js";
 import { kernelLpj } from "./kernel/calibrate.js";
 import { kernelDoesDhcp } from "./kernel/features.js";
 import { createAndLaunch, launchKernel } from "./machine/provision.js";
@@ -28,20 +29,24 @@ export interface MachineHandle {
 }
 
 /**
- * The host agent's core: provisions, supervises and destroys the UML
+ * The UML machine driver: provisions, supervises and destroys the UML
  * machines of this host, keyed by machine id. One operation at a time per id.
+ * Constructing one starts nothing; warmUp() measures the kernel.
  */
-export class Host {
+export class Host implements MachineDriver<MachineHandle> {
   private readonly supervisors = new Map<string, Supervisor>();
   private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(
     readonly config: HostConfig,
     private readonly options: { bootTimeoutMs: number } = { bootTimeoutMs: 120_000 },
-  ) {
-    // Measured now, so the first machine does not wait for it (see kernelLpj).
-    void kernelLpj(config.kernel);
-    void kernelDoesDhcp(config.kernel);
+  ) {}
+
+  /** Calibrates the kernel (a kernel boot of its own) and reads its features in the background, once per process. */
+  warmUp(): void {
+    // Measured before the first machine needs them, so its boot does not wait (see kernelLpj).
+    void kernelLpj(this.config.kernel);
+    void kernelDoesDhcp(this.config.kernel);
   }
 
   /** Validates, makes every resource (undone on failure), boots, and returns at once; READY comes later. */
@@ -176,8 +181,13 @@ export class Host {
     return collected;
   }
 
+  /** Every image version on this host, with its size. */
+  async imageVersions(): Promise<HeldImageVersion[]> {
+    return (await allVersions(this.config)).map(({ image, version, sizeBytes }) => ({ image, version, sizeBytes }));
+  }
+
   /** Syncs an image's master and builds a version (see syncImage); then collects what it replaced. */
-  async syncImage(image: string, source: string, options: Parameters<typeof syncImage>[3] = {}) {
+  async syncImage(image: string, source: string, options: SyncImageOptions = {}) {
     const synced = await syncImage(this.config, image, source, options);
     await this.collectImages().catch(() => undefined);
     return synced;

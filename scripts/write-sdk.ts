@@ -1,5 +1,7 @@
-// Writes clients/sdk/generated.ts; a test fails when the committed file is stale.
+// Writes clients/sdk/generated.ts and agent/api/generated.ts; a test fails when either committed file is stale.
 import { writeFileSync } from "node:fs";
-import { generateSdk } from "./sdk-codegen.js";
+import { generateTypedDocuments } from "./sdk-codegen.js";
 
-writeFileSync(new URL("../clients/sdk/generated.ts", import.meta.url), await generateSdk());
+for (const [path, content] of Object.entries(await generateTypedDocuments())) {
+  writeFileSync(new URL(`../${path}`, import.meta.url), content);
+}

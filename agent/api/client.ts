@@ -1,5 +1,9 @@
+import type { DocumentTypeDecoration } from "@graphql-typed-document-node/core";
 import { type Client, createClient } from "graphql-ws";
 import WebSocket from "ws";
+
+/** A generated operation (agent/api/generated.ts): its text, with the result and variable types attached. */
+export type Operation<Result, Variables> = DocumentTypeDecoration<Result, Variables> & { toString(): string };
 
 /**
  * One graphql-ws connection to the api for queries, mutations and
@@ -36,12 +40,16 @@ export class ApiClient {
   }
 
   /** One query or mutation; rejects with the GraphQL errors' messages. */
-  async request<T>(query: string, variables?: Record<string, unknown>): Promise<T> {
-    const iterator = this.ws.iterate<T>({ query, variables });
+  async request<Result, Variables extends Record<string, unknown>>(
+    operation: Operation<Result, Variables>,
+    variables?: Variables,
+  ): Promise<Result> {
+    const iterator = this.ws.iterate<Result>({ query: operation.toString(), variables });
     try {
       for await (const result of iterator) {
         if (result.errors?.length) throw new Error(result.errors.map((e) => e.message).join("; "));
-        return result.data as T;
+        if (!result.data) throw new Error("the api answered without data");
+        return result.data;
       }
     } catch (error) {
       if (Array.isArray(error)) throw new Error(error.map((e: { message?: string }) => e.message).join("; "));
@@ -53,8 +61,11 @@ export class ApiClient {
   }
 
   /** A subscription as an async iterator of its data. */
-  async *subscribe<T>(query: string): AsyncGenerator<T> {
-    for await (const result of this.ws.iterate<T>({ query })) {
+  async *subscribe<Result, Variables extends Record<string, unknown>>(
+    operation: Operation<Result, Variables>,
+    variables?: Variables,
+  ): AsyncGenerator<Result> {
+    for await (const result of this.ws.iterate<Result>({ query: operation.toString(), variables })) {
       if (result.data) yield result.data;
     }
   }

@@ -16,6 +16,14 @@ export interface SyncProgress {
   files?: number;
 }
 
+export interface SyncImageOptions {
+  log?: (line: string) => void;
+  onProgress?: (p: SyncProgress) => void;
+  signal?: AbortSignal;
+  /** The version number to build (the api's); the next one when absent. */
+  version?: number;
+}
+
 export class ImageSyncError extends GaolError {
   readonly code = "IMAGE_SYNC_FAILED";
 }
@@ -60,13 +68,7 @@ export async function syncImage(
   config: HostConfig,
   image: string,
   source: string,
-  options: {
-    log?: (line: string) => void;
-    onProgress?: (p: SyncProgress) => void;
-    signal?: AbortSignal;
-    /** The version number to build (the api's); the next one when absent. */
-    version?: number;
-  } = {},
+  options: SyncImageOptions = {},
 ): Promise<SyncedVersion> {
   checkImageName(image);
   const parsed = parseImageSource(source);

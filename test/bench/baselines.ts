@@ -37,6 +37,7 @@ export async function benchBaselines(work: string, results: Results, runs = 5): 
       { ...base, bridge: "br0", netns, stateDir: join(work, `state-${netns}`), kernel: kernel ?? base.kernel },
       { bootTimeoutMs: 60_000 },
     );
+    host.warmUp();
     hosts.push(host);
     return host;
   };

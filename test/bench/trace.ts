@@ -33,6 +33,7 @@ const host = new Host(
   },
   { bootTimeoutMs: Number(env.TRACE_TIMEOUT_MS ?? 30_000) },
 );
+host.warmUp();
 const cleanUp = async () => {
   for (const id of await host.localIds()) await host.destroy(id).catch(() => undefined);
   await lan.destroy();

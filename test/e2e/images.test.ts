@@ -68,6 +68,7 @@ beforeAll(async () => {
   await createAccount("gaoltimg", 1561);
   ssh = await createSshClient(join(WORK, "client"), NS);
   host = new Host(config, { bootTimeoutMs: 60_000 });
+  host.warmUp();
 });
 
 afterAll(async () => {

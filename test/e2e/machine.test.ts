@@ -74,6 +74,7 @@ beforeAll(async () => {
   await run("chown", [`${bob.uid}:${bob.uid}`, join(bob.home, "secret")]);
   ssh = await createSshClient(await mkdirFresh(join(WORK, "client")), NS);
   host = new Host(config, { bootTimeoutMs: 120_000 });
+  host.warmUp();
 });
 
 afterAll(async () => {

@@ -1,0 +1,266 @@
+import {
+  GaolError,
+  MACHINE_STATES,
+  type MachineEvent,
+  type MachineEventSink,
+  type MachineState,
+  RUNNING_STATES,
+  stateChanged,
+  TRANSITIONS,
+} from "../core/index.js";
+import type { MachineDriver } from "../host/driver.js";
+import type { AgentMachineFragment } from "./api/generated.js";
+import { localId, machineGlobalId } from "./api/ids.js";
+import { KeyedQueue } from "./keyed-queue.js";
+
+/** A machine as the api places it on this host: what the reconciler converges. */
+export type ApiMachine = AgentMachineFragment;
+
+export interface ReconcilerOptions {
+  driver: MachineDriver;
+  /** Sends one event of a machine (by its global id) to the api. */
+  report: (machineId: string, event: MachineEvent) => void;
+  /** How far the previous agent reported a machine's console (an adopt resumes after it). */
+  savedOffset?: (id: string) => number | undefined;
+  log?: (line: string) => void;
+  /** Provision attempts before the machine goes FAILED; a GaolError fails it at once. */
+  attempts?: number;
+  /** The wait before retry n (1, 2, …) of a provision. */
+  retryDelayMs?: (retry: number) => number;
+}
+
+interface Known {
+  /** The newest the api said of it, with the states this agent reported since folded in. */
+  machine?: ApiMachine;
+  /** No live machine owns it: a list read after this host's ids left it out. */
+  orphan?: boolean;
+  /** Failed provision attempts in a row. */
+  failures: number;
+  /** A provision's backoff is running: its timer provisions again. */
+  retry?: NodeJS.Timeout;
+  /** How many resyncs had started when it was DESTROYED or removed: a later list that leaves it out forgets it. */
+  settledAt?: number;
+}
+
+/** Every state a machine in each state may still reach: an update says a state not in there only when stale. */
+const REACHABLE = new Map(MACHINE_STATES.map((state) => [state, reachableFrom(state)]));
+
+/**
+ * Converges each machine the api places here with what runs here, level-triggered: every change
+ * and every resync records the machine's newest desired state and asks for a run; one keyed queue
+ * runs at most one convergence per machine at a time, and the next one reads the newest input
+ * (never a stale one in turn). A thrown error is logged and the next resync tries again; a
+ * provision that fails is retried with backoff, and goes FAILED at once on a GaolError.
+ */
+export class Reconciler {
+  private readonly driver: MachineDriver;
+  private readonly log: (line: string) => void;
+  private readonly known = new Map<string, Known>();
+  private readonly queue: KeyedQueue;
+  private resyncing?: Promise<void>;
+  private resyncs = 0;
+  private stopped = false;
+
+  constructor(private readonly options: ReconcilerOptions) {
+    this.driver = options.driver;
+    this.log = options.log ?? (() => undefined);
+    this.queue = new KeyedQueue(
+      (id) => this.converge(id),
+      (id, error) => this.log(`reconciling ${id}: ${(error as Error).message}`),
+    );
+  }
+
+  /** Records the machine's newest state and converges it; safe with any input, stale too. */
+  reconcile(machine: ApiMachine): void {
+    if (this.stopped) return;
+    const id = localId(machine.id);
+    const known = this.entry(id);
+    // An orphan's machine is DESTROYED for good: whatever an older message says of it.
+    if (known.orphan) return;
+    known.machine = known.machine ? newest(known.machine, machine) : machine;
+    this.noteSettled(known);
+    this.queue.run(id);
+  }
+
+  /**
+   * Reconciles every machine `list` returns, removes what no machine owns and forgets machines
+   * long gone. Reads this host's ids before the list: each was placed before the list is read,
+   * so one missing from it is truly unknown. One resync at a time; a call during one joins it.
+   */
+  resync(list: () => Promise<ApiMachine[]>): Promise<void> {
+    this.resyncing ??= this.resyncOnce(list).finally(() => {
+      this.resyncing = undefined;
+    });
+    return this.resyncing;
+  }
+
+  /** Resolves once no machine has a convergence running or asked for (a backoff still waiting is not one). */
+  settle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  /** No convergence starts after this; resolves once the running ones are done. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const known of this.known.values()) clearTimeout(known.retry);
+    await this.queue.idle();
+  }
+
+  private async resyncOnce(list: () => Promise<ApiMachine[]>): Promise<void> {
+    const started = ++this.resyncs;
+    const localIds = await this.driver.localIds();
+    const machines = await list();
+    const listed = new Set(machines.map((m) => localId(m.id)));
+    for (const [id, known] of this.known) {
+      if (known.settledAt !== undefined && known.settledAt < started && !listed.has(id) && !this.queue.busy(id))
+        this.known.delete(id);
+    }
+    for (const id of localIds) if (!listed.has(id)) this.removeOrphan(id);
+    for (const machine of machines) this.reconcile(machine);
+  }
+
+  private removeOrphan(id: string): void {
+    if (this.stopped) return;
+    const known = this.entry(id);
+    known.orphan = true;
+    known.settledAt = undefined;
+    clearTimeout(known.retry);
+    this.queue.run(id);
+  }
+
+  /** One convergence of a machine, from the newest that is known of it. */
+  private async converge(id: string): Promise<void> {
+    const known = this.known.get(id);
+    if (this.stopped || !known) return;
+    if (known.orphan) {
+      await this.driver.destroy(id);
+      this.log(`removed orphan ${id}`);
+      known.settledAt = this.resyncs;
+      return;
+    }
+    const m = known.machine;
+    if (!m) return;
+    const sink = this.sink(id);
+    const local = (await this.driver.localIds()).includes(id);
+    if (m.desiredState === "DESTROYED" || m.state === "DESTROYED") {
+      clearTimeout(known.retry);
+      known.retry = undefined;
+      if (local) {
+        await this.driver.destroy(id, sink);
+        // Its image version may have been the last use of an old one.
+        await this.driver.collectImages().catch(() => undefined);
+      } else if (m.state !== "DESTROYED") sink(stateChanged("DESTROYED"));
+      return;
+    }
+    if (local && !this.driver.isSupervised(id)) {
+      const adopted = await this.driver.adopt(id, sink, this.options.savedOffset?.(id));
+      if (adopted) this.log(`re-adopted ${m.name} (${m.id})`);
+      else sink(stateChanged("FAILED", "its kernel stopped while no agent was watching"));
+      return;
+    }
+    if (local) {
+      if (m.rebootGeneration > (await this.driver.rebootGeneration(id))) {
+        await this.driver.reboot(id, sink, m.rebootGeneration);
+      }
+      return;
+    }
+    // A provision that failed left nothing here but reported PROVISIONING (or more): its retry provisions again.
+    if (m.state === "PENDING" || (known.failures > 0 && RUNNING_STATES.includes(m.state))) {
+      if (!known.retry) await this.provision(id, m, known, sink);
+      return;
+    }
+    if (RUNNING_STATES.includes(m.state)) sink(stateChanged("FAILED", "lost: this host has no trace of it"));
+  }
+
+  private async provision(id: string, m: ApiMachine, known: Known, sink: MachineEventSink): Promise<void> {
+    if (!m.owner.hostUser) {
+      sink(stateChanged("FAILED", `owner ${m.owner.name} has no host account (hostUser)`));
+      return;
+    }
+    try {
+      await this.driver.provision(
+        {
+          id,
+          name: m.name,
+          owner: m.owner.hostUser,
+          image: m.image.name,
+          imageVersion: m.imageVersion ?? undefined,
+          memoryMiB: m.memoryMiB,
+          sshPublicKeys: m.sshPublicKeys,
+        },
+        sink,
+      );
+      known.failures = 0;
+    } catch (error) {
+      const attempts = this.options.attempts ?? 3;
+      known.failures += 1;
+      const reason = (error as Error).message;
+      if (error instanceof GaolError || known.failures >= attempts) {
+        known.failures = 0;
+        sink(stateChanged("FAILED", reason));
+        return;
+      }
+      this.log(`provisioning ${m.name} failed (${reason}); retry ${known.failures} of ${attempts - 1}`);
+      const delay = (this.options.retryDelayMs ?? ((n) => 1000 * 2 ** n))(known.failures);
+      known.retry = setTimeout(() => {
+        known.retry = undefined;
+        if (!this.stopped) this.queue.run(id);
+      }, delay);
+      known.retry.unref();
+    }
+  }
+
+  /** Reports a machine's events; the states it reports are what is known of it from then on. */
+  private sink(id: string): MachineEventSink {
+    const machineId = machineGlobalId(id);
+    return (event) => {
+      const known = this.known.get(id);
+      if (event.kind === "MachineStateChanged" && known?.machine) {
+        known.machine = newest(known.machine, { ...known.machine, state: event.payload.state });
+        this.noteSettled(known);
+      }
+      this.options.report(machineId, event);
+    };
+  }
+
+  private entry(id: string): Known {
+    let known = this.known.get(id);
+    if (!known) {
+      known = { failures: 0 };
+      this.known.set(id, known);
+    }
+    return known;
+  }
+
+  private noteSettled(known: Known): void {
+    if (known.machine?.state === "DESTROYED") known.settledAt ??= this.resyncs;
+  }
+}
+
+/**
+ * What is known after `next` arrived: its fields, but never back on what cannot be undone.
+ * Changes may come in any order (a resync's list read before a change's notification): a wish
+ * to destroy stays, reboot generations only rise, and a state the machine could not be in after
+ * the known one is stale.
+ */
+function newest(known: ApiMachine, next: ApiMachine): ApiMachine {
+  return {
+    ...next,
+    desiredState: known.desiredState === "DESTROYED" ? known.desiredState : next.desiredState,
+    rebootGeneration: Math.max(known.rebootGeneration, next.rebootGeneration),
+    state: REACHABLE.get(known.state)?.has(next.state) ? next.state : known.state,
+  };
+}
+
+function reachableFrom(state: MachineState): Set<MachineState> {
+  const reached = new Set<MachineState>([state]);
+  const pending = [state];
+  for (let from = pending.pop(); from !== undefined; from = pending.pop()) {
+    for (const to of TRANSITIONS[from]) {
+      if (reached.has(to)) continue;
+      reached.add(to);
+      pending.push(to);
+    }
+  }
+  return reached;
+}

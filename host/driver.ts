@@ -1,0 +1,44 @@
+import type { MachineEventSink, MachineSpec } from "../core/index.js";
+import type { SyncImageOptions } from "./image/sync.js";
+
+/** One image version this host holds. */
+export interface HeldImageVersion {
+  image: string;
+  version: number;
+  sizeBytes: number;
+}
+
+/**
+ * What the agent needs of a host's machines, keyed by machine id (Incus's instance drivers are
+ * the model): the real driver is UML (Host), unit tests use a fake. Every event a machine has
+ * goes to the sink its provision, adopt or reboot was given, also after the call returned (its
+ * kernel reaching READY, or dying: FAILED). Knows nothing of the api.
+ */
+export interface MachineDriver<Handle extends object = object> {
+  /** Starts, in the background, what the first boot would otherwise wait for; boots nothing else. */
+  warmUp(): void;
+  /** Makes every resource (undone on failure) and boots; resolves once it boots (READY comes later). */
+  provision(spec: MachineSpec, sink: MachineEventSink): Promise<Handle>;
+  /** Takes over a machine whose kernel outlived a previous agent; undefined (cleaned up) when it is gone. */
+  adopt(id: string, sink: MachineEventSink, consoleOffset?: number): Promise<Handle | undefined>;
+  /** Stops and removes a machine; one that does not exist is already destroyed. */
+  destroy(id: string, sink?: MachineEventSink): Promise<boolean>;
+  /** A new boot on the same disk, unless the machine already acted on this generation. */
+  reboot(id: string, sink: MachineEventSink, generation: number): Promise<Handle | undefined>;
+  /** The reboot generation a machine last acted on (0 when never rebooted or unknown). */
+  rebootGeneration(id: string): Promise<number>;
+  /** Ids of the machines this host has (supervised or not). */
+  localIds(): Promise<string[]>;
+  /** Whether this driver watches the machine's kernel (a machine on disk but not watched awaits adopt). */
+  isSupervised(id: string): boolean;
+  /** How far a supervised machine's console has been reported (an adopt resumes after it). */
+  consoleOffset(id: string): number | undefined;
+  /** Stops watching every machine without touching them. */
+  detach(): Promise<void>;
+  /** Every image version this host holds. */
+  imageVersions(): Promise<HeldImageVersion[]>;
+  /** Deletes image versions no machine here uses and a newer one replaced. */
+  collectImages(): Promise<Map<string, number[]>>;
+  /** Syncs an image and builds a version of it. */
+  syncImage(image: string, source: string, options?: SyncImageOptions): Promise<{ sizeBytes: number }>;
+}
