@@ -85,7 +85,10 @@ builder.queryField("machines", (t) =>
 
 const ProvisionMachineInput = builder.inputType("ProvisionMachineInput", {
   fields: (t) => ({
-    name: t.string({ required: false, description: "[a-z0-9-]{1,32}; generated when absent" }),
+    name: t.string({
+      required: false,
+      description: "A DNS label: 1–32 of [a-z0-9-], starting and ending with a letter or digit; generated when absent",
+    }),
     image: t.string({ required: false, description: "Image name; the default image when absent" }),
     memoryMiB: t.int({ required: false }),
     sshPublicKeys: t.stringList({ required: false, description: "OpenSSH public keys for root and the owner" }),

@@ -37,7 +37,7 @@ export type ProvisionMachineInput = {
   /** A specific version of the image; its default when absent */
   imageVersion?: number | null | undefined;
   memoryMiB?: number | null | undefined;
-  /** [a-z0-9-]{1,32}; generated when absent */
+  /** A DNS label: 1–32 of [a-z0-9-], starting and ending with a letter or digit; generated when absent */
   name?: string | null | undefined;
   /** OpenSSH public keys for root and the owner */
   sshPublicKeys?: Array<string> | null | undefined;

@@ -1,8 +1,11 @@
 import type { Rule } from "./check.js";
 
-/** A machine's name: part of its hostname, DHCP client name and CLI arguments. */
-export const MACHINE_NAME = /^[a-z0-9-]{1,32}$/;
-export const machineName: Rule<string> = (name) => (MACHINE_NAME.test(name) ? undefined : "must match [a-z0-9-]{1,32}");
+/** A machine's name: its hostname, DHCP client name and a CLI argument, so a DNS label (`-rf` is none). */
+export const MACHINE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
+export const machineName: Rule<string> = (name) =>
+  MACHINE_NAME.test(name)
+    ? undefined
+    : "must be 1–32 of a-z, 0-9 and -, starting and ending with a letter or digit (a DNS label)";
 
 /** An image's name: one directory under GAOL_ROOT/masters and GAOL_ROOT/images. */
 export const IMAGE_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;

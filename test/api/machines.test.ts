@@ -62,6 +62,16 @@ describe("provisionMachine", () => {
     ]);
   });
 
+  it("takes only names that are DNS labels: they become hostnames and CLI arguments", async () => {
+    for (const name of ["-rf", "-", "a-", "--help", "a_b", "x".repeat(33), ""]) {
+      const result = await provision(bob, { name });
+      expect(result, name).toMatchObject({ __typename: "ValidationError", fields: [{ field: "name" }] });
+    }
+    for (const name of ["0", "a", "lab-1", "x".repeat(32)]) {
+      expect((await provision(bob, { name, memoryMiB: 64 })).__typename, name).toBe("ProvisionMachinePayload");
+    }
+  });
+
   it("refuses an unknown image, a taken name, and quotas, each with its own type", async () => {
     expect((await provision(ann, { image: "plan9" })).__typename).toBe("ImageNotFoundError");
     expect((await provision(ann, { name: "lab-1" })).__typename).toBe("NameTakenError");

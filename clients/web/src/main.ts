@@ -211,7 +211,7 @@ function createForm(): HTMLElement {
   const name = h("input", {
     name: "name",
     placeholder: "lab-1 (optional)",
-    pattern: "[a-z0-9-]{1,32}",
+    pattern: "[a-z0-9]([a-z0-9\\-]{0,30}[a-z0-9])?",
     "data-testid": "new-name",
   });
   const memory = h("input", { name: "memory", type: "number", min: 64, step: 64, placeholder: "MiB (optional)" });
