@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +10,7 @@ import { removeIsolatedLan } from "../../host/network/lan.js";
 import { killProcessGroup } from "../../host/uml/process.js";
 import { createAccount, removeAccount } from "../helpers/accounts.js";
 import { printOnFailure } from "../helpers/diagnose.js";
+import { exposedPaths } from "../helpers/exposed.js";
 
 // The README's first command, for real: `gaol serve` in a namespace of this file's own.
 const NS = "gaol-t-serve";
@@ -103,6 +104,10 @@ describe("gaol serve", () => {
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(machine).toMatchObject({ state: "READY", ipAddress: expect.stringMatching(/^10\.213\.0\./) });
+    // The database (every user's keys), the tokens and the agent's spool: nobody else may read them.
+    // The machines' own directories and the LAN's files are Part 8's (their kernels run as their owners).
+    expect(await exposedPaths(STATE, ["machines", "lan", "cli-home"])).toEqual([]);
+    expect((await stat(join(STATE, "db"))).mode & 0o777).toBe(0o700);
 
     // Killing the server outright (SIGKILL: no goodbye) keeps the machine READY and managed.
     await killProcessGroup((server as Launched).pid);

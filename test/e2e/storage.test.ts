@@ -2,6 +2,8 @@ import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { hostConfigFromEnv } from "../../host/config.js";
+import { run } from "../../host/exec/run.js";
+import { ensureBtrfs } from "../../host/setup/btrfs.js";
 import { createRootDisk } from "../../host/storage/index.js";
 
 const dirs: string[] = [];
@@ -36,5 +38,18 @@ describe("root disks", () => {
       ubd: `${join(dir, "cow")}.cow,${image}`,
       files: [`${join(dir, "cow")}.cow`],
     });
+  });
+});
+
+describe("the loop-backed btrfs file", () => {
+  it("is readable by root alone: every user's root disk is inside it", async () => {
+    const config = hostConfigFromEnv();
+    await ensureBtrfs(config.root, config.stateDir, () => undefined);
+    const { stdout: source } = await run("findmnt", ["-n", "-o", "SOURCE", "--target", config.root]);
+    // A host whose GAOL_ROOT is a real btrfs has no such file; CI's is loop-backed.
+    if (!source.startsWith("/dev/loop")) return;
+    const { stdout: file } = await run("losetup", ["-n", "-O", "BACK-FILE", source.trim()]);
+    const st = await stat(file.trim());
+    expect([st.uid, st.mode & 0o777]).toEqual([0, 0o600]);
   });
 });
