@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
@@ -17,6 +17,7 @@ import { listVersions, newestVersion } from "../../host/image/versions.js";
 import { ensureHost } from "../../host/setup/index.js";
 import { createAccount, removeAccount } from "../helpers/accounts.js";
 import { startTestApi, type TestApi } from "../helpers/api.js";
+import { printOnFailure } from "../helpers/diagnose.js";
 import { createTestLan, type TestLan } from "../helpers/lan.js";
 import { createSshClient, type SshClient } from "../helpers/ssh.js";
 
@@ -144,6 +145,15 @@ describe("image sync", () => {
     expect((await host.collectImages(0)).get(IMAGE)).toBeUndefined();
     expect((await listVersions(config, IMAGE)).map((v) => v.version)).toEqual([2]);
   });
+});
+
+// Both hosts' machines' consoles (this file's Host, and the agent's own state dir), and the LAN's DHCP log.
+printOnFailure(async () => {
+  const consoles = [];
+  for (const dir of [join(WORK, "state", "machines"), join(WORK, "agent-state", "machines")]) {
+    for (const id of await readdir(dir).catch(() => [] as string[])) consoles.push(join(dir, id, "console.log"));
+  }
+  return [...consoles, join(WORK, "lan", "dnsmasq.log")];
 });
 
 describe("image sync through the api, run by the host's agent", () => {
