@@ -6,14 +6,20 @@ import type { MachineDriver } from "../host/driver.js";
  * re-adopts it without reporting those lines again. One JSON file, written on stop.
  */
 export class ConsoleOffsets {
+  /** The file as read at the first adopt: a restart re-adopts every machine, one read serves them all. */
+  private offsets?: Record<string, number>;
+
   constructor(private readonly file: string) {}
 
   saved(id: string): number | undefined {
-    try {
-      return (JSON.parse(readFileSync(this.file, "utf8")) as Record<string, number>)[id];
-    } catch {
-      return undefined;
+    if (!this.offsets) {
+      try {
+        this.offsets = JSON.parse(readFileSync(this.file, "utf8")) as Record<string, number>;
+      } catch {
+        this.offsets = {};
+      }
     }
+    return this.offsets[id];
   }
 
   /** Writes the offset of every machine the driver supervises (the others have none to resume). */
@@ -24,5 +30,6 @@ export class ConsoleOffsets {
       if (offset !== undefined) offsets[id] = offset;
     }
     writeFileSync(this.file, JSON.stringify(offsets));
+    this.offsets = offsets;
   }
 }

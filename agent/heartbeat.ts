@@ -25,11 +25,15 @@ export interface HeartbeatOptions {
 export class Heartbeat {
   private reportedImages?: string;
   private stopped = false;
+  /** Read once: /proc/meminfo and the environment do not change under a running agent. */
+  private readonly capacity: Capacity;
   private timer?: NodeJS.Timeout;
   /** The beat in flight, with what follows it. */
   private current: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly options: HeartbeatOptions) {}
+  constructor(private readonly options: HeartbeatOptions) {
+    this.capacity = options.capacity ?? defaultCapacity();
+  }
 
   /** One beat; resolves to whether the api took it (a failure is logged, never thrown). */
   beat(): Promise<boolean> {
@@ -73,7 +77,7 @@ export class Heartbeat {
       if (this.stopped) return false;
       const held = JSON.stringify(images);
       const changed = held !== this.reportedImages;
-      await this.options.send({ ...(this.options.capacity ?? defaultCapacity()), ...(changed ? { images } : {}) });
+      await this.options.send({ ...this.capacity, ...(changed ? { images } : {}) });
       if (changed) this.reportedImages = held;
       return true;
     } catch (error) {

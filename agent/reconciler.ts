@@ -1,12 +1,10 @@
 import {
+  canReach,
   GaolError,
-  MACHINE_STATES,
   type MachineEvent,
   type MachineEventSink,
-  type MachineState,
   RUNNING_STATES,
   stateChanged,
-  TRANSITIONS,
 } from "../core/index.js";
 import type { MachineDriver } from "../host/driver.js";
 import type { AgentMachineFragment } from "./api/generated.js";
@@ -41,9 +39,6 @@ interface Known {
   /** How many resyncs had started when it was DESTROYED or removed: a later list that leaves it out forgets it. */
   settledAt?: number;
 }
-
-/** Every state a machine in each state may still reach: an update says a state not in there only when stale. */
-const REACHABLE = new Map(MACHINE_STATES.map((state) => [state, reachableFrom(state)]));
 
 /**
  * Converges each machine the api places here with what runs here, level-triggered: every change
@@ -248,19 +243,6 @@ function newest(known: ApiMachine, next: ApiMachine): ApiMachine {
     ...next,
     desiredState: known.desiredState === "DESTROYED" ? known.desiredState : next.desiredState,
     rebootGeneration: Math.max(known.rebootGeneration, next.rebootGeneration),
-    state: REACHABLE.get(known.state)?.has(next.state) ? next.state : known.state,
+    state: canReach(known.state, next.state) ? next.state : known.state,
   };
-}
-
-function reachableFrom(state: MachineState): Set<MachineState> {
-  const reached = new Set<MachineState>([state]);
-  const pending = [state];
-  for (let from = pending.pop(); from !== undefined; from = pending.pop()) {
-    for (const to of TRANSITIONS[from]) {
-      if (reached.has(to)) continue;
-      reached.add(to);
-      pending.push(to);
-    }
-  }
-  return reached;
 }

@@ -36,6 +36,27 @@ export function canTransition(from: MachineState, to: MachineState): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
+/** Every state reachable from each state through the table, itself included. */
+const REACHABLE = new Map(MACHINE_STATES.map((state) => [state, reachableFrom(state)]));
+
+function reachableFrom(state: MachineState): Set<MachineState> {
+  const reached = new Set<MachineState>([state]);
+  const pending = [state];
+  for (let from = pending.pop(); from !== undefined; from = pending.pop()) {
+    for (const to of TRANSITIONS[from]) {
+      if (reached.has(to)) continue;
+      reached.add(to);
+      pending.push(to);
+    }
+  }
+  return reached;
+}
+
+/** Whether a machine in `from` can ever be in `to` (a report of a state it cannot reach is stale). */
+export function canReach(from: MachineState, to: MachineState): boolean {
+  return REACHABLE.get(from)?.has(to) ?? false;
+}
+
 /** States in which a kernel should be running on the machine's host. */
 export const RUNNING_STATES: readonly MachineState[] = ["PROVISIONING", "BOOTING", "RUNNING", "READY", "STOPPING"];
 

@@ -3,7 +3,7 @@ import { MACHINE_STATES, type MachineState } from "./states.js";
 
 /**
  * The kinds of value an event field holds. Each maps to a TypeScript type (FieldValue), a GraphQL
- * type (schema/event-fields.ts) and a check of what an agent reports (checkPayload).
+ * type (schema/vocabulary.ts) and a check of what an agent reports (checkPayload).
  */
 export type FieldKind = "string" | "int" | "float" | "strings" | "state" | "hostKeys";
 

@@ -1,5 +1,5 @@
 import { GraphQLError } from "graphql";
-import { MACHINE_EVENTS, NotFoundError, parseMachineEvent } from "../core/index.js";
+import { MACHINE_EVENTS, NotFoundError, parseMachineEvent, ValidationError } from "../core/index.js";
 import { type AppendTarget, appendReported, eventsAfter, type StoredEvent } from "../db/queries/events.js";
 import { machineEventStream } from "../live/index.js";
 import { builder } from "./builder.js";
@@ -86,8 +86,8 @@ builder.mutationField("reportMachineEvents", (t) =>
       const parsed = events.map((e, i) => {
         const result = parseMachineEvent(e.kind, e.payload, `events.${i}`);
         if ("errors" in result) {
-          const message = result.errors.map((f) => `${f.field}: ${f.message}`).join("; ");
-          throw new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT", fields: result.errors } });
+          const { message, fields } = new ValidationError(result.errors);
+          throw new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT", fields } });
         }
         return { ...e, event: result.event };
       });

@@ -1,7 +1,7 @@
 import { DEFAULT_IMAGE, DEFAULT_INIT, MEMORY_MIB } from "../defaults.js";
 import { fieldPath } from "../fields.js";
 import { errorsOf, FieldErrors } from "./check.js";
-import { checkImageName, parseImageSource } from "./image-source.js";
+import { parseImageSource } from "./image-source.js";
 import { hostAccount, imageName, initProgram, machineId, machineName, userName } from "./names.js";
 import { memoryMiB, positiveInteger, sshPublicKey, syncInterval } from "./values.js";
 
@@ -13,9 +13,8 @@ export interface ProvisionInput {
   imageVersion?: number | null;
 }
 
-/** A provision request's fields, each checked, all bad ones reported at once; defaults filled in. */
-export function validateProvision(input: ProvisionInput) {
-  const errors = new FieldErrors();
+/** Checks a provision request's fields into errors; returns them with the defaults filled in. */
+function checkProvision(input: ProvisionInput, errors: FieldErrors) {
   if (input.name != null) errors.check("name", input.name, machineName);
   if (input.image != null) errors.check("image", input.image, imageName);
   const memory = input.memoryMiB ?? MEMORY_MIB.default;
@@ -24,7 +23,6 @@ export function validateProvision(input: ProvisionInput) {
   for (const [i, key] of sshPublicKeys.entries()) errors.check(fieldPath("sshPublicKeys", i), key, sshPublicKey);
   const imageVersion = input.imageVersion ?? undefined;
   if (imageVersion !== undefined) errors.check("imageVersion", imageVersion, positiveInteger);
-  errors.throwIfAny();
   return {
     name: input.name ?? undefined,
     image: input.image ?? DEFAULT_IMAGE,
@@ -32,6 +30,14 @@ export function validateProvision(input: ProvisionInput) {
     sshPublicKeys,
     imageVersion,
   };
+}
+
+/** A provision request's fields, each checked, all bad ones reported at once; defaults filled in. */
+export function validateProvision(input: ProvisionInput) {
+  const errors = new FieldErrors();
+  const valid = checkProvision(input, errors);
+  errors.throwIfAny();
+  return valid;
 }
 
 /** What a host is asked to run; everything else is derived there. */
@@ -52,23 +58,13 @@ export interface MachineSpec {
 
 /** A host's own check of a spec (it may come from anywhere): the same rules as the api's, plus the host's own. */
 export function validateSpec(spec: MachineSpec) {
-  const errors = new FieldErrors().add(
-    ...errorsOf(() =>
-      validateProvision({
-        name: spec.name,
-        image: spec.image,
-        memoryMiB: spec.memoryMiB,
-        sshPublicKeys: spec.sshPublicKeys,
-        imageVersion: spec.imageVersion,
-      }),
-    ),
-  );
+  const errors = new FieldErrors();
+  const valid = checkProvision(spec, errors);
   if (spec.id !== undefined) errors.check("id", spec.id, machineId);
   const init = spec.init ?? DEFAULT_INIT;
   errors.check("init", init, initProgram);
   if (!spec.owner) errors.add({ field: "owner", message: "is required" });
   errors.throwIfAny();
-  const valid = validateProvision(spec);
   return { ...valid, id: spec.id ?? spec.name, name: spec.name, owner: spec.owner, init };
 }
 
@@ -77,10 +73,9 @@ export function validateSpec(spec: MachineSpec) {
  * smuggle options or `..` (the agents check again before they run rsync).
  */
 export function validateImageSync(input: { name: string; source: string; intervalSeconds?: number | null }) {
-  const errors = new FieldErrors().add(
-    ...errorsOf(() => checkImageName(input.name)),
-    ...errorsOf(() => parseImageSource(input.source)),
-  );
+  const errors = new FieldErrors()
+    .check("name", input.name, imageName)
+    .add(...errorsOf(() => parseImageSource(input.source)));
   if (input.intervalSeconds != null) errors.check("intervalSeconds", input.intervalSeconds, syncInterval);
   errors.throwIfAny();
   return input;
