@@ -52,6 +52,19 @@ export const MACHINE_EVENTS = {
     description: "A boot step failed inside the machine",
     fields: { step: { kind: "string" }, reason: { kind: "string" } },
   },
+  MachineUnresponsive: {
+    description:
+      "The host's health probe of this READY machine failed several times in a row: its sshd no longer proves its host key (the machine stays READY; a reboot usually helps)",
+    fields: {
+      reason: { kind: "string", description: "What the last probe saw" },
+      failures: { kind: "int", description: "Probes failed in a row" },
+      since: { kind: "dateTime", description: "When the first of them failed" },
+    },
+  },
+  MachineResponsive: {
+    description: "The host's health probe gets this machine's host key proof again, after MachineUnresponsive",
+    fields: { unresponsiveSeconds: { kind: "float", description: "How long it did not answer" } },
+  },
 } as const satisfies Record<string, KindSpec>;
 
 export type MachineEventKind = keyof typeof MACHINE_EVENTS;

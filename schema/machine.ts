@@ -12,12 +12,36 @@ import { MUTATION_ERRORS } from "./errors.js";
 import { HostRef } from "./host.js";
 import { ImageRef } from "./image.js";
 import { UserRef } from "./user.js";
-import { DesiredStateEnum, MachineStateEnum, SshHostKeyRef } from "./vocabulary.js";
+import { DesiredStateEnum, MachineHealthStatusEnum, MachineStateEnum, SshHostKeyRef } from "./vocabulary.js";
 
 /** The machine if it exists and the viewer may see it. */
 export async function visibleMachine(ctx: Context, id: string): Promise<Machine | undefined> {
   const machine = await machineById(ctx.db, id);
   return machine && canSeeMachine(ctx, machine) ? machine : undefined;
+}
+
+interface Health {
+  status: Machine["health"];
+  since: Date;
+  reason: string | null;
+}
+
+const MachineHealthRef = builder.objectRef<Health>("MachineHealth").implement({
+  description: "What the host's periodic probe of a READY machine says: does its sshd still prove its host key?",
+  fields: (t) => ({
+    status: t.field({ type: MachineHealthStatusEnum, resolve: (h) => h.status }),
+    since: t.expose("since", {
+      type: "DateTime",
+      description: "Since the last proof (HEALTHY) or the first failed probe",
+    }),
+    reason: t.exposeString("reason", { nullable: true, description: "What the last failed probe saw (UNRESPONSIVE)" }),
+  }),
+});
+
+/** Only a READY machine has a health: before, the boot is still proving it; after, there is no kernel to probe. */
+function healthOf(m: Machine): Health | null {
+  if (m.state !== "READY") return null;
+  return { status: m.health, since: m.healthSince ?? m.readyAt ?? m.createdAt, reason: m.healthReason };
 }
 
 export const MachineRef = builder.objectRef<Machine>("Machine");
@@ -45,6 +69,13 @@ builder.node(MachineRef, {
     sshHostKeys: t.field({ type: [SshHostKeyRef], resolve: (m) => m.sshHostKeys }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     readyAt: t.expose("readyAt", { type: "DateTime", nullable: true }),
+    health: t.field({
+      type: MachineHealthRef,
+      nullable: true,
+      description:
+        "READY only: UNRESPONSIVE once the host's probes failed several times in a row (rebootMachine usually helps)",
+      resolve: healthOf,
+    }),
   }),
 });
 

@@ -21,6 +21,10 @@ export type ImageSyncState =
   | 'PENDING'
   | 'SUCCEEDED';
 
+export type MachineHealthStatus =
+  | 'HEALTHY'
+  | 'UNRESPONSIVE';
+
 export type MachineState =
   | 'BOOTING'
   | 'DESTROYED'
@@ -59,7 +63,7 @@ export type SyncImageInput = {
 
 export type SshHostKeyFieldsFragment = { type: string, fingerprintSha256: string, publicKey: string };
 
-export type MachineFieldsFragment = { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> };
+export type MachineFieldsFragment = { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> };
 
 type MachineEventFields_BootStageReached_Fragment = { __typename: 'BootStageReached', stage: string, uptimeSeconds: number | null, cursor: string, at: string };
 
@@ -73,7 +77,11 @@ type MachineEventFields_HomeMounted_Fragment = { __typename: 'HomeMounted', path
 
 type MachineEventFields_LeaseWarning_Fragment = { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string };
 
+type MachineEventFields_MachineResponsive_Fragment = { __typename: 'MachineResponsive', unresponsiveSeconds: number, cursor: string, at: string };
+
 type MachineEventFields_MachineStateChanged_Fragment = { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string };
+
+type MachineEventFields_MachineUnresponsive_Fragment = { __typename: 'MachineUnresponsive', failures: number, since: string, cursor: string, at: string, probeFailure: string };
 
 type MachineEventFields_SshReady_Fragment = { __typename: 'SshReady', ip: string, port: number, cursor: string, at: string, hostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> };
 
@@ -86,7 +94,9 @@ export type MachineEventFieldsFragment =
   | MachineEventFields_DhcpLeaseAcquired_Fragment
   | MachineEventFields_HomeMounted_Fragment
   | MachineEventFields_LeaseWarning_Fragment
+  | MachineEventFields_MachineResponsive_Fragment
   | MachineEventFields_MachineStateChanged_Fragment
+  | MachineEventFields_MachineUnresponsive_Fragment
   | MachineEventFields_SshReady_Fragment
   | MachineEventFields_SshdStarted_Fragment
 ;
@@ -102,14 +112,14 @@ export type MachinesQueryVariables = Exact<{
 }>;
 
 
-export type MachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type MachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type MachineQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type MachineQuery = { machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } | null };
+export type MachineQuery = { machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } | null };
 
 export type MachineLogQueryVariables = Exact<{
   id: string | number;
@@ -125,7 +135,9 @@ export type MachineLogQuery = { machine: { events: Array<
       | { __typename: 'DhcpLeaseAcquired', ip: string, mac: string, leaseSeconds: number | null, cursor: string, at: string }
       | { __typename: 'HomeMounted', path: string, cursor: string, at: string }
       | { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string }
+      | { __typename: 'MachineResponsive', unresponsiveSeconds: number, cursor: string, at: string }
       | { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string }
+      | { __typename: 'MachineUnresponsive', failures: number, since: string, cursor: string, at: string, probeFailure: string }
       | { __typename: 'SshReady', ip: string, port: number, cursor: string, at: string, hostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> }
       | { __typename: 'SshdStarted', port: number, cursor: string, at: string }
     > } | null };
@@ -173,7 +185,7 @@ export type ProvisionMachineMutation = { provisionMachine:
     | { __typename: 'ImageNotFoundError', message: string }
     | { __typename: 'NameTakenError', message: string }
     | { __typename: 'NoCapacityError', message: string }
-    | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
     | { __typename: 'QuotaExceededError', message: string }
     | { __typename: 'ValidationError', message: string, fields: Array<{ field: string, message: string }> }
    };
@@ -184,7 +196,7 @@ export type DestroyMachineMutationVariables = Exact<{
 
 
 export type DestroyMachineMutation = { destroyMachine:
-    | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
     | { __typename: 'NotFoundError', message: string }
    };
 
@@ -196,7 +208,7 @@ export type RebootMachineMutationVariables = Exact<{
 export type RebootMachineMutation = { rebootMachine:
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
-    | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
    };
 
 export type CreateTokenMutationVariables = Exact<{
@@ -222,7 +234,9 @@ export type MachineEventsSubscription = { machineEvents:
     | { __typename: 'DhcpLeaseAcquired', ip: string, mac: string, leaseSeconds: number | null, cursor: string, at: string }
     | { __typename: 'HomeMounted', path: string, cursor: string, at: string }
     | { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string }
+    | { __typename: 'MachineResponsive', unresponsiveSeconds: number, cursor: string, at: string }
     | { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string }
+    | { __typename: 'MachineUnresponsive', failures: number, since: string, cursor: string, at: string, probeFailure: string }
     | { __typename: 'SshReady', ip: string, port: number, cursor: string, at: string, hostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> }
     | { __typename: 'SshdStarted', port: number, cursor: string, at: string }
    };
@@ -230,7 +244,7 @@ export type MachineEventsSubscription = { machineEvents:
 export type MachineChangesSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } };
+export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -269,6 +283,11 @@ export const MachineFieldsFragmentDoc = new TypedDocumentString(`
   memoryMiB
   createdAt
   readyAt
+  health {
+    status
+    since
+    reason
+  }
   imageVersion
   image {
     name
@@ -332,6 +351,14 @@ export const MachineEventFieldsFragmentDoc = new TypedDocumentString(`
       ...SshHostKeyFields
     }
   }
+  ... on MachineUnresponsive {
+    probeFailure: reason
+    failures
+    since
+  }
+  ... on MachineResponsive {
+    unresponsiveSeconds
+  }
 }
     fragment SshHostKeyFields on SshHostKey {
   type
@@ -380,6 +407,11 @@ fragment MachineFields on Machine {
   memoryMiB
   createdAt
   readyAt
+  health {
+    status
+    since
+    reason
+  }
   imageVersion
   image {
     name
@@ -417,6 +449,11 @@ fragment MachineFields on Machine {
   memoryMiB
   createdAt
   readyAt
+  health {
+    status
+    since
+    reason
+  }
   imageVersion
   image {
     name
@@ -486,6 +523,14 @@ fragment MachineEventFields on MachineEvent {
     hostKeys {
       ...SshHostKeyFields
     }
+  }
+  ... on MachineUnresponsive {
+    probeFailure: reason
+    failures
+    since
+  }
+  ... on MachineResponsive {
+    unresponsiveSeconds
   }
 }`) as unknown as TypedDocumentString<MachineLogQuery, MachineLogQueryVariables>;
 export const ImagesDocument = new TypedDocumentString(`
@@ -612,6 +657,11 @@ fragment MachineFields on Machine {
   memoryMiB
   createdAt
   readyAt
+  health {
+    status
+    since
+    reason
+  }
   imageVersion
   image {
     name
@@ -657,6 +707,11 @@ fragment MachineFields on Machine {
   memoryMiB
   createdAt
   readyAt
+  health {
+    status
+    since
+    reason
+  }
   imageVersion
   image {
     name
@@ -702,6 +757,11 @@ fragment MachineFields on Machine {
   memoryMiB
   createdAt
   readyAt
+  health {
+    status
+    since
+    reason
+  }
   imageVersion
   image {
     name
@@ -788,6 +848,14 @@ fragment MachineEventFields on MachineEvent {
       ...SshHostKeyFields
     }
   }
+  ... on MachineUnresponsive {
+    probeFailure: reason
+    failures
+    since
+  }
+  ... on MachineResponsive {
+    unresponsiveSeconds
+  }
 }`) as unknown as TypedDocumentString<MachineEventsSubscription, MachineEventsSubscriptionVariables>;
 export const MachineChangesDocument = new TypedDocumentString(`
     subscription MachineChanges {
@@ -811,6 +879,11 @@ fragment MachineFields on Machine {
   memoryMiB
   createdAt
   readyAt
+  health {
+    status
+    since
+    reason
+  }
   imageVersion
   image {
     name
