@@ -38,6 +38,8 @@ export class Supervisor {
   private readonly quietUntil: number;
   private stopping = false;
   isReady = false;
+  /** Where the host last proved this boot's host key: what health probes ask (never an address it merely printed). */
+  proven?: { ip: string; port: number };
 
   constructor(
     readonly record: MachineRecord,
@@ -148,6 +150,7 @@ export class Supervisor {
       () => {
         if (this.done || probe.signal.aborted) return;
         this.isReady = true;
+        this.proven = { ip, port: 22 };
         const info = { ip, port: 22, mac, hostKeys: this.record.hostKeys };
         if (this.bootTimer) clearTimeout(this.bootTimer);
         this.emit(machineEvent("SshReady", { ip, port: 22, hostKeys: info.hostKeys }));
