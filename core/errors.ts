@@ -82,3 +82,11 @@ export class MachineExistsError extends GaolError {
     super(`machine ${JSON.stringify(machine)} already exists on this host`);
   }
 }
+
+/** This host cannot run machines as it is configured: each problem says what to change. Found at start, before any boot. */
+export class HostConfigError extends GaolError {
+  readonly code = "HOST_CONFIG";
+  constructor(readonly problems: string[]) {
+    super(problems.join("; "));
+  }
+}
