@@ -19,6 +19,10 @@ export function describeEvent(event: MachineEvent): string | undefined {
       return `  warning: ${event.message}`;
     case "SshReady":
       return `  ssh verified at ${event.ip}:${event.port} (${event.hostKeys[0]?.fingerprintSha256 ?? "no key"})`;
+    case "MachineUnresponsive":
+      return `unresponsive: ${event.probeFailure} (${event.failures} probes failed in a row; a reboot usually helps)`;
+    case "MachineResponsive":
+      return `responsive again after ${Math.round(event.unresponsiveSeconds)} s`;
     default:
       return undefined;
   }

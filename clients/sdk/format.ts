@@ -6,3 +6,8 @@ export function ago(iso: string | null | undefined, now = Date.now()): string {
   if (seconds < 7200) return `${Math.round(seconds / 60)} min ago`;
   return `${Math.round(seconds / 3600)} h ago`;
 }
+
+/** A machine's state as people read it: "READY (unresponsive)" once the host's probes stopped getting an answer. */
+export function stateLabel(machine: { state: string; health?: { status: string } | null }): string {
+  return machine.health?.status === "UNRESPONSIVE" ? `${machine.state} (unresponsive)` : machine.state;
+}

@@ -92,6 +92,8 @@ describe("the web page", () => {
     await stages.getByText("ssh verified", { exact: false }).waitFor({ timeout: 60_000 });
     await stages.getByText("READY", { exact: true }).waitFor({ timeout: 60_000 });
     await expect.poll(() => row.getByTestId("state").textContent()).toBe("READY");
+    // A READY machine offers a reboot (what an unresponsive one needs).
+    expect(await row.getByTestId("reboot").isEnabled()).toBe(true);
     const address = await page.getByTestId("ip").textContent();
     expect(await page.getByTestId("ssh-command").textContent()).toBe(`ssh root@${address}`);
     expect(await page.getByTestId("log").textContent()).toContain("gaol: stage=sshd");

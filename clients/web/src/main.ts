@@ -1,7 +1,7 @@
 import { createClient } from "graphql-ws";
 import { GaolClient, type Machine } from "../../sdk/client.js";
 import { type MachineEvent, websocketUrl } from "../../sdk/events.js";
-import { ago } from "../../sdk/format.js";
+import { ago, stateLabel } from "../../sdk/format.js";
 import { MachineChangesDocument, type ViewerQuery } from "../../sdk/generated.js";
 import { ApiError } from "../../sdk/request.js";
 import { h, replace } from "./dom.js";
@@ -178,13 +178,14 @@ function renderList(): void {
         onclick: () => select(m.id),
       },
       h("td", {}, h("strong", {}, m.name)),
-      h("td", {}, h("span", { class: `state ${m.state.toLowerCase()}`, "data-testid": "state" }, m.state)),
+      h("td", {}, stateBadge(m, "state")),
       h("td", {}, m.ipAddress ?? "–"),
       h("td", {}, `${m.memoryMiB} MiB`),
       h("td", {}, m.owner.name),
       h(
         "td",
-        {},
+        { class: "actions" },
+        rebootButton(m),
         h(
           "button",
           {
@@ -257,6 +258,46 @@ async function create(name: string, memory: string, key: string): Promise<boolea
   }
 }
 
+/** The machine's state as a badge: "READY (unresponsive)" stands out from a healthy READY. */
+function stateBadge(m: Machine, testid: string): HTMLElement {
+  const unresponsive = m.health?.status === "UNRESPONSIVE";
+  return h(
+    "span",
+    { class: `state ${unresponsive ? "unresponsive" : m.state.toLowerCase()}`, "data-testid": testid },
+    stateLabel(m),
+  );
+}
+
+/** A new boot on the same disk: only a READY or RUNNING machine takes one (the api says so too). */
+function rebootButton(m: Machine): HTMLElement {
+  const rebootable = (m.state === "READY" || m.state === "RUNNING") && m.desiredState !== "DESTROYED";
+  return h(
+    "button",
+    {
+      class: "secondary",
+      "data-testid": "reboot",
+      disabled: !rebootable,
+      title: "Restart its kernel on the same disk",
+      onclick: (event) => {
+        event.stopPropagation();
+        void reboot(m);
+      },
+    },
+    "Reboot",
+  );
+}
+
+async function reboot(machine: Machine): Promise<void> {
+  try {
+    const rebooted = await state.client?.reboot(machine.id);
+    if (rebooted) state.machines.set(rebooted.id, rebooted);
+    renderList();
+    if (machine.id === state.selected) renderDetailHeader();
+  } catch (error) {
+    createError.textContent = message(error);
+  }
+}
+
 async function destroy(machine: Machine): Promise<void> {
   try {
     const destroyed = await state.client?.destroy(machine.id);
@@ -315,14 +356,21 @@ function renderDetailHeader(): void {
   const command = m.ipAddress ? `ssh root@${m.ipAddress}` : "";
   replace(
     header,
-    h(
-      "h2",
-      {},
-      m.name,
-      " ",
-      h("span", { class: `state ${m.state.toLowerCase()}`, "data-testid": "detail-state" }, m.state),
-    ),
+    h("h2", {}, m.name, " ", stateBadge(m, "detail-state")),
     m.stateReason ? h("p", { class: "error" }, m.stateReason) : h("span"),
+    m.health?.status === "UNRESPONSIVE"
+      ? h(
+          "div",
+          { class: "unresponsive-note", "data-testid": "unresponsive" },
+          h(
+            "p",
+            {},
+            `Not answering since ${ago(m.health.since)}: ${m.health.reason ?? "the host's probes fail"}. `,
+            "A reboot starts its kernel again on the same disk.",
+          ),
+          rebootButton(m),
+        )
+      : h("span"),
     h(
       "dl",
       {},
@@ -384,6 +432,12 @@ function show(machine: Machine, event: MachineEvent): void {
       return;
     case "SshReady":
       step(`ssh verified ${event.ip}:${event.port}`);
+      return;
+    case "MachineUnresponsive":
+      step("unresponsive", `${event.probeFailure}; ${event.failures} probes failed in a row`, "failed");
+      return;
+    case "MachineResponsive":
+      step("responsive again", `after ${Math.round(event.unresponsiveSeconds)} s`, "ready");
       return;
     default:
       return;
