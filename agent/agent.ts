@@ -110,7 +110,9 @@ export class Agent {
     return this.driver;
   }
 
+  /** Refuses (HostConfigError) a host no machine could boot on, before it offers any capacity. */
   async start(): Promise<void> {
+    await this.driver.check();
     // In the background: the first boot finds the kernel measured.
     this.driver.warmUp();
     const afterBeat = (took: boolean) => {

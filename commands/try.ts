@@ -60,6 +60,7 @@ async function tryCommand(args: { owner?: string; name?: string }, log: (line: s
   const keyFile = keyFiles.find((f) => existsSync(f));
   const sshPublicKeys = keyFile ? [(await readFile(keyFile, "utf8")).trim()] : [];
   const host = new Host(config);
+  await host.check();
   host.warmUp();
   const name = args.name ?? "try";
   await host.destroy(name);

@@ -18,6 +18,8 @@ export type HealthProbe = { healthy: true } | { healthy: false; reason: string }
  * kernel reaching READY, or dying: FAILED). Knows nothing of the api.
  */
 export interface MachineDriver<Handle extends object = object> {
+  /** Refuses (HostConfigError, each problem with what to do) a host on which no machine could boot. */
+  check(): Promise<void>;
   /** Starts, in the background, what the first boot would otherwise wait for; boots nothing else. */
   warmUp(): void;
   /** Makes every resource (undone on failure) and boots; resolves once it boots (READY comes later). */

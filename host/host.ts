@@ -21,6 +21,7 @@ import { stopKernel, teardown } from "./machine/teardown.js";
 import { lookupAccount } from "./owner/account.js";
 import { hostKeyProblem } from "./ready/probe.js";
 import { Reverter } from "./reverter.js";
+import { checkHost } from "./setup/preflight.js";
 import { isKernelOf } from "./uml/process.js";
 
 export interface MachineHandle {
@@ -42,6 +43,11 @@ export class Host implements MachineDriver<MachineHandle> {
     readonly config: HostConfig,
     private readonly options: { bootTimeoutMs: number } = { bootTimeoutMs: 120_000 },
   ) {}
+
+  /** Refuses a host no machine could boot on (see hostProblems): at start, not as a kernel panic per machine. */
+  check(): Promise<void> {
+    return checkHost(this.config);
+  }
 
   /** Calibrates the kernel (a kernel boot of its own) and reads its features in the background, once per process. */
   warmUp(): void {

@@ -25,10 +25,11 @@ export type DriverCall =
   | { op: "probe"; id: string }
   | { op: "collectImages" }
   | { op: "syncImage"; image: string; source: string; version?: number }
+  | { op: "check" }
   | { op: "warmUp" }
   | { op: "detach" };
 
-type Step = "provision" | "adopt" | "destroy" | "reboot" | "syncImage" | "probe";
+type Step = "provision" | "adopt" | "destroy" | "reboot" | "syncImage" | "probe" | "check";
 
 /**
  * A MachineDriver without kernels, for unit tests: it records every call, keeps machines in a
@@ -100,11 +101,16 @@ export class FakeDriver implements MachineDriver<{ id: string }> {
 
   /** The calls that change something, by name, in order. */
   mutations(): string[] {
-    return this.calls.map((c) => c.op).filter((op) => op !== "warmUp" && op !== "detach" && op !== "probe");
+    return this.calls.map((c) => c.op).filter((op) => !["check", "warmUp", "detach", "probe"].includes(op));
   }
 
   callsOf<Op extends DriverCall["op"]>(op: Op): Array<Extract<DriverCall, { op: Op }>> {
     return this.calls.filter((c): c is Extract<DriverCall, { op: Op }> => c.op === op);
+  }
+
+  async check(): Promise<void> {
+    this.calls.push({ op: "check" });
+    this.throwIfFailing("check");
   }
 
   warmUp(): void {
