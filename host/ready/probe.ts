@@ -9,7 +9,8 @@ import { startHelper } from "../exec/run.js";
 import type { SshHostKey } from "../keys/hostkeys.js";
 import { provenHostKey } from "./ssh-kex.js";
 
-const ATTEMPT_MS = 3000;
+/** How long one key exchange may take before the sshd counts as not answering. */
+export const PROBE_ATTEMPT_MS = 3000;
 const RELAY_SCRIPT = fileURLToPath(new URL("./netns-relay.mjs", import.meta.url));
 const RELAY_DIR = "/run/gaol-relay";
 const relays = new Map<string, { inode: number; socket: Promise<string>; stop: () => void }>();
@@ -60,13 +61,13 @@ async function proofAt(ip: string, port: number, netns?: string): Promise<Proof>
   const timer = setTimeout(() => {
     timedOut = true;
     stream?.destroy();
-  }, ATTEMPT_MS);
+  }, PROBE_ATTEMPT_MS);
   try {
     stream = await connectTo(ip, port, netns);
     const blob = await provenHostKey(stream);
     return { key: `ssh-ed25519 ${blob.toString("base64")}` };
   } catch (error) {
-    return { problem: timedOut ? `no answer within ${ATTEMPT_MS / 1000} s` : (error as Error).message };
+    return { problem: timedOut ? `no answer within ${PROBE_ATTEMPT_MS / 1000} s` : (error as Error).message };
   } finally {
     clearTimeout(timer);
     stream?.destroy();

@@ -6,6 +6,7 @@ import { localId } from "../../agent/api/ids.js";
 import { HEALTH_CHECKS } from "../../core/index.js";
 import { hostConfigFromEnv, paths } from "../../host/config.js";
 import { Host } from "../../host/host.js";
+import { PROBE_ATTEMPT_MS } from "../../host/ready/probe.js";
 import { ensureHost } from "../../host/setup/index.js";
 import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
 import { startTestApi, type TestApi, wsClient } from "../helpers/api.js";
@@ -18,10 +19,15 @@ const NS = "gaol-t-health";
 const WORK = "/var/lib/gaol-test/health";
 const config = { ...hostConfigFromEnv(), bridge: "br0", netns: NS, stateDir: join(WORK, "state") };
 const INTERVAL_MS = 2000;
-/** A probe of a stopped sshd waits this long for its answer (host/ready/probe.ts). */
-const PROBE_TIMEOUT_MS = 3000;
-/** The longest from the sshd going quiet to the verdict: each probe an interval (+ jitter) after the last one ended. */
-const VERDICT_MS = HEALTH_CHECKS.failures * (INTERVAL_MS * (1 + HEALTH_CHECKS.jitter) + PROBE_TIMEOUT_MS) + 1000;
+/**
+ * The longest from the sshd going quiet to the verdict: the first probe up to 1.5 intervals after
+ * READY, each next one an interval (+ jitter) after the last ended, each failing one taking its
+ * whole attempt; and a few seconds for the ssh login that stops sshd and for the report.
+ */
+const VERDICT_MS =
+  INTERVAL_MS * (1.5 + (HEALTH_CHECKS.failures - 1) * (1 + HEALTH_CHECKS.jitter)) +
+  HEALTH_CHECKS.failures * PROBE_ATTEMPT_MS +
+  3000;
 
 let lan: TestLan;
 let api: TestApi;
