@@ -73,6 +73,8 @@ type MachineEventFields_HomeMounted_Fragment = { __typename: 'HomeMounted', path
 
 type MachineEventFields_LeaseWarning_Fragment = { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string };
 
+type MachineEventFields_MachineLimitReached_Fragment = { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string };
+
 type MachineEventFields_MachineStateChanged_Fragment = { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string };
 
 type MachineEventFields_SshReady_Fragment = { __typename: 'SshReady', ip: string, port: number, cursor: string, at: string, hostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> };
@@ -86,6 +88,7 @@ export type MachineEventFieldsFragment =
   | MachineEventFields_DhcpLeaseAcquired_Fragment
   | MachineEventFields_HomeMounted_Fragment
   | MachineEventFields_LeaseWarning_Fragment
+  | MachineEventFields_MachineLimitReached_Fragment
   | MachineEventFields_MachineStateChanged_Fragment
   | MachineEventFields_SshReady_Fragment
   | MachineEventFields_SshdStarted_Fragment
@@ -125,6 +128,7 @@ export type MachineLogQuery = { machine: { events: Array<
       | { __typename: 'DhcpLeaseAcquired', ip: string, mac: string, leaseSeconds: number | null, cursor: string, at: string }
       | { __typename: 'HomeMounted', path: string, cursor: string, at: string }
       | { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string }
+      | { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string }
       | { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string }
       | { __typename: 'SshReady', ip: string, port: number, cursor: string, at: string, hostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> }
       | { __typename: 'SshdStarted', port: number, cursor: string, at: string }
@@ -222,6 +226,7 @@ export type MachineEventsSubscription = { machineEvents:
     | { __typename: 'DhcpLeaseAcquired', ip: string, mac: string, leaseSeconds: number | null, cursor: string, at: string }
     | { __typename: 'HomeMounted', path: string, cursor: string, at: string }
     | { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string }
+    | { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string }
     | { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string }
     | { __typename: 'SshReady', ip: string, port: number, cursor: string, at: string, hostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> }
     | { __typename: 'SshdStarted', port: number, cursor: string, at: string }
@@ -321,6 +326,11 @@ export const MachineEventFieldsFragmentDoc = new TypedDocumentString(`
   ... on LeaseWarning {
     message
     gaveUp
+  }
+  ... on MachineLimitReached {
+    limit
+    count
+    max
   }
   ... on SshdStarted {
     port
@@ -476,6 +486,11 @@ fragment MachineEventFields on MachineEvent {
   ... on LeaseWarning {
     message
     gaveUp
+  }
+  ... on MachineLimitReached {
+    limit
+    count
+    max
   }
   ... on SshdStarted {
     port
@@ -777,6 +792,11 @@ fragment MachineEventFields on MachineEvent {
   ... on LeaseWarning {
     message
     gaveUp
+  }
+  ... on MachineLimitReached {
+    limit
+    count
+    max
   }
   ... on SshdStarted {
     port

@@ -1,5 +1,6 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { MachineLimits } from "../../core/index.js";
 import type { SshHostKey } from "../keys/hostkeys.js";
 import type { HostAccount } from "../owner/account.js";
 import type { RootDisk } from "../storage/index.js";
@@ -23,6 +24,10 @@ export interface MachineRecord {
   consoleLog: string;
   hostKeys: SshHostKey[];
   kernel: string;
+  /** The jailer the kernel starts under, with the machine's cgroup; absent: not isolated. */
+  jailer?: string;
+  /** What its cgroup allows it. */
+  limits?: MachineLimits;
   /** PID 1 inside; absent in records written before it could be chosen. */
   init?: string;
   pid?: number;

@@ -2,6 +2,7 @@ import type { SshHostKey } from "../../core/index.js";
 import { type MachineEvent, type MachineEventSink, machineEvent, stateChanged } from "../../core/index.js";
 import { ConsoleFollower } from "../console/follow.js";
 import { parseConsoleLine } from "../console/parse.js";
+import { watchLimits } from "../jail/limit-watch.js";
 import { waitForHostKey } from "../ready/probe.js";
 import type { MachineRecord } from "./record.js";
 
@@ -37,6 +38,7 @@ export class Supervisor {
   private done = false;
   private readonly quietUntil: number;
   private stopping = false;
+  private readonly stopWatchingLimits: () => void;
   isReady = false;
 
   constructor(
@@ -56,6 +58,7 @@ export class Supervisor {
     // Lines up to quietUntil were reported by an earlier agent: read them for state, do not report them again.
     this.quietUntil = options.quietUntil ?? 0;
     this.follower = new ConsoleFollower(record.consoleLog, (line, end) => this.onLine(line, end));
+    this.stopWatchingLimits = watchLimits(record, (event) => this.emit(event));
     this.bootTimer = setTimeout(
       () => this.fail(`not ready within ${options.bootTimeoutMs / 1000} s`),
       options.bootTimeoutMs,
@@ -160,6 +163,7 @@ export class Supervisor {
 
   private finish(): void {
     this.done = true;
+    this.stopWatchingLimits();
     if (this.leaseTimer) clearTimeout(this.leaseTimer);
     this.probe?.abort();
     if (this.bootTimer) clearTimeout(this.bootTimer);
