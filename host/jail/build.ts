@@ -26,13 +26,15 @@ export async function ensureJailer(config: HostConfig, log: (line: string) => vo
   if (!existsSync(binary)) {
     log(`building the kernel jailer ${key}`);
     await mkdir(join(dir, key), { recursive: true, mode: 0o755 });
-    await run("gcc", ["-O2", "-Wall", "-Werror", "-o", `${binary}.partial`, SOURCE]);
-    await chmod(`${binary}.partial`, 0o755);
-    await rename(`${binary}.partial`, binary);
+    const partial = `${binary}.${process.pid}.partial`;
+    await run("gcc", ["-O2", "-Wall", "-Werror", "-o", partial, SOURCE]);
+    await chmod(partial, 0o755);
+    await rename(partial, binary);
   }
   const current = jailerPath(config.root);
-  await rm(`${current}.new`, { force: true });
-  await symlink(join(key, "gaol-jail"), `${current}.new`);
-  await rename(`${current}.new`, current);
+  const link = `${current}.${process.pid}.new`;
+  await rm(link, { force: true });
+  await symlink(join(key, "gaol-jail"), link);
+  await rename(link, current);
   return binary;
 }

@@ -12,6 +12,7 @@ import { kernelLpj } from "../kernel/calibrate.js";
 import { kernelDoesDhcp } from "../kernel/features.js";
 import { generateHostKey } from "../keys/hostkeys.js";
 import { macFromId, tapNameFromId } from "../network/identity.js";
+import { guardTap, unguardTap } from "../network/port-security.js";
 import { createTap, deleteTap } from "../network/tap.js";
 import type { HostAccount } from "../owner/account.js";
 import type { Reverter } from "../reverter.js";
@@ -62,8 +63,21 @@ export async function createAndLaunch(
   reverter.add("root disk", () => Promise.all(disk.files.map((f) => rm(f, { force: true }))).then(() => undefined));
 
   const tap = tapNameFromId(spec.id);
-  await createTap({ name: tap, uid: owner.uid, gid: owner.gid, bridge: config.bridge, netns: config.netns });
+  const mac = macFromId(spec.id);
+  await createTap({
+    name: tap,
+    uid: owner.uid,
+    gid: owner.gid,
+    bridge: config.bridge,
+    netns: config.netns,
+    isolated: config.portIsolation,
+  });
   reverter.add("tap", () => deleteTap(tap, config.netns));
+  if (config.isolation) {
+    // Guarded before the kernel can send its first frame.
+    await guardTap(tap, mac, config.netns);
+    reverter.add("port security", () => unguardTap(tap, mac, undefined, config.netns));
+  }
 
   const record: MachineRecord = {
     id: spec.id,
@@ -74,7 +88,7 @@ export async function createAndLaunch(
     memoryMiB: spec.memoryMiB,
     disk,
     tap,
-    mac: macFromId(spec.id),
+    mac,
     bridge: config.bridge,
     netns: config.netns,
     // A fresh umid per boot: a stale one whose pid was reused makes UML pick a random umid.
@@ -94,6 +108,7 @@ export async function createAndLaunch(
     await cgroup.create(record.limits);
     reverter.add("cgroup", () => cgroup.remove());
     record.jailer = jailerPath(config.root);
+    record.portSecurity = true;
   }
 
   const launched = await launchKernel(record, dir);
@@ -110,6 +125,8 @@ export async function launchKernel(record: MachineRecord, dir: string): Promise<
   try {
     // A fresh umid per boot: a stale one whose pid was reused makes UML pick a random umid.
     record.umid = `${record.id.slice(0, 24)}-${randomBytes(3).toString("hex")}`;
+    // What this boot's kernel prints starts here: the first lease after it is the kernel's own.
+    record.bootConsoleOffset = (await consoleFile.stat()).size;
     const { owner } = record;
     const args = kernelArgs({
       umid: record.umid,
