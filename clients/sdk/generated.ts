@@ -59,7 +59,7 @@ export type SyncImageInput = {
 
 export type SshHostKeyFieldsFragment = { type: string, fingerprintSha256: string, publicKey: string };
 
-export type MachineFieldsFragment = { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> };
+export type MachineFieldsFragment = { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> };
 
 type MachineEventFields_BootStageReached_Fragment = { __typename: 'BootStageReached', stage: string, uptimeSeconds: number | null, cursor: string, at: string };
 
@@ -105,14 +105,14 @@ export type MachinesQueryVariables = Exact<{
 }>;
 
 
-export type MachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type MachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type MachineQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type MachineQuery = { machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } | null };
+export type MachineQuery = { machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } | null };
 
 export type MachineLogQueryVariables = Exact<{
   id: string | number;
@@ -177,7 +177,7 @@ export type ProvisionMachineMutation = { provisionMachine:
     | { __typename: 'ImageNotFoundError', message: string }
     | { __typename: 'NameTakenError', message: string }
     | { __typename: 'NoCapacityError', message: string }
-    | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
     | { __typename: 'QuotaExceededError', message: string }
     | { __typename: 'ValidationError', message: string, fields: Array<{ field: string, message: string }> }
    };
@@ -188,7 +188,7 @@ export type DestroyMachineMutationVariables = Exact<{
 
 
 export type DestroyMachineMutation = { destroyMachine:
-    | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
     | { __typename: 'NotFoundError', message: string }
    };
 
@@ -200,7 +200,7 @@ export type RebootMachineMutationVariables = Exact<{
 export type RebootMachineMutation = { rebootMachine:
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
-    | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
    };
 
 export type CreateTokenMutationVariables = Exact<{
@@ -235,7 +235,7 @@ export type MachineEventsSubscription = { machineEvents:
 export type MachineChangesSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } };
+export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -272,6 +272,12 @@ export const MachineFieldsFragmentDoc = new TypedDocumentString(`
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
   imageVersion
@@ -388,6 +394,12 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
   imageVersion
@@ -425,6 +437,12 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
   imageVersion
@@ -625,6 +643,12 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
   imageVersion
@@ -670,6 +694,12 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
   imageVersion
@@ -715,6 +745,12 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
   imageVersion
@@ -829,6 +865,12 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
   imageVersion

@@ -3,6 +3,7 @@ import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { MachineLimits } from "../../core/index.js";
+import { run } from "../exec/run.js";
 
 const V1_CONTROLLERS = ["memory", "pids", "cpu", "freezer"] as const;
 type V1Controller = (typeof V1_CONTROLLERS)[number];
@@ -12,7 +13,8 @@ type Layout = { version: 2; root: string } | { version: 1; roots: Partial<Record
 
 let layout: Promise<Layout> | undefined;
 
-async function detect(): Promise<Layout> {
+/** The cgroup hierarchies mounted in this mount namespace. */
+async function mounted(): Promise<{ unified?: string; roots: Partial<Record<V1Controller, string>> }> {
   const mountinfo = await readFile("/proc/self/mountinfo", "utf8");
   const roots: Partial<Record<V1Controller, string>> = {};
   let unified: string | undefined;
@@ -26,6 +28,41 @@ async function detect(): Promise<Layout> {
     for (const option of superOptions.split(",")) {
       if ((V1_CONTROLLERS as readonly string[]).includes(option)) roots[option as V1Controller] ??= mountPoint;
     }
+  }
+  return { unified, roots };
+}
+
+const OWN_MOUNTS = "/run/gaol/cgroup";
+
+/**
+ * `ip netns exec` (gaol serve in a namespace) gives its command a fresh /sys without the
+ * cgroup mounts: mount the same hierarchies again, privately, as /proc/cgroups numbers them.
+ */
+async function mountHierarchies(): Promise<void> {
+  const byHierarchy = new Map<string, string[]>();
+  for (const line of (await readFile("/proc/cgroups", "utf8")).split("\n").slice(1)) {
+    const [name, hierarchy, , enabled] = line.split("\t");
+    if (!name || enabled !== "1") continue;
+    byHierarchy.set(hierarchy ?? "0", [...(byHierarchy.get(hierarchy ?? "0") ?? []), name]);
+  }
+  for (const [hierarchy, controllers] of byHierarchy) {
+    if (!controllers.some((c) => (V1_CONTROLLERS as readonly string[]).includes(c))) continue;
+    // Hierarchy 0 is the unified (v2) tree; a v1 hierarchy mounts with all its co-mounted controllers.
+    const dir = join(OWN_MOUNTS, hierarchy === "0" ? "unified" : controllers.join(","));
+    await mkdir(dir, { recursive: true });
+    const args =
+      hierarchy === "0"
+        ? ["-t", "cgroup2", "cgroup2", dir]
+        : ["-t", "cgroup", "-o", controllers.join(","), "cgroup", dir];
+    await run("mount", args);
+  }
+}
+
+async function detect(): Promise<Layout> {
+  let { unified, roots } = await mounted();
+  if (!unified && Object.keys(roots).length === 0) {
+    await mountHierarchies();
+    ({ unified, roots } = await mounted());
   }
   // A v2 tree counts only where it holds the controllers (on hybrid hosts it holds none).
   if (unified) {
