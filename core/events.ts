@@ -36,6 +36,14 @@ export const MACHINE_EVENTS = {
       gaveUp: { kind: "string", optional: true, description: "Set when the kernel stopped asking: its own words" },
     },
   },
+  MachineLimitReached: {
+    description: "The machine's host cgroup stopped it at one of its limits (it is not using more than it was given)",
+    fields: {
+      limit: { kind: "string", description: "`processes` or `memory`" },
+      count: { kind: "int", description: "How often the limit has stopped it since it started" },
+      max: { kind: "int", description: "The limit: host processes, or MiB of host memory" },
+    },
+  },
   HomeMounted: {
     description: "The owner's host home is mounted inside",
     fields: { path: { kind: "string" } },

@@ -18,6 +18,7 @@ import { createAndLaunch, launchKernel } from "./machine/provision.js";
 import { type MachineRecord, readRecord } from "./machine/record.js";
 import { type ReadyInfo, Supervisor } from "./machine/supervise.js";
 import { stopKernel, teardown } from "./machine/teardown.js";
+import { guardTap } from "./network/port-security.js";
 import { lookupAccount } from "./owner/account.js";
 import { hostKeyProblem } from "./ready/probe.js";
 import { Reverter } from "./reverter.js";
@@ -95,6 +96,8 @@ export class Host implements MachineDriver<MachineHandle> {
         await teardown(record, dir);
         return undefined;
       }
+      // The rules may be older than this agent, or gone (a flushed ruleset): make them whole again.
+      if (record.portSecurity) await guardTap(record.tap, record.mac, record.netns);
       const quietUntil = consoleOffset ?? (await stat(record.consoleLog).catch(() => ({ size: 0 }))).size;
       const supervisor = new Supervisor(record, sink, pollExit(record), { ...this.options, quietUntil });
       await supervisor.start();

@@ -1,5 +1,5 @@
 import { resolveOffsetConnection } from "@pothos/plugin-relay";
-import { InvalidStateError, NotFoundError } from "../core/index.js";
+import { InvalidStateError, type MachineLimits, machineLimits, NotFoundError } from "../core/index.js";
 import { hostById } from "../db/queries/hosts.js";
 import { imageById } from "../db/queries/images.js";
 import { listMachines, type Machine, machineById } from "../db/queries/machines.js";
@@ -45,6 +45,16 @@ function healthOf(m: Machine): Health | null {
 }
 
 export const MachineRef = builder.objectRef<Machine>("Machine");
+
+const MachineLimitsRef = builder.objectRef<MachineLimits>("MachineLimits").implement({
+  description: "Host-side limits, enforced by the machine's cgroup; reaching one is a MachineLimitReached event",
+  fields: (t) => ({
+    memoryMiB: t.exposeInt("memoryMiB", { description: "Host memory: the guest's plus its kernel's own" }),
+    processes: t.exposeInt("processes", { description: "Host processes (one per guest address space)" }),
+    cpuWeight: t.exposeInt("cpuWeight", { description: "CPU share against other machines (100 is everyone's)" }),
+    cpuPercent: t.exposeInt("cpuPercent", { nullable: true, description: "At most this % of one CPU" }),
+  }),
+});
 builder.node(MachineRef, {
   id: { resolve: (m) => m.id },
   loadOne: async (id, ctx) => (await visibleMachine(ctx, id)) ?? null,
@@ -66,6 +76,11 @@ builder.node(MachineRef, {
     ipAddress: t.exposeString("ipAddress", { nullable: true }),
     macAddress: t.exposeString("macAddress", { nullable: true }),
     memoryMiB: t.exposeInt("memoryMiB"),
+    limits: t.field({
+      type: MachineLimitsRef,
+      description: "What the machine's host cgroup and jail allow it",
+      resolve: (m) => machineLimits(m.memoryMiB),
+    }),
     sshHostKeys: t.field({ type: [SshHostKeyRef], resolve: (m) => m.sshHostKeys }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     readyAt: t.expose("readyAt", { type: "DateTime", nullable: true }),

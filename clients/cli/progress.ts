@@ -17,6 +17,8 @@ export function describeEvent(event: MachineEvent): string | undefined {
       return `  home ${event.path}`;
     case "LeaseWarning":
       return `  warning: ${event.message}`;
+    case "MachineLimitReached":
+      return `  limit: stopped at ${event.max} ${event.limit === "memory" ? "MiB of memory" : "processes"}`;
     case "SshReady":
       return `  ssh verified at ${event.ip}:${event.port} (${event.hostKeys[0]?.fingerprintSha256 ?? "no key"})`;
     case "MachineUnresponsive":

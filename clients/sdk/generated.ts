@@ -63,7 +63,7 @@ export type SyncImageInput = {
 
 export type SshHostKeyFieldsFragment = { type: string, fingerprintSha256: string, publicKey: string };
 
-export type MachineFieldsFragment = { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> };
+export type MachineFieldsFragment = { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> };
 
 type MachineEventFields_BootStageReached_Fragment = { __typename: 'BootStageReached', stage: string, uptimeSeconds: number | null, cursor: string, at: string };
 
@@ -76,6 +76,8 @@ type MachineEventFields_DhcpLeaseAcquired_Fragment = { __typename: 'DhcpLeaseAcq
 type MachineEventFields_HomeMounted_Fragment = { __typename: 'HomeMounted', path: string, cursor: string, at: string };
 
 type MachineEventFields_LeaseWarning_Fragment = { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string };
+
+type MachineEventFields_MachineLimitReached_Fragment = { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string };
 
 type MachineEventFields_MachineResponsive_Fragment = { __typename: 'MachineResponsive', unresponsiveSeconds: number, cursor: string, at: string };
 
@@ -94,6 +96,7 @@ export type MachineEventFieldsFragment =
   | MachineEventFields_DhcpLeaseAcquired_Fragment
   | MachineEventFields_HomeMounted_Fragment
   | MachineEventFields_LeaseWarning_Fragment
+  | MachineEventFields_MachineLimitReached_Fragment
   | MachineEventFields_MachineResponsive_Fragment
   | MachineEventFields_MachineStateChanged_Fragment
   | MachineEventFields_MachineUnresponsive_Fragment
@@ -112,14 +115,14 @@ export type MachinesQueryVariables = Exact<{
 }>;
 
 
-export type MachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type MachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type MachineQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type MachineQuery = { machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } | null };
+export type MachineQuery = { machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } | null };
 
 export type MachineLogQueryVariables = Exact<{
   id: string | number;
@@ -135,6 +138,7 @@ export type MachineLogQuery = { machine: { events: Array<
       | { __typename: 'DhcpLeaseAcquired', ip: string, mac: string, leaseSeconds: number | null, cursor: string, at: string }
       | { __typename: 'HomeMounted', path: string, cursor: string, at: string }
       | { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string }
+      | { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string }
       | { __typename: 'MachineResponsive', unresponsiveSeconds: number, cursor: string, at: string }
       | { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string }
       | { __typename: 'MachineUnresponsive', failures: number, since: string, cursor: string, at: string, probeFailure: string }
@@ -185,7 +189,7 @@ export type ProvisionMachineMutation = { provisionMachine:
     | { __typename: 'ImageNotFoundError', message: string }
     | { __typename: 'NameTakenError', message: string }
     | { __typename: 'NoCapacityError', message: string }
-    | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
     | { __typename: 'QuotaExceededError', message: string }
     | { __typename: 'ValidationError', message: string, fields: Array<{ field: string, message: string }> }
    };
@@ -196,7 +200,7 @@ export type DestroyMachineMutationVariables = Exact<{
 
 
 export type DestroyMachineMutation = { destroyMachine:
-    | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
     | { __typename: 'NotFoundError', message: string }
    };
 
@@ -208,7 +212,7 @@ export type RebootMachineMutationVariables = Exact<{
 export type RebootMachineMutation = { rebootMachine:
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
-    | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
    };
 
 export type CreateTokenMutationVariables = Exact<{
@@ -234,6 +238,7 @@ export type MachineEventsSubscription = { machineEvents:
     | { __typename: 'DhcpLeaseAcquired', ip: string, mac: string, leaseSeconds: number | null, cursor: string, at: string }
     | { __typename: 'HomeMounted', path: string, cursor: string, at: string }
     | { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string }
+    | { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string }
     | { __typename: 'MachineResponsive', unresponsiveSeconds: number, cursor: string, at: string }
     | { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string }
     | { __typename: 'MachineUnresponsive', failures: number, since: string, cursor: string, at: string, probeFailure: string }
@@ -244,7 +249,7 @@ export type MachineEventsSubscription = { machineEvents:
 export type MachineChangesSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } };
+export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -281,6 +286,12 @@ export const MachineFieldsFragmentDoc = new TypedDocumentString(`
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
   health {
@@ -340,6 +351,11 @@ export const MachineEventFieldsFragmentDoc = new TypedDocumentString(`
   ... on LeaseWarning {
     message
     gaveUp
+  }
+  ... on MachineLimitReached {
+    limit
+    count
+    max
   }
   ... on SshdStarted {
     port
@@ -405,6 +421,12 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
   health {
@@ -447,6 +469,12 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
   health {
@@ -513,6 +541,11 @@ fragment MachineEventFields on MachineEvent {
   ... on LeaseWarning {
     message
     gaveUp
+  }
+  ... on MachineLimitReached {
+    limit
+    count
+    max
   }
   ... on SshdStarted {
     port
@@ -655,6 +688,12 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
   health {
@@ -705,6 +744,12 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
   health {
@@ -755,6 +800,12 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
   health {
@@ -838,6 +889,11 @@ fragment MachineEventFields on MachineEvent {
     message
     gaveUp
   }
+  ... on MachineLimitReached {
+    limit
+    count
+    max
+  }
   ... on SshdStarted {
     port
   }
@@ -877,6 +933,12 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
   health {

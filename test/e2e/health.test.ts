@@ -103,7 +103,7 @@ beforeAll(async () => {
   await rm(WORK, { recursive: true, force: true });
   await mkdir(WORK, { recursive: true });
   lan = await createTestLan(NS, 35, join(WORK, "lan"));
-  owner = await createAccount("gaolthlth", 1591);
+  owner = await createAccount("gaolthlth", 1597);
   ssh = await createSshClient(join(WORK, "client"), NS);
   api = await startTestApi();
   url = await api.app.start(0);

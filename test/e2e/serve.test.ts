@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { hostConfigFromEnv } from "../../host/config.js";
 import { HostCommandError } from "../../host/exec/error.js";
 import { type Launched, launch, run } from "../../host/exec/run.js";
@@ -68,8 +68,13 @@ beforeAll(async () => {
   await createAccount("gaoltsrv", 1521);
 });
 
-afterAll(async () => {
+// A test that failed midway must not leave its server holding the port for the next one.
+afterEach(async () => {
   if (server) await killProcessGroup(server.pid).catch(() => undefined);
+  server = undefined;
+});
+
+afterAll(async () => {
   const config = { ...hostConfigFromEnv(), stateDir: STATE, netns: NS };
   const host = new Host(config);
   for (const id of await host.localIds()) await host.destroy(id).catch(() => undefined);

@@ -107,6 +107,8 @@ describe("all of it at start", () => {
       kernel: join(work, "linux"),
       // Read-only: asks this namespace for an interface no one has.
       bridge: "gaol-t-nobr0",
+      isolation: false,
+      portIsolation: false,
     };
     const problems = await hostProblems(config, { tun: join(work, "tun") });
     expect(problems.map((p) => p.split(/[ =:]/)[0])).toEqual([

@@ -430,6 +430,9 @@ function show(machine: Machine, event: MachineEvent): void {
     case "LeaseWarning":
       step("no DHCP answer", event.message, event.gaveUp ? "failed" : "warning");
       return;
+    case "MachineLimitReached":
+      step(`${event.limit} limit`, `stopped at ${event.max} (${event.count}×)`, "warning");
+      return;
     case "SshReady":
       step(`ssh verified ${event.ip}:${event.port}`);
       return;
