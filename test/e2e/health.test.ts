@@ -52,7 +52,7 @@ type Event = {
 const EVENTS = `subscription ($id: ID!, $after: String) {
   machineEvents(machineId: $id, after: $after) {
     __typename cursor
-    ... on MachineStateChanged { state reason }
+    ... on MachineStateChanged { state stateReason: reason }
     ... on SshReady { ip hostKeys { fingerprintSha256 publicKey } }
     ... on MachineUnresponsive { reason failures since }
     ... on MachineResponsive { unresponsiveSeconds }

@@ -20,8 +20,8 @@ beforeAll(async () => {
     "link add br0 type bridge forward_delay 0",
     "link set br0 up",
     "link add brdown type bridge",
-    "link add dummy0 type dummy",
-    "link set dummy0 up",
+    "link add veth0 type veth peer name veth1",
+    "link set veth0 up",
   ].join("\n");
   await run("ip", ["-batch", "-"], { netns: NS, input: links });
 });
@@ -37,8 +37,8 @@ describe("the bridge the machines join, checked at start", () => {
     expect(await bridgeProblem({ bridge: "brdown", netns: NS })).toBe(
       `GAOL_BRIDGE=brdown in network namespace ${NS} is down: ip link set brdown up`,
     );
-    expect(await bridgeProblem({ bridge: "dummy0", netns: NS })).toBe(
-      `GAOL_BRIDGE=dummy0 in network namespace ${NS} is a dummy interface: machines' taps can only join a bridge, or unset GAOL_BRIDGE for gaol's own LAN`,
+    expect(await bridgeProblem({ bridge: "veth0", netns: NS })).toBe(
+      `GAOL_BRIDGE=veth0 in network namespace ${NS} is a veth interface: machines' taps can only join a bridge, or unset GAOL_BRIDGE for gaol's own LAN`,
     );
     expect(await bridgeProblem({ bridge: "nothere", netns: NS })).toBe(
       `GAOL_BRIDGE=nothere does not exist in network namespace ${NS}: create it (ip link add nothere type bridge), or unset GAOL_BRIDGE for gaol's own LAN`,
