@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { hostConfigFromEnv } from "../../host/config.js";
 import { Host } from "../../host/host.js";
@@ -7,6 +8,21 @@ import { createSshClient } from "../helpers/ssh.js";
 import { median, type Results } from "./results.js";
 
 const NS = "gaol-bench-iso";
+
+/** The host's busy and total CPU ticks so far, from /proc/stat. */
+async function cpuTicks(): Promise<{ busy: number; total: number }> {
+  const fields = ((await readFile("/proc/stat", "utf8")).split("\n")[0] ?? "").split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  return { busy: total - (fields[3] ?? 0) - (fields[4] ?? 0), total };
+}
+
+/** Runs work and says how busy the host's CPUs were meanwhile, in percent. */
+async function withCpu<T>(work: () => Promise<T>): Promise<{ value: T; cpuPercent: number }> {
+  const before = await cpuTicks();
+  const value = await work();
+  const after = await cpuTicks();
+  return { value, cpuPercent: (100 * (after.busy - before.busy)) / Math.max(1, after.total - before.total) };
+}
 
 /**
  * What Part 8's isolation costs and buys, in one run: provision → READY and destroy with
@@ -75,25 +91,28 @@ export async function benchIsolation(work: string, results: Results, runs = 7): 
     };
     const newBoot = async () => {
       const samples: number[] = [];
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 5; i++) {
         const m = await bootOn(on);
         samples.push(m.ms);
         await on.destroy(m.name);
       }
       return median(samples);
     };
-    const idleSsh = await sshTrue();
-    const idleBoot = await newBoot();
+    const idleSsh = await withCpu(sshTrue);
+    const idleBoot = await withCpu(newBoot);
     const loops = "for i in 1 2 3 4; do (while :; do :; done) </dev/null >/dev/null 2>&1 & done";
     await ssh.exec("root", a.ip, `setsid sh -c '${loops}' </dev/null >/dev/null 2>&1 &`, a.keys);
-    const busySsh = await sshTrue();
-    const busyBoot = await newBoot();
-    results.set("neighbour idle: B's ssh true (median)", idleSsh, "ms");
-    results.set("neighbour busy (4 loops in A): B's ssh true", busySsh, "ms");
-    results.set("  busy ÷ idle (ssh true)", busySsh / idleSsh, "×");
-    results.set("neighbour idle: new machine → READY (median of 3)", idleBoot, "ms");
-    results.set("neighbour busy: new machine → READY", busyBoot, "ms");
-    results.set("  busy ÷ idle (READY)", busyBoot / idleBoot, "×");
+    const busySsh = await withCpu(sshTrue);
+    const busyBoot = await withCpu(newBoot);
+    results.set("neighbour idle: B's ssh true (median of 5)", idleSsh.value, "ms");
+    results.set("neighbour busy (4 loops in A): B's ssh true", busySsh.value, "ms");
+    results.set("  busy ÷ idle (ssh true)", busySsh.value / idleSsh.value, "×");
+    results.set("neighbour idle: new machine → READY (median of 5)", idleBoot.value, "ms");
+    results.set("neighbour busy: new machine → READY", busyBoot.value, "ms");
+    results.set("  busy ÷ idle (READY)", busyBoot.value / idleBoot.value, "×");
+    // The loops are real only if the host was busier meanwhile (UML's guest is one CPU).
+    results.set("  host CPU busy, idle neighbour", idleSsh.cpuPercent, "%");
+    results.set("  host CPU busy, busy neighbour", busySsh.cpuPercent, "%");
   } finally {
     for (const host of [on, off]) for (const id of await host.localIds()) await host.destroy(id).catch(() => undefined);
     await lan.destroy();
