@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { HostConfigError } from "../../core/index.js";
 import { DEFAULT_BRIDGE, type HostConfig } from "../config.js";
@@ -39,7 +39,9 @@ export async function ensureIsolatedLan(lan: IsolatedLan): Promise<void> {
     await run("ip", ["-batch", "-"], { netns, input: batch });
   }
   if (!(await dnsmasqPid(dir))) {
-    await mkdir(dir, { recursive: true });
+    // The leases name every user's machine and address: root's alone (dnsmasq opens them before it drops root).
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
     await run(
       "dnsmasq",
       [

@@ -10,6 +10,7 @@ import { MachineCgroup } from "../../host/jail/cgroup.js";
 import { ensureHost } from "../../host/setup/index.js";
 import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
 import { printOnFailure } from "../helpers/diagnose.js";
+import { exposedPaths } from "../helpers/exposed.js";
 import { createTestLan, type TestLan } from "../helpers/lan.js";
 import { createSshClient, type SshClient } from "../helpers/ssh.js";
 
@@ -110,6 +111,8 @@ describe("a jailed machine", () => {
     expect(environ.map((e) => e.split("=")[0]).sort()).toEqual(["HOME", "PATH", "TMPDIR"]);
     expect(await readFile(`/proc/${pid}/cgroup`, "utf8")).toContain(`/gaol/t-jail-a`);
     expect(await (await MachineCgroup.of("t-jail-a")).members()).toContain(pid);
+    // Another local account (or another machine's owner) reads nothing of a running machine's files.
+    expect(await exposedPaths(config.stateDir)).toEqual([]);
   });
 
   it("shows guest root's hostfs nothing of the host but the owner's home", async () => {

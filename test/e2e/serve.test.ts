@@ -109,9 +109,8 @@ describe("gaol serve", () => {
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(machine).toMatchObject({ state: "READY", ipAddress: expect.stringMatching(/^10\.213\.0\./) });
-    // The database (every user's keys), the tokens and the agent's spool: nobody else may read them.
-    // The machines' own directories and the LAN's files are Part 8's (their kernels run as their owners).
-    expect(await exposedPaths(STATE, ["machines", "lan", "cli-home"])).toEqual([]);
+    // The database (every user's keys), the tokens, the spool, the machines and the LAN's leases: nobody else may read them.
+    expect(await exposedPaths(STATE, ["cli-home"])).toEqual([]);
     expect((await stat(join(STATE, "db"))).mode & 0o777).toBe(0o700);
 
     // Killing the server outright (SIGKILL: no goodbye) keeps the machine READY and managed.
