@@ -113,6 +113,8 @@ describe("a jailed machine", () => {
     expect(await (await MachineCgroup.of("t-jail-a")).members()).toContain(pid);
     // Another local account (or another machine's owner) reads nothing of a running machine's files.
     expect(await exposedPaths(config.stateDir)).toEqual([]);
+    // Under GAOL_ROOT only what every machine shares (kernel, jailer, images) is readable; the root disks are not.
+    expect(await exposedPaths(paths.gaols(config))).toEqual([]);
   });
 
   it("shows guest root's hostfs nothing of the host but the owner's home", async () => {
