@@ -1,5 +1,5 @@
 import { chmod, mkdir, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { HostConfigError } from "../../core/index.js";
 import { DEFAULT_BRIDGE, type HostConfig } from "../config.js";
 import { run, succeeds } from "../exec/run.js";
@@ -40,7 +40,8 @@ export async function ensureIsolatedLan(lan: IsolatedLan): Promise<void> {
   }
   if (!(await dnsmasqPid(dir))) {
     // The leases name every user's machine and address: root's alone (dnsmasq opens them before it drops root).
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await mkdir(dirname(dir), { recursive: true });
+    await mkdir(dir, { recursive: true });
     await chmod(dir, 0o700);
     await run(
       "dnsmasq",

@@ -160,10 +160,14 @@ function machineTable(): HTMLElement {
     { class: "card" },
     h("h2", {}, "Machines"),
     h(
-      "table",
-      {},
-      h("thead", {}, h("tr", {}, ...["Name", "State", "Address", "Memory", "Owner", ""].map((t) => h("th", {}, t)))),
-      listBody,
+      "div",
+      { class: "scroll" },
+      h(
+        "table",
+        {},
+        h("thead", {}, h("tr", {}, ...["Name", "State", "Address", "Memory", "Owner", ""].map((t) => h("th", {}, t)))),
+        listBody,
+      ),
     ),
   );
 }
@@ -299,6 +303,8 @@ async function reboot(machine: Machine): Promise<void> {
 }
 
 async function destroy(machine: Machine): Promise<void> {
+  const question = `Destroy ${machine.name}? Its root disk and everything installed on it are deleted; your home directory is kept.`;
+  if (!window.confirm(question)) return;
   try {
     const destroyed = await state.client?.destroy(machine.id);
     if (destroyed) state.machines.set(destroyed.id, destroyed);
@@ -350,10 +356,31 @@ function renderDetail(): void {
   })();
 }
 
+/** A key's type and base64 only: whatever else a key string carries never reaches a shell. */
+const KEY_TEXT = /^(ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa) ([A-Za-z0-9+/]+={0,3})(?: |$)/;
+
+/**
+ * The ssh command that trusts only the keys the host verified, in the file `gaol ssh` uses:
+ * a reused address never meets "REMOTE HOST IDENTIFICATION HAS CHANGED", nor a stranger's key.
+ */
+function pinnedSshCommand(name: string, ip: string, keys: Machine["sshHostKeys"]): string {
+  const lines = keys.flatMap((k) => {
+    const match = KEY_TEXT.exec(k.publicKey);
+    return match ? [`'${ip} ${match[1]} ${match[2]}'`] : [];
+  });
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return "";
+  if (!lines.length) return `ssh root@${ip}`;
+  const file = `~/.config/gaol/known_hosts/${name}`;
+  return (
+    `mkdir -p ~/.config/gaol/known_hosts && printf '%s\\n' ${lines.join(" ")} > ${file} && ` +
+    `ssh -o UserKnownHostsFile=${file} -o StrictHostKeyChecking=yes root@${ip}`
+  );
+}
+
 function renderDetailHeader(): void {
   const m = state.selected ? state.machines.get(state.selected) : undefined;
   if (!m) return;
-  const command = m.ipAddress ? `ssh root@${m.ipAddress}` : "";
+  const command = m.ipAddress ? pinnedSshCommand(m.name, m.ipAddress, m.sshHostKeys) : "";
   replace(
     header,
     h("h2", {}, m.name, " ", stateBadge(m, "detail-state")),
@@ -454,10 +481,14 @@ async function showAdmin(): Promise<void> {
   const [hosts, images] = await Promise.all([state.client.hosts(), state.client.images()]);
   const table = (heads: string[], rows: string[][]) =>
     h(
-      "table",
-      {},
-      h("thead", {}, h("tr", {}, ...heads.map((t) => h("th", {}, t)))),
-      h("tbody", {}, ...rows.map((r) => h("tr", {}, ...r.map((c) => h("td", {}, c))))),
+      "div",
+      { class: "scroll" },
+      h(
+        "table",
+        {},
+        h("thead", {}, h("tr", {}, ...heads.map((t) => h("th", {}, t)))),
+        h("tbody", {}, ...rows.map((r) => h("tr", {}, ...r.map((c) => h("td", {}, c))))),
+      ),
     );
   replace(
     admin,
