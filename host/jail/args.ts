@@ -5,6 +5,18 @@ import type { MachineRecord } from "../machine/record.js";
 /** Inside the jail, the guest's memory file lives in a tmpfs of the machine's own here. */
 export const JAIL_TMPDIR = "/tmp";
 
+/**
+ * Inside the jail the machine's uml_dir is here: UML writes its pid file through a buffer of
+ * 69 bytes for uml_dir, umid and "/pid" ("umid_file_name : buffer too short" on a long path).
+ */
+export const JAIL_UML_DIR = "/machine";
+
+/** What the kernel calls a host path of its machine's: uml_dir's files by their place inside the jail. */
+export function pathInJail(record: Pick<MachineRecord, "umlDir">, path: string): string {
+  const inside = path === record.umlDir || path.startsWith(`${record.umlDir}/`);
+  return inside ? JAIL_UML_DIR + path.slice(record.umlDir.length) : path;
+}
+
 /** Devices the kernel opens: its LAN's taps, and randomness for the guest's hardware RNG. */
 const DEVICES = ["/dev/null", "/dev/zero", "/dev/random", "/dev/urandom", "/dev/net/tun"];
 
@@ -42,7 +54,7 @@ export function jailArgs({ record, root, libraries, memoryFileMiB, cgroupProcs }
   const { owner } = record;
   const args = ["--root", root, "--uid", String(owner.uid), "--gid", String(owner.gid), "--user", owner.name];
   for (const file of [record.kernel, ...libraries]) args.push("--ro-bind", file);
-  args.push("--bind", record.umlDir, "--ro-bind", record.guestConfigDir);
+  args.push("--bind-at", record.umlDir, JAIL_UML_DIR, "--ro-bind", record.guestConfigDir);
   // ubd0=disk or ubd0=cow,image: the first is written, a backing image only read; a cow file
   // the kernel has not made yet lies in uml_dir, which is bound already.
   const [disk, ...backing] = record.disk.ubd.split(",");
@@ -57,6 +69,6 @@ export function jailArgs({ record, root, libraries, memoryFileMiB, cgroupProcs }
   args.push("--rlimit", "core=0", "--rlimit", "nofile=4096");
   const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: owner.home, TMPDIR: JAIL_TMPDIR };
   for (const [key, value] of Object.entries(env)) args.push("--env", `${key}=${value}`);
-  args.push("--chdir", record.umlDir);
+  args.push("--chdir", JAIL_UML_DIR);
   return args;
 }

@@ -3,12 +3,12 @@
 // Started by the agent as root; every path and value comes as an argument
 // (never through a shell). Modelled on Firecracker's jailer.
 //
-//   gaol-jail [--bind PATH]... [--ro-bind PATH]... [--dev PATH]...
+//   gaol-jail [--bind PATH]... [--bind-at PATH INSIDE]... [--ro-bind PATH]... [--dev PATH]...
 //             [--tmpfs PATH MIB]... [--cgroup PROCS_FILE]... [--env K=V]...
 //             [--rlimit NAME=N]... [--netns FILE] --uid N --gid N --user NAME
 //             --root DIR [--chdir DIR] -- KERNEL [ARG]...
 //
-// Each bound path appears at the same path inside. Exit codes: 125 for a bad
+// Each bound path appears at the same path inside, unless --bind-at names another. Exit codes: 125 for a bad
 // argument, 126 when a jail step fails (the message names it on stderr).
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,6 +33,8 @@ struct mount_item {
   enum kind kind;
   const char *path;
   long mib;
+  // Where it appears inside (the same path unless --bind-at says otherwise).
+  const char *at;
 };
 
 static struct mount_item mounts[MAX_ITEMS];
@@ -96,9 +98,9 @@ static void make_path(const char *root, const char *path, int leaf_is_dir) {
 
 static void mount_one(const char *root, const struct mount_item *m, long uid, long gid) {
   char target[PATH_MAX];
-  snprintf(target, sizeof target, "%s%s", root, m->path);
+  snprintf(target, sizeof target, "%s%s", root, m->at);
   if (m->kind == TMPFS) {
-    make_path(root, m->path, 1);
+    make_path(root, m->at, 1);
     char options[128];
     snprintf(options, sizeof options, "size=%ldm,mode=0700,uid=%ld,gid=%ld", m->mib, uid, gid);
     if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options)) die("tmpfs", m->path);
@@ -106,7 +108,7 @@ static void mount_one(const char *root, const struct mount_item *m, long uid, lo
   }
   struct stat st;
   if (stat(m->path, &st)) die("stat", m->path);
-  make_path(root, m->path, S_ISDIR(st.st_mode));
+  make_path(root, m->at, S_ISDIR(st.st_mode));
   if (mount(m->path, target, NULL, MS_BIND | MS_REC, NULL)) die("bind", m->path);
   unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID;
   if (m->kind != DEV) flags |= MS_NODEV;
@@ -125,12 +127,15 @@ int main(int argc, char **argv) {
     if (n_mounts >= MAX_ITEMS || n_cgroups >= MAX_ITEMS || n_envs >= MAX_ITEMS || n_rlimits >= MAX_ITEMS)
       usage("too many options");
     i++;
-    if (!strcmp(opt, "--bind")) mounts[n_mounts++] = (struct mount_item){BIND, val, 0};
-    else if (!strcmp(opt, "--ro-bind")) mounts[n_mounts++] = (struct mount_item){RO_BIND, val, 0};
-    else if (!strcmp(opt, "--dev")) mounts[n_mounts++] = (struct mount_item){DEV, val, 0};
+    if (!strcmp(opt, "--bind")) mounts[n_mounts++] = (struct mount_item){BIND, val, 0, val};
+    else if (!strcmp(opt, "--bind-at")) {
+      if (i + 1 >= argc) usage("--bind-at PATH INSIDE");
+      mounts[n_mounts++] = (struct mount_item){BIND, val, 0, argv[++i]};
+    } else if (!strcmp(opt, "--ro-bind")) mounts[n_mounts++] = (struct mount_item){RO_BIND, val, 0, val};
+    else if (!strcmp(opt, "--dev")) mounts[n_mounts++] = (struct mount_item){DEV, val, 0, val};
     else if (!strcmp(opt, "--tmpfs")) {
       if (i + 1 >= argc) usage("--tmpfs PATH MIB");
-      mounts[n_mounts++] = (struct mount_item){TMPFS, val, number(argv[++i])};
+      mounts[n_mounts++] = (struct mount_item){TMPFS, val, number(argv[++i]), val};
     } else if (!strcmp(opt, "--cgroup")) cgroups[n_cgroups++] = val;
     else if (!strcmp(opt, "--env")) envs[n_envs++] = (char *)val;
     else if (!strcmp(opt, "--rlimit")) {
@@ -152,8 +157,11 @@ int main(int argc, char **argv) {
   // The kernel never runs as root: that is the whole point.
   if (uid <= 0 || gid <= 0 || !user || !root) usage("--uid, --gid (not 0), --user and --root are required");
   for (int m = 0; m < n_mounts; m++)
-    if (mounts[m].path[0] != '/' || strstr(mounts[m].path, "/..") || strstr(mounts[m].path, "/./"))
-      usage("paths must be absolute and normal");
+    for (int side = 0; side < 2; side++) {
+      const char *path = side ? mounts[m].at : mounts[m].path;
+      if (path[0] != '/' || strstr(path, "/..") || strstr(path, "/./") || !strcmp(path, "/"))
+        usage("paths must be absolute and normal");
+    }
 
   // Into the machine's cgroups first, so that everything it forks is counted.
   char pid[32];

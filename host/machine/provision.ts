@@ -5,7 +5,7 @@ import { DEFAULT_INIT, machineLimits, memoryFileMiB, type validateSpec } from ".
 import { type HostConfig, paths } from "../config.js";
 import { type Launched, launch } from "../exec/run.js";
 import type { ImageVersion } from "../image/versions.js";
-import { jailArgs, kernelLibraries } from "../jail/args.js";
+import { jailArgs, kernelLibraries, pathInJail } from "../jail/args.js";
 import { jailerPath } from "../jail/build.js";
 import { MachineCgroup } from "../jail/cgroup.js";
 import { kernelLpj } from "../kernel/calibrate.js";
@@ -128,11 +128,12 @@ export async function launchKernel(record: MachineRecord, dir: string): Promise<
     // What this boot's kernel prints starts here: the first lease after it is the kernel's own.
     record.bootConsoleOffset = (await consoleFile.stat()).size;
     const { owner } = record;
+    const inside = (path: string) => (record.jailer ? pathInJail(record, path) : path);
     const args = kernelArgs({
       umid: record.umid,
-      umlDir: record.umlDir,
+      umlDir: inside(record.umlDir),
       memoryMiB: record.memoryMiB,
-      ubd: record.disk.ubd,
+      ubd: record.disk.ubd.split(",").map(inside).join(","),
       tap: record.tap,
       mac: record.mac,
       hostname: record.name,

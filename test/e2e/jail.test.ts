@@ -110,6 +110,10 @@ describe("a jailed machine", () => {
     const environ = (await readFile(`/proc/${pid}/environ`, "utf8")).split("\0").filter(Boolean);
     expect(environ.map((e) => e.split("=")[0]).sort()).toEqual(["HOME", "PATH", "TMPDIR"]);
     expect(await readFile(`/proc/${pid}/cgroup`, "utf8")).toContain(`/gaol/t-jail-a`);
+    // uml_dir is short inside the jail: UML writes its pid file, and says nothing of a short buffer.
+    const { record } = a.handle;
+    expect((await readFile(join(record.umlDir, record.umid, "pid"), "utf8")).trim()).toBe(String(pid));
+    expect(await readFile(record.consoleLog, "utf8")).not.toContain("buffer too short");
     expect(await (await MachineCgroup.of("t-jail-a")).members()).toContain(pid);
     // Another local account (or another machine's owner) reads nothing of a running machine's files.
     expect(await exposedPaths(config.stateDir)).toEqual([]);
