@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type HostConfig, paths } from "../config.js";
@@ -38,11 +38,11 @@ export async function buildImageVersion(
   // The api numbers synced versions for every host alike; alone, a host takes the next number.
   const version = wanted ?? newest + 1;
   if (version <= newest) throw new Error(`${image} version ${version} is not newer than this host's ${newest}`);
-  const snapshot = join(dir, `.${version}.tree`);
-  const partial = join(dir, `.${version}.img.partial`);
+  // Names of this process's own: two setups at once (gaol serve beside gaol setup) must not share a half-made file.
+  const snapshot = join(dir, `.${version}.${process.pid}.tree`);
+  const partial = join(dir, `.${version}.${process.pid}.img.partial`);
   const file = join(dir, `${version}.img`);
-  await run("btrfs", ["subvolume", "delete", snapshot]).catch(() => undefined);
-  await rm(partial, { force: true });
+  await removeLeftovers(dir);
   const started = Date.now();
   await Reverter.run(async (reverter) => {
     await run("btrfs", ["subvolume", "snapshot", master, snapshot]);
@@ -63,11 +63,23 @@ export async function buildImageVersion(
     });
     await chmod(partial, 0o444);
     await writeFile(`${file}.guest`, await guestFilesHash(config));
-    await run("mv", ["-T", partial, file]);
+    // Another setup that finished first made the same version: keep the one machines may already use.
+    if (existsSync(file)) await rm(partial, { force: true });
+    else await run("mv", ["-T", partial, file]);
     await dropSnapshot();
   });
   log(`built ${file} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return { image, version, file };
+}
+
+/** Half-made trees and files of builds whose process is gone (a crash, a kill). */
+async function removeLeftovers(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const match = /^\.\d+\.(\d+)\.(tree|img\.partial)$/.exec(name);
+    if (!match || existsSync(`/proc/${match[1]}`)) continue;
+    if (match[2] === "tree") await run("btrfs", ["subvolume", "delete", join(dir, name)]).catch(() => undefined);
+    else await rm(join(dir, name), { force: true });
+  }
 }
 
 /** Bump when the way an image is built changes, so existing versions are rebuilt. */

@@ -124,6 +124,9 @@ describe("the web page", () => {
     const labels = await stages.getByTestId("stage").locator("span").allTextContents();
     expect(labels.indexOf("BOOTING")).toBeLessThan(labels.findIndex((l) => l.startsWith("lease")));
     expect(labels.findIndex((l) => l.startsWith("ssh verified"))).toBeLessThan(labels.indexOf("READY"));
+    // Each stage once: the guest's "lease" stage and the host's lease event are one line.
+    expect(labels.filter((l) => l.startsWith("lease"))).toHaveLength(1);
+    expect(new Set(labels).size).toBe(labels.length);
     await page.screenshot({ path: join(ARTIFACTS, "web-ready.png"), fullPage: true });
 
     // Destroy asks first: dismissed, nothing happens.

@@ -424,14 +424,18 @@ function renderDetailHeader(): void {
 }
 
 function show(machine: Machine, event: MachineEvent): void {
-  const since = `${((Date.parse(event.at) - Date.parse(machine.createdAt)) / 1000).toFixed(2)} s`;
+  const since = `+${((Date.parse(event.at) - Date.parse(machine.createdAt)) / 1000).toFixed(2)} s`;
   const step = (label: string, note = "", kind = "") =>
     timeline.append(
       h(
         "li",
         { class: kind, "data-testid": "stage" },
         h("span", {}, label),
-        h("small", {}, note ? `${note} · ${since}` : since),
+        h(
+          "small",
+          { title: "after the machine was asked for; guest: by the kernel's own clock" },
+          note ? `${since} · ${note}` : since,
+        ),
       ),
     );
   switch (event.__typename) {
@@ -443,7 +447,9 @@ function show(machine: Machine, event: MachineEvent): void {
       step(event.state, event.reason ?? "", event.state.toLowerCase());
       return;
     case "BootStageReached":
-      step(event.stage, event.uptimeSeconds != null ? `uptime ${event.uptimeSeconds.toFixed(2)} s` : "");
+      // The host's DhcpLeaseAcquired says the same with the address: one line, not two.
+      if (event.stage === "lease") return;
+      step(event.stage, event.uptimeSeconds != null ? `guest ${event.uptimeSeconds.toFixed(2)} s` : "");
       return;
     case "BootStepFailed":
       step(`${event.step} failed`, event.failure, "failed");
