@@ -7,7 +7,11 @@ import { run } from "../../host/exec/run.js";
 const BIN = "/usr/lib/postgresql/15/bin";
 // Overridable so that two checkouts can run their suites side by side.
 const DIR = process.env.GAOL_TEST_PG_DIR ?? "/var/lib/gaol-test/postgres";
-export const TEST_POSTGRES = { host: "127.0.0.1", port: Number(process.env.GAOL_TEST_PG_PORT ?? 55432), user: "postgres" };
+export const TEST_POSTGRES = {
+  host: "127.0.0.1",
+  port: Number(process.env.GAOL_TEST_PG_PORT ?? 55432),
+  user: "postgres",
+};
 
 async function asPostgres(file: string, args: string[]) {
   const { stdout } = await run("id", ["-u", "postgres"]);
