@@ -1,5 +1,5 @@
 import type { Db } from "../db/client.js";
-import { viewerByToken } from "../db/queries/users.js";
+import { viewerByToken } from "../db/queries/tokens.js";
 import type { Notifier } from "../live/index.js";
 import type { Context } from "../schema/index.js";
 
@@ -9,7 +9,7 @@ type Viewer = Context["viewer"];
 /**
  * Builds the per-request context from an `Authorization: Bearer …` value; one
  * function for HTTP headers and graphql-ws connectionParams, so auth is written once.
- * A missing or unknown token gives no viewer, and every field then refuses.
+ * A missing, unknown, expired or revoked token gives no viewer, and every field then refuses.
  */
 export async function contextFor(deps: Deps, authorization: unknown): Promise<Context> {
   return withViewer(deps, await viewerFor(deps.db, authorization));

@@ -11,4 +11,5 @@ export * from "./rules/names.js";
 export * from "./rules/requests.js";
 export * from "./rules/values.js";
 export * from "./states.js";
+export * from "./tokens.js";
 export * from "./vocabulary.js";

@@ -31,15 +31,25 @@ export const users = pgTable("users", {
   createdAt: created(),
 });
 
-export const apiTokens = pgTable("api_tokens", {
-  id: uuid("id").primaryKey().defaultRandom(),
-  userId: uuid("user_id")
-    .notNull()
-    .references(() => users.id, { onDelete: "cascade" }),
-  /** sha256 of the token: the token itself is shown once and never stored. */
-  hash: text("hash").notNull().unique(),
-  createdAt: created(),
-});
+export const apiTokens = pgTable(
+  "api_tokens",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** sha256 of the token: the token itself is shown once and never stored. */
+    hash: text("hash").notNull().unique(),
+    /** The token's first characters, to tell tokens apart in a listing (old tokens get it on first use). */
+    prefix: text("prefix"),
+    createdAt: created(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }),
+    /** Updated at most once a minute: a write per request would cost more than the request. */
+    lastUsedAt: timestamp("last_used_at", { withTimezone: true }),
+    revokedAt: timestamp("revoked_at", { withTimezone: true }),
+  },
+  (t) => [index("api_tokens_user").on(t.userId)],
+);
 
 export const hosts = pgTable("hosts", {
   id: uuid("id").primaryKey().defaultRandom(),

@@ -3,9 +3,10 @@ import type { Machine } from "../db/queries/machines.js";
 import type { User } from "../db/queries/users.js";
 import type { Notifier } from "../live/index.js";
 
-/** Who is asking: the token's user, and for an AGENT the host it speaks for. */
+/** Who is asking: the token's user, the token itself, and for an AGENT the host it speaks for. */
 export interface Viewer {
   user: User;
+  tokenId: string;
   hostId?: string;
 }
 

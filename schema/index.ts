@@ -1,6 +1,7 @@
 import { builder } from "./builder.js";
 import "./errors.js";
 import "./user.js";
+import "./token.js";
 import "./image.js";
 import "./host.js";
 import "./machine.js";

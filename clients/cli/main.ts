@@ -1,6 +1,13 @@
 import { parseArgs } from "node:util";
 import { endpointFromEnv } from "../sdk/node.js";
-import { createTokenCommand, hostsCommand, imageSyncCommand, imagesCommand } from "./admin.js";
+import {
+  createTokenCommand,
+  hostsCommand,
+  imageSyncCommand,
+  imagesCommand,
+  revokeTokenCommand,
+  tokensCommand,
+} from "./admin.js";
 import { logs, ls, rm, ssh, sshConfig, up } from "./machines.js";
 
 const log = (line: string) => console.error(`gaol: ${line}`);
@@ -19,8 +26,11 @@ const USAGE = `usage:
   gaol image sync NAME --from SOURCE [--every SECONDS]
                                       rsync an image's master and build a new version (ADMIN)
   gaol hosts [--json]                 hosts, capacity and heartbeats (ADMIN)
-  gaol token create --user NAME [--role ADMIN|USER|AGENT] [--host-user ACCOUNT]
+  gaol token create --user NAME [--role ADMIN|USER|AGENT] [--host-user ACCOUNT] [--expires 7d]
                                       a new token, printed once (uses GAOL_TOKEN, or the server's admin token)
+  gaol token ls [--user NAME] [--json]
+                                      tokens: prefix, user, role, expiry, last use, revocation (never secrets)
+  gaol token revoke ID                the token stops working at once (yours, or any for an ADMIN)
   gaol setup                          install and prepare everything this host needs
   gaol try [--owner USER] [--name N]  boot a machine on a private LAN; Ctrl-C destroys it`;
 
@@ -33,12 +43,21 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "token": {
       const [sub, ...flags] = rest;
-      const { values } = parseArgs({
+      const { values, positionals } = parseArgs({
         args: flags,
-        options: { user: { type: "string" }, role: { type: "string" }, "host-user": { type: "string" } },
+        allowPositionals: true,
+        options: {
+          user: { type: "string" },
+          role: { type: "string" },
+          "host-user": { type: "string" },
+          expires: { type: "string" },
+          json: { type: "boolean", default: false },
+        },
       });
-      if (sub !== "create") throw new Error("usage: gaol token create --user NAME");
-      await createTokenCommand(values);
+      if (sub === "create") await createTokenCommand(values);
+      else if (sub === "ls" || sub === "list") await tokensCommand(values);
+      else if (sub === "revoke") await revokeTokenCommand(positionals[0]);
+      else throw new Error("usage: gaol token create --user NAME | gaol token ls | gaol token revoke ID");
       return 0;
     }
     case "up": {

@@ -5,6 +5,8 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 export type CreateTokenInput = {
+  /** The token stops working this long from now */
+  expiresInSeconds?: number | null | undefined;
   /** Host account for the user's machines */
   hostUser?: string | null | undefined;
   role?: Role | null | undefined;
@@ -199,14 +201,33 @@ export type RebootMachineMutation = { rebootMachine:
     | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
    };
 
+export type TokenFieldsFragment = { id: string, prefix: string | null, role: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, active: boolean, user: { name: string } };
+
 export type CreateTokenMutationVariables = Exact<{
   input: CreateTokenInput;
 }>;
 
 
 export type CreateTokenMutation = { createToken:
-    | { __typename: 'CreateTokenPayload', token: string, user: { name: string, role: Role, hostUser: string | null } }
+    | { __typename: 'CreateTokenPayload', token: string, user: { name: string, role: Role, hostUser: string | null }, details: { id: string, prefix: string | null, role: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, active: boolean, user: { name: string } } }
     | { __typename: 'ValidationError', message: string }
+   };
+
+export type TokensQueryVariables = Exact<{
+  user?: string | null | undefined;
+}>;
+
+
+export type TokensQuery = { tokens: Array<{ id: string, prefix: string | null, role: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, active: boolean, user: { name: string } }> };
+
+export type RevokeTokenMutationVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type RevokeTokenMutation = { revokeToken:
+    | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RevokeTokenPayload', token: { id: string, prefix: string | null, role: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, active: boolean, user: { name: string } } }
    };
 
 export type MachineEventsSubscriptionVariables = Exact<{
@@ -338,6 +359,21 @@ export const MachineEventFieldsFragmentDoc = new TypedDocumentString(`
   fingerprintSha256
   publicKey
 }`, {"fragmentName":"MachineEventFields"}) as unknown as TypedDocumentString<MachineEventFieldsFragment, unknown>;
+export const TokenFieldsFragmentDoc = new TypedDocumentString(`
+    fragment TokenFields on Token {
+  id
+  prefix
+  user {
+    name
+  }
+  role
+  createdAt
+  expiresAt
+  lastUsedAt
+  revokedAt
+  active
+}
+    `, {"fragmentName":"TokenFields"}) as unknown as TypedDocumentString<TokenFieldsFragment, unknown>;
 export const ViewerDocument = new TypedDocumentString(`
     query Viewer {
   viewer {
@@ -731,10 +767,71 @@ export const CreateTokenDocument = new TypedDocumentString(`
         role
         hostUser
       }
+      details {
+        ...TokenFields
+      }
     }
   }
 }
-    `) as unknown as TypedDocumentString<CreateTokenMutation, CreateTokenMutationVariables>;
+    fragment TokenFields on Token {
+  id
+  prefix
+  user {
+    name
+  }
+  role
+  createdAt
+  expiresAt
+  lastUsedAt
+  revokedAt
+  active
+}`) as unknown as TypedDocumentString<CreateTokenMutation, CreateTokenMutationVariables>;
+export const TokensDocument = new TypedDocumentString(`
+    query Tokens($user: String) {
+  tokens(user: $user) {
+    ...TokenFields
+  }
+}
+    fragment TokenFields on Token {
+  id
+  prefix
+  user {
+    name
+  }
+  role
+  createdAt
+  expiresAt
+  lastUsedAt
+  revokedAt
+  active
+}`) as unknown as TypedDocumentString<TokensQuery, TokensQueryVariables>;
+export const RevokeTokenDocument = new TypedDocumentString(`
+    mutation RevokeToken($id: ID!) {
+  revokeToken(id: $id) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on RevokeTokenPayload {
+      token {
+        ...TokenFields
+      }
+    }
+  }
+}
+    fragment TokenFields on Token {
+  id
+  prefix
+  user {
+    name
+  }
+  role
+  createdAt
+  expiresAt
+  lastUsedAt
+  revokedAt
+  active
+}`) as unknown as TypedDocumentString<RevokeTokenMutation, RevokeTokenMutationVariables>;
 export const MachineEventsDocument = new TypedDocumentString(`
     subscription MachineEvents($machineId: ID!, $after: String) {
   machineEvents(machineId: $machineId, after: $after) {

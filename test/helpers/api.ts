@@ -6,7 +6,8 @@ import WebSocket from "ws";
 import { type App, buildApp } from "../../api/app.js";
 import type { Database } from "../../db/client.js";
 import { heartbeat, hostOfAgent } from "../../db/queries/hosts.js";
-import { createToken, ensureUser, type Role } from "../../db/queries/users.js";
+import { createToken } from "../../db/queries/tokens.js";
+import { ensureUser, type Role } from "../../db/queries/users.js";
 import { testDatabase } from "./database.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read GraphQL results loosely and assert on them.
@@ -55,7 +56,7 @@ export async function startTestApi(kind: "postgres" | "pglite" = "postgres", exi
           maxMachines: options.hostMaxMachines ?? 100,
         });
       }
-      return createToken(db.database.db, user.id);
+      return (await createToken(db.database.db, user.id)).secret;
     },
     async close() {
       await app.stop();
