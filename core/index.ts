@@ -1,4 +1,5 @@
 // The domain: gaol's words and rules. Imported by every other folder; imports none of them.
+export * from "./audit.js";
 export * from "./defaults.js";
 export * from "./errors.js";
 export * from "./events.js";

@@ -12,7 +12,7 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
-import { DEFAULT_QUOTA, DESIRED_STATES, MACHINE_STATES, type SshHostKey } from "../core/index.js";
+import { type AuditAction, DEFAULT_QUOTA, DESIRED_STATES, MACHINE_STATES, type SshHostKey } from "../core/index.js";
 
 export const roleEnum = pgEnum("role", ["ADMIN", "USER", "AGENT"]);
 export const machineStateEnum = pgEnum("machine_state", MACHINE_STATES);
@@ -203,4 +203,24 @@ export const machineEvents = pgTable(
     uniqueIndex("machine_events_seq").on(t.machineId, t.seq),
     uniqueIndex("machine_events_agent_seq").on(t.machineId, t.agentSeq),
   ],
+);
+
+/** Who changed what, when, and how it went: machines, tokens and image syncs, one row per request. */
+export const auditLog = pgTable(
+  "audit_log",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    at: timestamp("at", { withTimezone: true }).notNull().defaultNow(),
+    // No foreign keys: an entry outlives its user and token, and its insert takes no lock on their rows.
+    userId: uuid("user_id"),
+    /** The actor's name when they acted. */
+    userName: text("user_name").notNull(),
+    tokenId: uuid("token_id"),
+    action: text("action").$type<AuditAction>().notNull(),
+    targetId: text("target_id"),
+    targetName: text("target_name"),
+    /** `ok`, or the typed error's name. */
+    result: text("result").notNull(),
+  },
+  (t) => [index("audit_log_user").on(t.userName, t.id), index("audit_log_action").on(t.action, t.id)],
 );

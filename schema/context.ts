@@ -1,3 +1,4 @@
+import type { Actor } from "../core/index.js";
 import type { Db } from "../db/client.js";
 import type { Machine } from "../db/queries/machines.js";
 import type { User } from "../db/queries/users.js";
@@ -28,4 +29,10 @@ export function canSeeMachine(ctx: Context, machine: Pick<Machine, "ownerId" | "
     default:
       return machine.ownerId === viewer.user.id;
   }
+}
+
+/** The viewer as the audit log names them; only called behind an auth scope, so there is one. */
+export function actorOf(ctx: Context): Actor {
+  const viewer = ctx.viewer as Viewer;
+  return { userId: viewer.user.id, userName: viewer.user.name, tokenId: viewer.tokenId };
 }

@@ -7,7 +7,7 @@ import { userById } from "../db/queries/users.js";
 import { endingWith } from "../live/index.js";
 import { destroyMachine, provisionMachine, rebootMachine } from "../services/machines.js";
 import { builder } from "./builder.js";
-import { type Context, canSeeMachine } from "./context.js";
+import { actorOf, type Context, canSeeMachine } from "./context.js";
 import { MUTATION_ERRORS } from "./errors.js";
 import { HostRef } from "./host.js";
 import { ImageRef } from "./image.js";
@@ -106,12 +106,7 @@ const ProvisionMachinePayload = payload("ProvisionMachinePayload");
 const DestroyMachinePayload = payload("DestroyMachinePayload");
 const RebootMachinePayload = payload("RebootMachinePayload");
 
-/** The machine behind a global id, if the viewer may act on it; otherwise NotFoundError (ids are not secrets). */
-async function ownMachine(ctx: Context, id: string): Promise<Machine> {
-  const machine = await visibleMachine(ctx, id);
-  if (!machine) throw new NotFoundError("machine");
-  return machine;
-}
+const mayAct = (ctx: Context) => (machine: Machine) => canSeeMachine(ctx, machine);
 
 builder.mutationField("provisionMachine", (t) =>
   t.field({
@@ -120,7 +115,7 @@ builder.mutationField("provisionMachine", (t) =>
     args: { input: t.arg({ type: ProvisionMachineInput, required: true }) },
     errors: { types: MUTATION_ERRORS, directResult: true, union: { name: "ProvisionMachineResult" } },
     resolve: async (_root, { input }, ctx) => ({
-      machine: await provisionMachine(ctx.db, ctx.viewer?.user as never, input),
+      machine: await provisionMachine(ctx.db, actorOf(ctx), ctx.viewer?.user as never, input),
     }),
   }),
 );
@@ -133,7 +128,7 @@ builder.mutationField("destroyMachine", (t) =>
     args: { id: t.arg.globalID({ required: true, for: [MachineRef] }) },
     errors: { types: [NotFoundError], directResult: true, union: { name: "DestroyMachineResult" } },
     resolve: async (_root, { id }, ctx) => ({
-      machine: await destroyMachine(ctx.db, (await ownMachine(ctx, id.id)).id),
+      machine: await destroyMachine(ctx.db, actorOf(ctx), id.id, mayAct(ctx)),
     }),
   }),
 );
@@ -145,7 +140,7 @@ builder.mutationField("rebootMachine", (t) =>
     args: { id: t.arg.globalID({ required: true, for: [MachineRef] }) },
     errors: { types: [NotFoundError, InvalidStateError], directResult: true, union: { name: "RebootMachineResult" } },
     resolve: async (_root, { id }, ctx) => ({
-      machine: await rebootMachine(ctx.db, (await ownMachine(ctx, id.id)).id),
+      machine: await rebootMachine(ctx.db, actorOf(ctx), id.id, mayAct(ctx)),
     }),
   }),
 );

@@ -3,7 +3,7 @@ import { listTokens, type Token } from "../db/queries/tokens.js";
 import { type User, userByName } from "../db/queries/users.js";
 import { issueToken, revokeToken } from "../services/tokens.js";
 import { builder } from "./builder.js";
-import type { Context } from "./context.js";
+import { actorOf, type Context } from "./context.js";
 import { RoleEnum, UserRef } from "./user.js";
 
 const TokenRef = builder.objectRef<Token>("Token").implement({
@@ -83,7 +83,7 @@ builder.mutationField("createToken", (t) =>
     authScopes: { admin: true },
     args: { input: t.arg({ type: CreateTokenInput, required: true }) },
     errors: { types: [ValidationError], directResult: true, union: { name: "CreateTokenResult" } },
-    resolve: (_root, { input }, ctx) => issueToken(ctx.db, input),
+    resolve: (_root, { input }, ctx) => issueToken(ctx.db, actorOf(ctx), input),
   }),
 );
 
@@ -98,6 +98,7 @@ builder.mutationField("revokeToken", (t) =>
     authScopes: { loggedIn: true },
     args: { id: t.arg.id({ required: true }) },
     errors: { types: [NotFoundError], directResult: true, union: { name: "RevokeTokenResult" } },
-    resolve: (_root, { id }, ctx) => revokeToken(ctx.db, String(id), (token) => mayManage(ctx, token.userId)),
+    resolve: (_root, { id }, ctx) =>
+      revokeToken(ctx.db, actorOf(ctx), String(id), (token) => mayManage(ctx, token.userId)),
   }),
 );

@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { AUDIT_ACTIONS } from "../../core/index.js";
 import { GaolClient } from "../sdk/client.js";
-import type { Role } from "../sdk/generated.js";
+import type { AuditAction, Role } from "../sdk/generated.js";
 import { endpointFromEnv } from "../sdk/node.js";
 import type { Endpoint } from "../sdk/request.js";
 import { parseDuration } from "./duration.js";
@@ -65,6 +66,39 @@ export async function revokeTokenCommand(id: string | undefined): Promise<void> 
   if (!id) throw new Error("usage: gaol token revoke ID (gaol token ls lists them)");
   const token = await new GaolClient(await adminEndpoint()).revokeToken(id);
   console.error(`gaol: revoked ${token.prefix ?? token.id}… of ${token.user.name}`);
+}
+
+/** `gaol audit [--user NAME] [--action A] [--first N] [--after CURSOR] [--json]` (ADMIN): newest first. */
+export async function auditCommand(args: {
+  user?: string;
+  action?: string;
+  first?: string;
+  after?: string;
+  json?: boolean;
+}): Promise<void> {
+  const action = args.action?.toUpperCase().replace(/[- ]/g, "_") as AuditAction | undefined;
+  if (action && !AUDIT_ACTIONS.includes(action)) throw new Error(`--action must be one of ${AUDIT_ACTIONS.join(", ")}`);
+  const first = args.first === undefined ? undefined : Number(args.first);
+  if (first !== undefined && !Number.isInteger(first)) throw new Error("--first takes a whole number");
+  const page = await new GaolClient(await adminEndpoint()).auditLog({
+    first,
+    after: args.after,
+    user: args.user,
+    action,
+  });
+  if (args.json) return printJson(page);
+  printTable([
+    ["AT", "USER", "TOKEN", "ACTION", "TARGET", "RESULT"],
+    ...page.entries.map((e) => [
+      e.at.replace(/\.\d+Z$/, "Z"),
+      e.userName,
+      e.tokenId?.slice(0, 8) ?? "-",
+      e.action,
+      e.targetName ?? e.targetId ?? "-",
+      e.result,
+    ]),
+  ]);
+  if (page.hasNextPage) console.error(`gaol: older entries: gaol audit --after ${page.endCursor}`);
 }
 
 /** `gaol images [--json]`: each image, its versions, sizes, source and users. */

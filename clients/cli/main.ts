@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { endpointFromEnv } from "../sdk/node.js";
 import {
+  auditCommand,
   createTokenCommand,
   hostsCommand,
   imageSyncCommand,
@@ -31,6 +32,8 @@ const USAGE = `usage:
   gaol token ls [--user NAME] [--json]
                                       tokens: prefix, user, role, expiry, last use, revocation (never secrets)
   gaol token revoke ID                the token stops working at once (yours, or any for an ADMIN)
+  gaol audit [--user NAME] [--action A] [--first N] [--after CURSOR] [--json]
+                                      who changed what, when, and how it went (ADMIN)
   gaol setup                          install and prepare everything this host needs
   gaol try [--owner USER] [--name N]  boot a machine on a private LAN; Ctrl-C destroys it`;
 
@@ -58,6 +61,20 @@ async function main(argv: string[]): Promise<number> {
       else if (sub === "ls" || sub === "list") await tokensCommand(values);
       else if (sub === "revoke") await revokeTokenCommand(positionals[0]);
       else throw new Error("usage: gaol token create --user NAME | gaol token ls | gaol token revoke ID");
+      return 0;
+    }
+    case "audit": {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          user: { type: "string" },
+          action: { type: "string" },
+          first: { type: "string" },
+          after: { type: "string" },
+          json: { type: "boolean", default: false },
+        },
+      });
+      await auditCommand(values);
       return 0;
     }
     case "up": {

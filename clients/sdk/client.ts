@@ -1,5 +1,7 @@
 import { type ImageEvent, imageEvents, type MachineEvent, machineEvents } from "./events.js";
 import {
+  type AuditAction,
+  AuditLogDocument,
   CreateTokenDocument,
   type CreateTokenInput,
   DestroyMachineDocument,
@@ -118,6 +120,12 @@ export class GaolClient {
   async revokeToken(id: string) {
     const { revokeToken } = await request(this.endpoint, RevokeTokenDocument, { id });
     return payloadOf(revokeToken, "RevokeTokenPayload").token;
+  }
+
+  /** ADMIN: a page of the audit log, newest first; pass `endCursor` as `after` for the next. */
+  async auditLog(options: { first?: number; after?: string; user?: string; action?: AuditAction } = {}) {
+    const { auditLog } = await request(this.endpoint, AuditLogDocument, options);
+    return { entries: auditLog.edges.map((edge) => edge.node), ...auditLog.pageInfo };
   }
 
   /** The stored events (the whole boot log) after a cursor, oldest first. */

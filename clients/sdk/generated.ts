@@ -4,6 +4,14 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+export type AuditAction =
+  | 'IMAGE_SYNC'
+  | 'MACHINE_DESTROY'
+  | 'MACHINE_PROVISION'
+  | 'MACHINE_REBOOT'
+  | 'TOKEN_CREATE'
+  | 'TOKEN_REVOKE';
+
 export type CreateTokenInput = {
   /** The token stops working this long from now */
   expiresInSeconds?: number | null | undefined;
@@ -229,6 +237,16 @@ export type RevokeTokenMutation = { revokeToken:
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RevokeTokenPayload', token: { id: string, prefix: string | null, role: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, active: boolean, user: { name: string } } }
    };
+
+export type AuditLogQueryVariables = Exact<{
+  first?: number | null | undefined;
+  after?: string | null | undefined;
+  user?: string | null | undefined;
+  action?: AuditAction | null | undefined;
+}>;
+
+
+export type AuditLogQuery = { auditLog: { edges: Array<{ node: { id: string, at: string, action: AuditAction, result: string, userName: string, tokenId: string | null, targetId: string | null, targetName: string | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type MachineEventsSubscriptionVariables = Exact<{
   machineId: string | number;
@@ -832,6 +850,28 @@ export const RevokeTokenDocument = new TypedDocumentString(`
   revokedAt
   active
 }`) as unknown as TypedDocumentString<RevokeTokenMutation, RevokeTokenMutationVariables>;
+export const AuditLogDocument = new TypedDocumentString(`
+    query AuditLog($first: Int, $after: String, $user: String, $action: AuditAction) {
+  auditLog(first: $first, after: $after, user: $user, action: $action) {
+    edges {
+      node {
+        id
+        at
+        action
+        result
+        userName
+        tokenId
+        targetId
+        targetName
+      }
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<AuditLogQuery, AuditLogQueryVariables>;
 export const MachineEventsDocument = new TypedDocumentString(`
     subscription MachineEvents($machineId: ID!, $after: String) {
   machineEvents(machineId: $machineId, after: $after) {
