@@ -1,9 +1,10 @@
+import type { RateLimiter } from "../core/index.js";
 import type { Db } from "../db/client.js";
 import { viewerByToken } from "../db/queries/tokens.js";
 import type { Notifier } from "../live/index.js";
 import type { Context } from "../schema/index.js";
 
-type Deps = { db: Db; notifier: Notifier };
+type Deps = { db: Db; notifier: Notifier; rateLimiter: RateLimiter };
 type Viewer = Context["viewer"];
 
 /**

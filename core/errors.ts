@@ -82,3 +82,18 @@ export class MachineExistsError extends GaolError {
     super(`machine ${JSON.stringify(machine)} already exists on this host`);
   }
 }
+
+/** This token has made too many changes too fast; `retryAfterSeconds` says when the next one is accepted. */
+export class RateLimitedError extends GaolError {
+  readonly code = "RATE_LIMITED";
+  constructor(readonly retryAfterSeconds: number) {
+    super(`too many changes with this token too fast; try again in ${inWords(retryAfterSeconds)}`);
+  }
+}
+
+/** "1 second", "40 seconds", "3 minutes": a wait, for people. */
+export function inWords(seconds: number): string {
+  if (seconds < 120) return seconds === 1 ? "1 second" : `${seconds} seconds`;
+  if (seconds < 7200) return `${Math.ceil(seconds / 60)} minutes`;
+  return `${Math.ceil(seconds / 3600)} hours`;
+}

@@ -6,6 +6,7 @@ export * from "./events.js";
 export * from "./fields.js";
 export * from "./machine-row.js";
 export * from "./placement.js";
+export * from "./rate-limit.js";
 export * from "./rules/check.js";
 export * from "./rules/image-source.js";
 export * from "./rules/names.js";

@@ -1,4 +1,4 @@
-import type { Actor } from "../core/index.js";
+import { type Actor, RateLimitedError, type RateLimiter } from "../core/index.js";
 import type { Db } from "../db/client.js";
 import type { Machine } from "../db/queries/machines.js";
 import type { User } from "../db/queries/users.js";
@@ -14,6 +14,8 @@ export interface Viewer {
 export interface Context {
   db: Db;
   notifier: Notifier;
+  /** Mutations per token, kept by this api process. */
+  rateLimiter: RateLimiter;
   viewer?: Viewer;
 }
 
@@ -35,4 +37,15 @@ export function canSeeMachine(ctx: Context, machine: Pick<Machine, "ownerId" | "
 export function actorOf(ctx: Context): Actor {
   const viewer = ctx.viewer as Viewer;
   return { userId: viewer.user.id, userName: viewer.user.name, tokenId: viewer.tokenId };
+}
+
+/**
+ * Spends one of the viewer's token's mutations; over the limit, a RateLimitedError. Agents are
+ * never limited: they report every console line of every machine, in batches.
+ */
+export function spendMutation(ctx: Context): void {
+  const viewer = ctx.viewer;
+  if (!viewer || viewer.user.role === "AGENT") return;
+  const wait = ctx.rateLimiter.take(viewer.tokenId);
+  if (wait > 0) throw new RateLimitedError(wait);
 }

@@ -16,7 +16,8 @@ import {
 import { imageEventStream } from "../live/index.js";
 import { syncImage } from "../services/images.js";
 import { builder } from "./builder.js";
-import { actorOf } from "./context.js";
+import { actorOf, spendMutation } from "./context.js";
+import { limited } from "./errors.js";
 import { cursorArg, eventTypes } from "./vocabulary.js";
 
 type VersionRow = Awaited<ReturnType<typeof versionsOf>>[number];
@@ -97,8 +98,11 @@ builder.mutationField("syncImage", (t) =>
     description: "ADMIN: rsync the image's master from source and build a new version on every host",
     authScopes: { admin: true },
     args: { input: t.arg({ type: SyncImageInput, required: true }) },
-    errors: { types: [ValidationError], directResult: true, union: { name: "SyncImageResult" } },
-    resolve: (_root, { input }, ctx) => syncImage(ctx.db, actorOf(ctx), input),
+    errors: { types: limited(ValidationError), directResult: true, union: { name: "SyncImageResult" } },
+    resolve: (_root, { input }, ctx) => {
+      spendMutation(ctx);
+      return syncImage(ctx.db, actorOf(ctx), input);
+    },
   }),
 );
 

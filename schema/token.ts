@@ -3,7 +3,8 @@ import { listTokens, type Token } from "../db/queries/tokens.js";
 import { type User, userByName } from "../db/queries/users.js";
 import { issueToken, revokeToken } from "../services/tokens.js";
 import { builder } from "./builder.js";
-import { actorOf, type Context } from "./context.js";
+import { actorOf, type Context, spendMutation } from "./context.js";
+import { limited } from "./errors.js";
 import { RoleEnum, UserRef } from "./user.js";
 
 const TokenRef = builder.objectRef<Token>("Token").implement({
@@ -82,8 +83,11 @@ builder.mutationField("createToken", (t) =>
     description: "ADMIN: creates the user if missing and a new bearer token for them",
     authScopes: { admin: true },
     args: { input: t.arg({ type: CreateTokenInput, required: true }) },
-    errors: { types: [ValidationError], directResult: true, union: { name: "CreateTokenResult" } },
-    resolve: (_root, { input }, ctx) => issueToken(ctx.db, actorOf(ctx), input),
+    errors: { types: limited(ValidationError), directResult: true, union: { name: "CreateTokenResult" } },
+    resolve: (_root, { input }, ctx) => {
+      spendMutation(ctx);
+      return issueToken(ctx.db, actorOf(ctx), input);
+    },
   }),
 );
 
@@ -97,8 +101,10 @@ builder.mutationField("revokeToken", (t) =>
     description: "The token stops working at once (an admin: any token; anyone else: their own). Idempotent",
     authScopes: { loggedIn: true },
     args: { id: t.arg.id({ required: true }) },
-    errors: { types: [NotFoundError], directResult: true, union: { name: "RevokeTokenResult" } },
-    resolve: (_root, { id }, ctx) =>
-      revokeToken(ctx.db, actorOf(ctx), String(id), (token) => mayManage(ctx, token.userId)),
+    errors: { types: limited(NotFoundError), directResult: true, union: { name: "RevokeTokenResult" } },
+    resolve: (_root, { id }, ctx) => {
+      spendMutation(ctx);
+      return revokeToken(ctx.db, actorOf(ctx), String(id), (token) => mayManage(ctx, token.userId));
+    },
   }),
 );

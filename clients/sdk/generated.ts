@@ -151,6 +151,7 @@ export type SyncImageMutationVariables = Exact<{
 
 
 export type SyncImageMutation = { syncImage:
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'SyncImagePayload', image: { name: string, source: string | null }, sync: { id: string, version: number, state: ImageSyncState } }
     | { __typename: 'ValidationError', message: string, fields: Array<{ field: string, message: string }> }
    };
@@ -185,6 +186,7 @@ export type ProvisionMachineMutation = { provisionMachine:
     | { __typename: 'NoCapacityError', message: string }
     | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
     | { __typename: 'QuotaExceededError', message: string }
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'ValidationError', message: string, fields: Array<{ field: string, message: string }> }
    };
 
@@ -196,6 +198,7 @@ export type DestroyMachineMutationVariables = Exact<{
 export type DestroyMachineMutation = { destroyMachine:
     | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
     | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
    };
 
 export type RebootMachineMutationVariables = Exact<{
@@ -206,6 +209,7 @@ export type RebootMachineMutationVariables = Exact<{
 export type RebootMachineMutation = { rebootMachine:
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
    };
 
@@ -218,6 +222,7 @@ export type CreateTokenMutationVariables = Exact<{
 
 export type CreateTokenMutation = { createToken:
     | { __typename: 'CreateTokenPayload', token: string, user: { name: string, role: Role, hostUser: string | null }, details: { id: string, prefix: string | null, role: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, active: boolean, user: { name: string } } }
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'ValidationError', message: string }
    };
 
@@ -235,6 +240,7 @@ export type RevokeTokenMutationVariables = Exact<{
 
 export type RevokeTokenMutation = { revokeToken:
     | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'RevokeTokenPayload', token: { id: string, prefix: string | null, role: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, active: boolean, user: { name: string } } }
    };
 
@@ -575,6 +581,9 @@ export const SyncImageDocument = new TypedDocumentString(`
         message
       }
     }
+    ... on RateLimitedError {
+      retryAfterSeconds
+    }
     ... on SyncImagePayload {
       image {
         name
@@ -643,6 +652,9 @@ export const ProvisionMachineDocument = new TypedDocumentString(`
         message
       }
     }
+    ... on RateLimitedError {
+      retryAfterSeconds
+    }
     ... on ProvisionMachinePayload {
       machine {
         ...MachineFields
@@ -687,6 +699,9 @@ export const DestroyMachineDocument = new TypedDocumentString(`
     __typename
     ... on Error {
       message
+    }
+    ... on RateLimitedError {
+      retryAfterSeconds
     }
     ... on DestroyMachinePayload {
       machine {
@@ -733,6 +748,9 @@ export const RebootMachineDocument = new TypedDocumentString(`
     ... on Error {
       message
     }
+    ... on RateLimitedError {
+      retryAfterSeconds
+    }
     ... on RebootMachinePayload {
       machine {
         ...MachineFields
@@ -777,6 +795,9 @@ export const CreateTokenDocument = new TypedDocumentString(`
     __typename
     ... on Error {
       message
+    }
+    ... on RateLimitedError {
+      retryAfterSeconds
     }
     ... on CreateTokenPayload {
       token
@@ -829,6 +850,9 @@ export const RevokeTokenDocument = new TypedDocumentString(`
     __typename
     ... on Error {
       message
+    }
+    ... on RateLimitedError {
+      retryAfterSeconds
     }
     ... on RevokeTokenPayload {
       token {

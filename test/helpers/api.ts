@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { type Client, createClient } from "graphql-ws";
 import WebSocket from "ws";
 import { type App, buildApp } from "../../api/app.js";
+import type { RateLimit } from "../../core/index.js";
 import type { Database } from "../../db/client.js";
 import { heartbeat, hostOfAgent } from "../../db/queries/hosts.js";
 import { createToken } from "../../db/queries/tokens.js";
@@ -29,10 +30,17 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startTestApi(kind: "postgres" | "pglite" = "postgres", existing?: Database): Promise<TestApi> {
+/** For runs that measure something else than the per-token mutation limit. */
+export const NO_RATE_LIMIT: RateLimit = { burst: 0, perSecond: 0 };
+
+export async function startTestApi(
+  kind: "postgres" | "pglite" = "postgres",
+  existing?: Database,
+  options: { rateLimit?: RateLimit } = {},
+): Promise<TestApi> {
   const db = existing ? { database: existing, drop: async () => undefined } : await testDatabase(kind);
   const stateDir = await mkdtemp(join(tmpdir(), "gaol-api-"));
-  const app = await buildApp({ database: db.database, stateDir });
+  const app = await buildApp({ database: db.database, stateDir, rateLimit: options.rateLimit });
   await app.prepare();
   return {
     app,

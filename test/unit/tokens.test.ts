@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { crc32 as zlibCrc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { rateLimitFromEnv } from "../../api/rate-limit.js";
 import { parseDuration } from "../../clients/cli/duration.js";
-import { crc32, newToken, shownPrefix, tokenShape } from "../../core/index.js";
+import { crc32, inWords, newToken, RateLimitedError, RateLimiter, shownPrefix, tokenShape } from "../../core/index.js";
 
 describe("token format", () => {
   it("makes gaol_ tokens of 30 random base62 characters and their CRC32, all different", () => {
@@ -32,6 +33,45 @@ describe("token format", () => {
 
   it("still accepts the shape of tokens made before checksums", () => {
     expect(tokenShape(`gaol_${randomBytes(32).toString("base64url")}`)).toBe("legacy");
+  });
+});
+
+describe("the mutation rate limiter", () => {
+  it("grants a burst, then one per refill, per key, and says how long to wait", () => {
+    let now = 0;
+    const limiter = new RateLimiter({ burst: 3, perSecond: 0.5 }, () => now);
+    expect([1, 2, 3].map(() => limiter.take("a"))).toEqual([0, 0, 0]);
+    expect(limiter.take("a")).toBe(2);
+    expect(limiter.take("b")).toBe(0);
+    now = 1000;
+    expect(limiter.take("a")).toBe(1);
+    now = 2000;
+    expect(limiter.take("a")).toBe(0);
+    expect(limiter.take("a")).toBe(2);
+    now = 60_000;
+    expect([1, 2, 3, 4].map(() => limiter.take("a"))).toEqual([0, 0, 0, 2]);
+  });
+
+  it("does nothing with a burst of 0", () => {
+    const limiter = new RateLimiter({ burst: 0, perSecond: 0 });
+    expect(Array.from({ length: 100 }, () => limiter.take("a")).every((wait) => wait === 0)).toBe(true);
+  });
+
+  it("reads its settings from the environment, and says what is wrong with them", () => {
+    expect(rateLimitFromEnv({})).toEqual({ burst: 30, perSecond: 1 });
+    expect(rateLimitFromEnv({ GAOL_RATE_LIMIT_BURST: "5", GAOL_RATE_LIMIT_PER_SECOND: "0.5" })).toEqual({
+      burst: 5,
+      perSecond: 0.5,
+    });
+    expect(rateLimitFromEnv({ GAOL_RATE_LIMIT_BURST: "0", GAOL_RATE_LIMIT_PER_SECOND: "0" }).burst).toBe(0);
+    expect(() => rateLimitFromEnv({ GAOL_RATE_LIMIT_BURST: "lots" })).toThrow(/GAOL_RATE_LIMIT_BURST must be a number/);
+    expect(() => rateLimitFromEnv({ GAOL_RATE_LIMIT_PER_SECOND: "0" })).toThrow(/GAOL_RATE_LIMIT_BURST=0 turns/);
+  });
+
+  it("says when to retry in words", () => {
+    expect(new RateLimitedError(1).message).toMatch(/try again in 1 second$/);
+    expect(new RateLimitedError(30).message).toMatch(/try again in 30 seconds$/);
+    expect(inWords(600)).toBe("10 minutes");
   });
 });
 
