@@ -63,3 +63,23 @@ export function tokenShape(token: string): "checksummed" | "legacy" | undefined 
 export function shownPrefix(token: string): string {
   return token.slice(0, SHOWN_LENGTH);
 }
+
+/** Why a request's token let no one in, so the refusal can say what to do. */
+export type TokenRefusal = { kind: "missing" | "malformed" | "unknown" } | { kind: "expired" | "revoked"; at: Date };
+
+/** What a person should do about a refused token: the tail of the top-level "Not authorized" error. */
+export function refusalAdvice(refusal: TokenRefusal): string {
+  const anew = "ask an admin for a new one (gaol token create)";
+  switch (refusal.kind) {
+    case "missing":
+      return "no token was sent: send yours as the header Authorization: Bearer gaol_…";
+    case "malformed":
+      return "this is not a whole gaol token (gaol_ and 36 letters or digits): check it was copied in full";
+    case "unknown":
+      return `this token is unknown: ${anew}`;
+    case "expired":
+      return `this token expired at ${refusal.at.toISOString()}: ${anew}`;
+    case "revoked":
+      return `this token was revoked at ${refusal.at.toISOString()}: ${anew}`;
+  }
+}

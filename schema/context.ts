@@ -17,6 +17,8 @@ export interface Context {
   /** Mutations per token, kept by this api process. */
   rateLimiter: RateLimiter;
   viewer?: Viewer;
+  /** Without a viewer: why the token let no one in, and what to do, for the "Not authorized" error. */
+  refusal?: string;
 }
 
 /** Global ids are not secrets: every read of a machine checks this. */

@@ -144,9 +144,9 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error) => {
     const message = error instanceof Error ? error.message : String(error);
-    log(
-      /Not authorized/.test(message) && !process.env.GAOL_TOKEN ? `${message}: set GAOL_TOKEN to your token` : message,
-    );
+    // Without GAOL_TOKEN the api's own advice (an Authorization header) is not what a shell user needs.
+    const unset = /Not authorized/.test(message) && !process.env.GAOL_TOKEN;
+    log(unset ? `${message.replace(/: no token was sent.*$/, "")}: set GAOL_TOKEN to your token` : message);
     process.exit(1);
   },
 );

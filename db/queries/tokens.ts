@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { and, desc, eq, getTableColumns, gt, isNull, lt, or, type SQL, sql } from "drizzle-orm";
-import { newToken, shownPrefix, tokenShape } from "../../core/index.js";
+import { and, desc, eq, getTableColumns, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import { newToken, shownPrefix, type TokenRefusal, tokenShape } from "../../core/index.js";
 import type { Queryable } from "../client.js";
 import { apiTokens, hosts, users } from "../schema.js";
 import type { User } from "./users.js";
@@ -23,25 +23,37 @@ function hashToken(token: string): string {
 }
 
 const { hash: _hash, ...listed } = getTableColumns(apiTokens);
-const usable = and(isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, sql`now()`)));
+const expired = and(isNotNull(apiTokens.expiresAt), lte(apiTokens.expiresAt, sql`now()`)) as SQL;
 const stale = or(
   isNull(apiTokens.lastUsedAt),
   lt(apiTokens.lastUsedAt, sql`now() - make_interval(secs => ${TOUCH_SECONDS})`),
 ) as SQL;
 
 /**
- * The viewer of a bearer token that is neither revoked nor expired: one query, as every request asks.
- * A token whose shape or checksum is wrong is refused before any lookup.
+ * The viewer of a bearer token that is neither revoked nor expired, or why there is none: one
+ * query, as every request asks. A token whose shape or checksum is wrong is refused before any lookup.
  */
-export async function viewerByToken(db: Queryable, token: string): Promise<TokenViewer | undefined> {
-  if (!tokenShape(token)) return undefined;
+export async function authenticate(db: Queryable, token: string): Promise<TokenViewer | { refused: TokenRefusal }> {
+  if (!tokenShape(token)) return { refused: { kind: "malformed" } };
   const [row] = await db
-    .select({ user: users, hostId: hosts.id, tokenId: apiTokens.id, prefix: apiTokens.prefix, stale })
+    .select({
+      user: users,
+      hostId: hosts.id,
+      tokenId: apiTokens.id,
+      prefix: apiTokens.prefix,
+      revokedAt: apiTokens.revokedAt,
+      expiresAt: apiTokens.expiresAt,
+      expired: sql<boolean>`${expired}`,
+      stale,
+    })
     .from(apiTokens)
     .innerJoin(users, eq(apiTokens.userId, users.id))
     .leftJoin(hosts, and(eq(hosts.agentUserId, users.id), eq(users.role, "AGENT")))
-    .where(and(eq(apiTokens.hash, hashToken(token)), usable));
-  if (!row) return undefined;
+    .where(eq(apiTokens.hash, hashToken(token)));
+  if (!row) return { refused: { kind: "unknown" } };
+  if (row.revokedAt) return { refused: { kind: "revoked", at: row.revokedAt } };
+  // The database's clock decides, as it does for every replica.
+  if (row.expired && row.expiresAt) return { refused: { kind: "expired", at: row.expiresAt } };
   if (row.stale) {
     // The condition again in the update: replicas racing on one token write it once.
     await db
@@ -50,6 +62,12 @@ export async function viewerByToken(db: Queryable, token: string): Promise<Token
       .where(and(eq(apiTokens.id, row.tokenId), stale));
   }
   return { user: row.user, tokenId: row.tokenId, hostId: row.hostId ?? undefined };
+}
+
+/** The viewer of a usable bearer token, or undefined. */
+export async function viewerByToken(db: Queryable, token: string): Promise<TokenViewer | undefined> {
+  const found = await authenticate(db, token);
+  return "refused" in found ? undefined : found;
 }
 
 /** The user a usable bearer token belongs to, or undefined. */

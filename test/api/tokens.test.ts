@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tokenShape } from "../../core/index.js";
+import { newToken, tokenShape } from "../../core/index.js";
 import { apiTokens, users } from "../../db/schema.js";
 import { startTestApi, type TestApi, take, wsClient } from "../helpers/api.js";
 
@@ -41,10 +41,11 @@ async function create(input: object): Promise<{ token: string; details: Record<s
   return createToken;
 }
 
-async function refused(token: string) {
+async function refused(token: string, why: RegExp = /./) {
   const { data, errors } = await api.gql(token, "{ viewer { name } }");
   expect(data).toBeNull();
-  expect(errors?.[0]?.message).toMatch(/Not authorized/);
+  expect(errors?.[0]?.message).toMatch(/^Not authorized/);
+  expect(errors?.[0]?.message).toMatch(why);
 }
 
 /** A token's row made by hand, for tokens createToken does not make. */
@@ -73,7 +74,7 @@ describe("token format", () => {
     const forged = `${token.slice(0, -1)}${last}`;
     // Were it looked up, this row would let it in: only the checksum keeps it out.
     await storeHash(forged, "tok-sum");
-    await refused(forged);
+    await refused(forged, /not a whole gaol token .*: check it was copied in full$/);
     expect((await ok(token, "{ viewer { name } }")).viewer.name).toBe("tok-sum");
   });
 
@@ -97,9 +98,9 @@ describe("expiry", () => {
     await live.dispose();
 
     await new Promise((r) => setTimeout(r, 1200));
-    await refused(token);
+    await refused(token, /this token expired at \d{4}-.*Z: ask an admin for a new one \(gaol token create\)$/);
     const late = wsClient(url, token);
-    await expect(take(late, "subscription { machines { name } }", {}, 1)).rejects.toThrow(/Not authorized/);
+    await expect(take(late, "subscription { machines { name } }", {}, 1)).rejects.toThrow(/Not authorized.*expired/);
     await expect(take(late, "{ viewer { name } }", {}, 1)).rejects.toThrow(/Not authorized/);
     await late.dispose();
     const { tokens } = await ok(admin, `{ tokens(user: "tok-exp") { active expiresAt } }`);
@@ -124,7 +125,7 @@ describe("revokeToken", () => {
 
     const own = await ok(first.token, REVOKE, { id: second.details.id });
     expect(own.revokeToken.token).toMatchObject({ id: second.details.id, active: false });
-    await refused(second.token);
+    await refused(second.token, /this token was revoked at .*: ask an admin for a new one/);
     const again = await ok(first.token, REVOKE, { id: second.details.id });
     expect(again.revokeToken.token.revokedAt).toBe(own.revokeToken.token.revokedAt);
 
@@ -148,6 +149,17 @@ describe("revokeToken", () => {
     expect(errors?.[0]?.message).toMatch(/Not authorized/);
     const byAdmin = await ok(admin, `{ tokens(user: "tok-carol") { user { tokens { id } } } }`);
     expect(byAdmin.tokens[0].user.tokens).toHaveLength(1);
+  });
+});
+
+describe("a refusal", () => {
+  it("says what to do when no token or an unknown one is sent, and nothing more to a role too low", async () => {
+    const none = await api.gql(undefined as never, "{ viewer { name } }");
+    expect(none.errors?.[0]?.message).toMatch(/^Not authorized.*: no token was sent: send yours as the header/);
+    await refused(newToken(), /this token is unknown: ask an admin for a new one/);
+    const user = (await create({ user: "tok-low" })).token;
+    const low = await api.gql(user, "{ hosts { name } }");
+    expect(low.errors?.[0]?.message).toBe("Not authorized to resolve Query.hosts");
   });
 });
 
