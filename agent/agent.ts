@@ -11,7 +11,9 @@ import {
   ReportEventsDocument,
   ReportSyncDocument,
 } from "./api/generated.js";
+import { localId, machineGlobalId } from "./api/ids.js";
 import { ConsoleOffsets } from "./console-offsets.js";
+import { HealthChecks, healthIntervalMsFromEnv } from "./health.js";
 import { type Capacity, Heartbeat } from "./heartbeat.js";
 import { ImageSyncs } from "./image-syncs.js";
 import { type ApiMachine, Reconciler } from "./reconciler.js";
@@ -26,6 +28,8 @@ export interface AgentOptions {
   capacity?: Capacity;
   heartbeatMs?: number;
   bootTimeoutMs?: number;
+  /** Between two health probes of a READY machine; GAOL_HEALTH_INTERVAL_SECONDS (default 30 s) when absent, 0: none. */
+  healthIntervalMs?: number;
   /** Drives the machines; UML on `config` (a Host) when absent. */
   driver?: MachineDriver;
 }
@@ -35,7 +39,7 @@ export interface AgentOptions {
  * state of this host's machines with what runs here. Level-triggered: every
  * (re)connection and every heartbeat resyncs everything, every change
  * reconciles one machine. Wires the jobs: heartbeat, image syncs, reconciler,
- * console offsets and the event spool.
+ * health probes, console offsets and the event spool.
  */
 export class Agent {
   readonly driver: MachineDriver;
@@ -43,6 +47,7 @@ export class Agent {
   private readonly reporter: EventReporter;
   private readonly reconciler: Reconciler;
   private readonly heartbeat: Heartbeat;
+  private readonly health: HealthChecks;
   private readonly syncs: ImageSyncs;
   private readonly offsets: ConsoleOffsets;
   private readonly log: (line: string) => void;
@@ -69,9 +74,19 @@ export class Agent {
       this.log,
     );
     this.offsets = new ConsoleOffsets(join(dir, "console-offsets.json"));
+    this.health = new HealthChecks({
+      probe: (id) => this.driver.probe(id),
+      ready: () => this.reconciler.readyIds(),
+      report: (id, event) => this.reporter.push(machineGlobalId(id), event),
+      intervalMs: options.healthIntervalMs ?? healthIntervalMsFromEnv(),
+      log: this.log,
+    });
     this.reconciler = new Reconciler({
       driver: this.driver,
-      report: (machineId, event) => this.reporter.push(machineId, event),
+      report: (machineId, event) => {
+        this.health.observe(localId(machineId), event);
+        this.reporter.push(machineId, event);
+      },
       savedOffset: (id) => this.offsets.saved(id),
       log: this.log,
     });
@@ -95,7 +110,9 @@ export class Agent {
     return this.driver;
   }
 
+  /** Refuses (HostConfigError) a host no machine could boot on, before it offers any capacity. */
   async start(): Promise<void> {
+    await this.driver.check();
     // In the background: the first boot finds the kernel measured.
     this.driver.warmUp();
     const afterBeat = (took: boolean) => {
@@ -114,6 +131,7 @@ export class Agent {
     });
     await this.resync();
     void this.follow();
+    this.health.start();
   }
 
   /**
@@ -141,6 +159,7 @@ export class Agent {
     this.stopped = true;
     this.syncs.stop();
     this.heartbeat.stop();
+    await this.health.stop();
     await this.reconciler.stop();
     await this.offsets.save(this.driver);
     await this.reporter.drain().catch(() => undefined);

@@ -89,6 +89,16 @@ export class Reconciler {
     return this.resyncing;
   }
 
+  /** The machines that are READY as far as is known (the api's word, and what was reported since) and meant to run. */
+  readyIds(): string[] {
+    const ready: string[] = [];
+    for (const [id, known] of this.known) {
+      const m = known.machine;
+      if (!known.orphan && m?.state === "READY" && m.desiredState === "RUNNING") ready.push(id);
+    }
+    return ready;
+  }
+
   /** Resolves once no machine has a convergence running or asked for (a backoff still waiting is not one). */
   settle(): Promise<void> {
     return this.queue.idle();

@@ -4,6 +4,7 @@ import { Agent } from "../agent/agent.js";
 import { hostConfigFromEnv } from "../host/config.js";
 import { ensureLan } from "../host/network/lan.js";
 import { ensureHost } from "../host/setup/index.js";
+import { starting } from "./startup.js";
 
 const log = (line: string) => console.error(`gaol agent: ${line}`);
 const { values } = parseArgs({
@@ -17,10 +18,13 @@ if (!api || !token) {
   process.exit(2);
 }
 const config = hostConfigFromEnv();
-await ensureHost(config, log);
-await ensureLan(config, log);
-const agent = new Agent({ api, token, config, log });
-await agent.start();
+const agent = await starting(log, async () => {
+  await ensureHost(config, log);
+  await ensureLan(config, log);
+  const started = new Agent({ api, token, config, log });
+  await started.start();
+  return started;
+});
 log(`managing this host's machines for ${api}`);
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   // The machines keep running: the next agent re-adopts them.

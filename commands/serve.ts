@@ -12,6 +12,8 @@ import { openPglite, openPostgres } from "../db/client.js";
 import { hostConfigFromEnv } from "../host/config.js";
 import { ensureLan } from "../host/network/lan.js";
 import { ensureHost } from "../host/setup/index.js";
+import { checkHost } from "../host/setup/preflight.js";
+import { starting } from "./startup.js";
 
 const log = (line: string) => console.error(`gaol: ${line}`);
 const { values } = parseArgs({
@@ -24,9 +26,14 @@ const { values } = parseArgs({
 });
 const config = hostConfigFromEnv();
 const rateLimit = rateLimitFromEnv();
-if (!values["no-agent"]) {
-  await ensureHost(config, log);
-  await ensureLan(config, log);
+const agentToo = !values["no-agent"];
+if (agentToo) {
+  // Before the api listens: a host no machine could boot on is refused with what to do.
+  await starting(log, async () => {
+    await ensureHost(config, log);
+    await ensureLan(config, log);
+    await checkHost(config);
+  });
 }
 const url = process.env.GAOL_DATABASE_URL;
 const database = url ? await openPostgres(url) : await openPglite(join(config.stateDir, "db"));
@@ -36,10 +43,25 @@ log(
   `GraphQL and GraphiQL at ${endpoint} (${url ? "Postgres" : `embedded database in ${join(config.stateDir, "db")}`})`,
 );
 let agent: Agent | undefined;
-if (!values["no-agent"]) {
+if (agentToo) {
   const token = await localAgentToken(database.db, config.stateDir, hostname());
-  agent = new Agent({ api: endpoint.replace(values.host, "127.0.0.1"), token, config, log: (l) => log(`agent: ${l}`) });
-  await agent.start();
+  agent = await starting(
+    log,
+    async () => {
+      const local = new Agent({
+        api: endpoint.replace(values.host, "127.0.0.1"),
+        token,
+        config,
+        log: (l) => log(`agent: ${l}`),
+      });
+      await local.start();
+      return local;
+    },
+    async () => {
+      await app.stop();
+      await database.close();
+    },
+  );
   log(`agent for host ${hostname()} is running`);
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

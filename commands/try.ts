@@ -10,6 +10,7 @@ import { Host } from "../host/host.js";
 import { ensureIsolatedLan, removeIsolatedLan } from "../host/network/lan.js";
 import { lookupAccount } from "../host/owner/account.js";
 import { ensureHost } from "../host/setup/index.js";
+import { starting } from "./startup.js";
 
 const TRY_NETNS = "gaol-try";
 const DEMO_ACCOUNT = "gaol-demo";
@@ -60,6 +61,7 @@ async function tryCommand(args: { owner?: string; name?: string }, log: (line: s
   const keyFile = keyFiles.find((f) => existsSync(f));
   const sshPublicKeys = keyFile ? [(await readFile(keyFile, "utf8")).trim()] : [];
   const host = new Host(config);
+  await host.check();
   host.warmUp();
   const name = args.name ?? "try";
   await host.destroy(name);
@@ -91,4 +93,5 @@ const { values } = parseArgs({
   args: process.argv.slice(2),
   options: { owner: { type: "string" }, name: { type: "string" } },
 });
-await tryCommand(values, (line) => console.error(`gaol: ${line}`));
+const log = (line: string) => console.error(`gaol: ${line}`);
+await starting(log, () => tryCommand(values, log));

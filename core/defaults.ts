@@ -12,3 +12,10 @@ export const HOST_LIVENESS_SECONDS = 60;
 
 /** PID 1 inside a machine: gaol's startenv (the benchmark's naive baseline is the only other). */
 export const DEFAULT_INIT = "/uml/bin/startenv";
+
+/**
+ * The agent's health probes of its READY machines: one every `intervalSeconds` (± `jitter` of
+ * it) per machine, at most `concurrency` at once per host; `failures` failed in a row make the
+ * machine UNRESPONSIVE.
+ */
+export const HEALTH_CHECKS = { intervalSeconds: 30, jitter: 0.1, failures: 3, concurrency: 4 } as const;

@@ -97,3 +97,11 @@ export function inWords(seconds: number): string {
   if (seconds < 7200) return `${Math.ceil(seconds / 60)} minutes`;
   return `${Math.ceil(seconds / 3600)} hours`;
 }
+
+/** This host cannot run machines as it is configured: each problem says what to change. Found at start, before any boot. */
+export class HostConfigError extends GaolError {
+  readonly code = "HOST_CONFIG";
+  constructor(readonly problems: string[]) {
+    super(problems.join("; "));
+  }
+}

@@ -36,6 +36,14 @@ export const MACHINE_EVENTS = {
       gaveUp: { kind: "string", optional: true, description: "Set when the kernel stopped asking: its own words" },
     },
   },
+  MachineLimitReached: {
+    description: "The machine's host cgroup stopped it at one of its limits (it is not using more than it was given)",
+    fields: {
+      limit: { kind: "string", description: "`processes` or `memory`" },
+      count: { kind: "int", description: "How often the limit has stopped it since it started" },
+      max: { kind: "int", description: "The limit: host processes, or MiB of host memory" },
+    },
+  },
   HomeMounted: {
     description: "The owner's host home is mounted inside",
     fields: { path: { kind: "string" } },
@@ -51,6 +59,19 @@ export const MACHINE_EVENTS = {
   BootStepFailed: {
     description: "A boot step failed inside the machine",
     fields: { step: { kind: "string" }, reason: { kind: "string" } },
+  },
+  MachineUnresponsive: {
+    description:
+      "The host's health probe of this READY machine failed several times in a row: its sshd no longer proves its host key (the machine stays READY; a reboot usually helps)",
+    fields: {
+      reason: { kind: "string", description: "What the last probe saw" },
+      failures: { kind: "int", description: "Probes failed in a row" },
+      since: { kind: "dateTime", description: "When the first of them failed" },
+    },
+  },
+  MachineResponsive: {
+    description: "The host's health probe gets this machine's host key proof again, after MachineUnresponsive",
+    fields: { unresponsiveSeconds: { kind: "float", description: "How long it did not answer" } },
   },
 } as const satisfies Record<string, KindSpec>;
 

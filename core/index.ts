@@ -4,6 +4,7 @@ export * from "./defaults.js";
 export * from "./errors.js";
 export * from "./events.js";
 export * from "./fields.js";
+export * from "./limits.js";
 export * from "./machine-row.js";
 export * from "./placement.js";
 export * from "./rate-limit.js";

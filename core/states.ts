@@ -72,3 +72,11 @@ export function stateOnDestroy(state: MachineState): MachineState {
 export function canReboot(state: MachineState): boolean {
   return state === "READY" || state === "RUNNING";
 }
+
+/**
+ * What the host's periodic probe says of a READY machine: only READY has a health. It is not a
+ * state: the boot's proof still stands and nothing on the host changes, so reboot and destroy
+ * work as for any READY machine.
+ */
+export const MACHINE_HEALTH = ["HEALTHY", "UNRESPONSIVE"] as const;
+export type MachineHealth = (typeof MACHINE_HEALTH)[number];

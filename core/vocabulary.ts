@@ -5,7 +5,7 @@ import { MACHINE_STATES, type MachineState } from "./states.js";
  * The kinds of value an event field holds. Each maps to a TypeScript type (FieldValue), a GraphQL
  * type (schema/vocabulary.ts) and a check of what an agent reports (checkPayload).
  */
-export type FieldKind = "string" | "int" | "float" | "strings" | "state" | "hostKeys";
+export type FieldKind = "string" | "int" | "float" | "dateTime" | "strings" | "state" | "hostKeys";
 
 export interface FieldSpec {
   kind: FieldKind;
@@ -29,6 +29,8 @@ interface FieldValues {
   string: string;
   int: number;
   float: number;
+  /** An ISO 8601 instant (payloads are JSON). */
+  dateTime: string;
   strings: string[];
   state: MachineState;
   hostKeys: SshHostKey[];
@@ -59,6 +61,8 @@ function checkValue(kind: FieldKind, value: unknown): string | undefined {
       return Number.isSafeInteger(value) ? undefined : "must be an integer";
     case "float":
       return typeof value === "number" && Number.isFinite(value) ? undefined : "must be a number";
+    case "dateTime":
+      return typeof value === "string" && !Number.isNaN(Date.parse(value)) ? undefined : "must be an ISO 8601 instant";
     case "strings":
       return Array.isArray(value) && value.every((v) => typeof v === "string")
         ? undefined

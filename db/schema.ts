@@ -12,11 +12,19 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
-import { type AuditAction, DEFAULT_QUOTA, DESIRED_STATES, MACHINE_STATES, type SshHostKey } from "../core/index.js";
+import {
+  type AuditAction,
+  DEFAULT_QUOTA,
+  DESIRED_STATES,
+  MACHINE_HEALTH,
+  MACHINE_STATES,
+  type SshHostKey,
+} from "../core/index.js";
 
 export const roleEnum = pgEnum("role", ["ADMIN", "USER", "AGENT"]);
 export const machineStateEnum = pgEnum("machine_state", MACHINE_STATES);
 export const desiredStateEnum = pgEnum("desired_state", DESIRED_STATES);
+export const machineHealthEnum = pgEnum("machine_health", MACHINE_HEALTH);
 
 const created = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
 
@@ -170,6 +178,10 @@ export const machines = pgTable(
     ipAddress: text("ip_address"),
     macAddress: text("mac_address"),
     sshHostKeys: jsonb("ssh_host_keys").$type<SshHostKey[]>().notNull().default([]),
+    /** While READY: the host's health probes' verdict (MachineUnresponsive, MachineResponsive), since when, and why. */
+    health: machineHealthEnum("health").notNull().default("HEALTHY"),
+    healthSince: timestamp("health_since", { withTimezone: true }),
+    healthReason: text("health_reason"),
     /** The last event sequence number handed out for this machine. */
     lastEventSeq: integer("last_event_seq").notNull().default(0),
     createdAt: created(),

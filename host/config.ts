@@ -13,6 +13,13 @@ export interface HostConfig {
   netns?: string;
   /** UML kernel binary (GAOL_KERNEL). */
   kernel: string;
+  /**
+   * Every kernel jailed, in a cgroup with limits, behind port security on its tap.
+   * `GAOL_ISOLATION=off` exists to measure what that costs, never for real users.
+   */
+  isolation: boolean;
+  /** Machines reach the LAN but not each other (GAOL_PORT_ISOLATION=on). */
+  portIsolation: boolean;
 }
 
 export const DEFAULT_BRIDGE = "gaol0";
@@ -25,6 +32,8 @@ export function hostConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HostCon
     bridge: env.GAOL_BRIDGE ?? DEFAULT_BRIDGE,
     netns: env.GAOL_NETNS || undefined,
     kernel: env.GAOL_KERNEL ?? defaultKernel(root),
+    isolation: env.GAOL_ISOLATION !== "off",
+    portIsolation: env.GAOL_PORT_ISOLATION === "on",
   };
 }
 

@@ -8,6 +8,9 @@ export interface HeldImageVersion {
   sizeBytes: number;
 }
 
+/** What one health probe of a READY machine found: its sshd proved the host key, or why not. */
+export type HealthProbe = { healthy: true } | { healthy: false; reason: string };
+
 /**
  * What the agent needs of a host's machines, keyed by machine id (Incus's instance drivers are
  * the model): the real driver is UML (Host), unit tests use a fake. Every event a machine has
@@ -15,6 +18,8 @@ export interface HeldImageVersion {
  * kernel reaching READY, or dying: FAILED). Knows nothing of the api.
  */
 export interface MachineDriver<Handle extends object = object> {
+  /** Refuses (HostConfigError, each problem with what to do) a host on which no machine could boot. */
+  check(): Promise<void>;
   /** Starts, in the background, what the first boot would otherwise wait for; boots nothing else. */
   warmUp(): void;
   /** Makes every resource (undone on failure) and boots; resolves once it boots (READY comes later). */
@@ -25,6 +30,8 @@ export interface MachineDriver<Handle extends object = object> {
   destroy(id: string, sink?: MachineEventSink): Promise<boolean>;
   /** A new boot on the same disk, unless the machine already acted on this generation. */
   reboot(id: string, sink: MachineEventSink, generation: number): Promise<Handle | undefined>;
+  /** Proves the machine's host key once more, as READY did; undefined when no proven boot is watched here. */
+  probe(id: string): Promise<HealthProbe | undefined>;
   /** The reboot generation a machine last acted on (0 when never rebooted or unknown). */
   rebootGeneration(id: string): Promise<number>;
   /** Ids of the machines this host has (supervised or not). */

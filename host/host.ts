@@ -8,7 +8,7 @@ import {
   validateSpec,
 } from "../core/index.js";
 import { type HostConfig, paths } from "./config.js";
-import type { HeldImageVersion, MachineDriver } from "./driver.js";
+import type { HealthProbe, HeldImageVersion, MachineDriver } from "./driver.js";
 import { collectImageVersions } from "./image/gc.js";
 import { type SyncImageOptions, syncImage } from "./image/sync.js";
 import { allVersions, imageNames, newestVersion, versionOf } from "./image/versions.js";
@@ -18,8 +18,11 @@ import { createAndLaunch, launchKernel } from "./machine/provision.js";
 import { type MachineRecord, readRecord } from "./machine/record.js";
 import { type ReadyInfo, Supervisor } from "./machine/supervise.js";
 import { stopKernel, teardown } from "./machine/teardown.js";
+import { guardTap } from "./network/port-security.js";
 import { lookupAccount } from "./owner/account.js";
+import { hostKeyProblem } from "./ready/probe.js";
 import { Reverter } from "./reverter.js";
+import { checkHost } from "./setup/preflight.js";
 import { isKernelOf } from "./uml/process.js";
 
 export interface MachineHandle {
@@ -41,6 +44,11 @@ export class Host implements MachineDriver<MachineHandle> {
     readonly config: HostConfig,
     private readonly options: { bootTimeoutMs: number } = { bootTimeoutMs: 120_000 },
   ) {}
+
+  /** Refuses a host no machine could boot on (see hostProblems): at start, not as a kernel panic per machine. */
+  check(): Promise<void> {
+    return checkHost(this.config);
+  }
 
   /** Calibrates the kernel (a kernel boot of its own) and reads its features in the background, once per process. */
   warmUp(): void {
@@ -88,6 +96,8 @@ export class Host implements MachineDriver<MachineHandle> {
         await teardown(record, dir);
         return undefined;
       }
+      // The rules may be older than this agent, or gone (a flushed ruleset): make them whole again.
+      if (record.portSecurity) await guardTap(record.tap, record.mac, record.netns);
       const quietUntil = consoleOffset ?? (await stat(record.consoleLog).catch(() => ({ size: 0 }))).size;
       const supervisor = new Supervisor(record, sink, pollExit(record), { ...this.options, quietUntil });
       await supervisor.start();
@@ -150,6 +160,20 @@ export class Host implements MachineDriver<MachineHandle> {
       this.watch(record, next, sink);
       return { record, ready: next.ready };
     });
+  }
+
+  /**
+   * One health probe: the same host-key proof as READY, at the address where this boot was
+   * proved. Undefined while the boot has no proof yet (or no kernel is watched). Takes no lock:
+   * it changes nothing, and a destroy or reboot must not wait for a probe's timeout.
+   */
+  async probe(id: string): Promise<HealthProbe | undefined> {
+    const supervisor = this.supervisors.get(id);
+    const [hostKey] = supervisor?.record.hostKeys ?? [];
+    const at = supervisor?.proven;
+    if (!supervisor || !at || !hostKey) return undefined;
+    const problem = await hostKeyProblem(at.ip, at.port, hostKey, { netns: supervisor.record.netns });
+    return problem === undefined ? { healthy: true } : { healthy: false, reason: problem };
   }
 
   /** The reboot generation a machine last acted on (0 when never rebooted or unknown). */

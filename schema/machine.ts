@@ -1,5 +1,5 @@
 import { resolveOffsetConnection } from "@pothos/plugin-relay";
-import { InvalidStateError, NotFoundError } from "../core/index.js";
+import { InvalidStateError, type MachineLimits, machineLimits, NotFoundError } from "../core/index.js";
 import { hostById } from "../db/queries/hosts.js";
 import { imageById } from "../db/queries/images.js";
 import { listMachines, type Machine, machineById } from "../db/queries/machines.js";
@@ -12,7 +12,7 @@ import { limited, MUTATION_ERRORS } from "./errors.js";
 import { HostRef } from "./host.js";
 import { ImageRef } from "./image.js";
 import { UserRef } from "./user.js";
-import { DesiredStateEnum, MachineStateEnum, SshHostKeyRef } from "./vocabulary.js";
+import { DesiredStateEnum, MachineHealthStatusEnum, MachineStateEnum, SshHostKeyRef } from "./vocabulary.js";
 
 /** The machine if it exists and the viewer may see it. */
 export async function visibleMachine(ctx: Context, id: string): Promise<Machine | undefined> {
@@ -20,7 +20,41 @@ export async function visibleMachine(ctx: Context, id: string): Promise<Machine 
   return machine && canSeeMachine(ctx, machine) ? machine : undefined;
 }
 
+interface Health {
+  status: Machine["health"];
+  since: Date;
+  reason: string | null;
+}
+
+const MachineHealthRef = builder.objectRef<Health>("MachineHealth").implement({
+  description: "What the host's periodic probe of a READY machine says: does its sshd still prove its host key?",
+  fields: (t) => ({
+    status: t.field({ type: MachineHealthStatusEnum, resolve: (h) => h.status }),
+    since: t.expose("since", {
+      type: "DateTime",
+      description: "Since the last proof (HEALTHY) or the first failed probe",
+    }),
+    reason: t.exposeString("reason", { nullable: true, description: "What the last failed probe saw (UNRESPONSIVE)" }),
+  }),
+});
+
+/** Only a READY machine has a health: before, the boot is still proving it; after, there is no kernel to probe. */
+function healthOf(m: Machine): Health | null {
+  if (m.state !== "READY") return null;
+  return { status: m.health, since: m.healthSince ?? m.readyAt ?? m.createdAt, reason: m.healthReason };
+}
+
 export const MachineRef = builder.objectRef<Machine>("Machine");
+
+const MachineLimitsRef = builder.objectRef<MachineLimits>("MachineLimits").implement({
+  description: "Host-side limits, enforced by the machine's cgroup; reaching one is a MachineLimitReached event",
+  fields: (t) => ({
+    memoryMiB: t.exposeInt("memoryMiB", { description: "Host memory: the guest's plus its kernel's own" }),
+    processes: t.exposeInt("processes", { description: "Host processes (one per guest address space)" }),
+    cpuWeight: t.exposeInt("cpuWeight", { description: "CPU share against other machines (100 is everyone's)" }),
+    cpuPercent: t.exposeInt("cpuPercent", { nullable: true, description: "At most this % of one CPU" }),
+  }),
+});
 builder.node(MachineRef, {
   id: { resolve: (m) => m.id },
   loadOne: async (id, ctx) => (await visibleMachine(ctx, id)) ?? null,
@@ -42,9 +76,21 @@ builder.node(MachineRef, {
     ipAddress: t.exposeString("ipAddress", { nullable: true }),
     macAddress: t.exposeString("macAddress", { nullable: true }),
     memoryMiB: t.exposeInt("memoryMiB"),
+    limits: t.field({
+      type: MachineLimitsRef,
+      description: "What the machine's host cgroup and jail allow it",
+      resolve: (m) => machineLimits(m.memoryMiB),
+    }),
     sshHostKeys: t.field({ type: [SshHostKeyRef], resolve: (m) => m.sshHostKeys }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     readyAt: t.expose("readyAt", { type: "DateTime", nullable: true }),
+    health: t.field({
+      type: MachineHealthRef,
+      nullable: true,
+      description:
+        "READY only: UNRESPONSIVE once the host's probes failed several times in a row (rebootMachine usually helps)",
+      resolve: healthOf,
+    }),
   }),
 });
 

@@ -3,6 +3,7 @@ import {
   DESIRED_STATES,
   type FieldSpec,
   type KindSpec,
+  MACHINE_HEALTH,
   MACHINE_STATES,
   parseCursor,
   type SshHostKey,
@@ -12,6 +13,7 @@ import { builder, type Types } from "./builder.js";
 
 export const MachineStateEnum = builder.enumType("MachineState", { values: MACHINE_STATES });
 export const DesiredStateEnum = builder.enumType("DesiredState", { values: DESIRED_STATES });
+export const MachineHealthStatusEnum = builder.enumType("MachineHealthStatus", { values: MACHINE_HEALTH });
 
 export const SshHostKeyRef = builder.objectRef<SshHostKey>("SshHostKey").implement({
   fields: (t) => ({
@@ -35,6 +37,15 @@ function eventField(t: FieldBuilder, name: string, spec: FieldSpec) {
       return t.int({ ...common, resolve: (e) => value(e) as number });
     case "float":
       return t.float({ ...common, resolve: (e) => value(e) as number });
+    case "dateTime":
+      return t.field({
+        ...common,
+        type: "DateTime",
+        resolve: (e) => {
+          const at = value(e);
+          return (typeof at === "string" ? new Date(at) : null) as Date;
+        },
+      });
     case "strings":
       // Lists are never null: an absent one is empty.
       return t.stringList({ description: spec.description, resolve: (e) => (value(e) as string[] | null) ?? [] });

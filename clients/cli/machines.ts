@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { GaolClient, type Machine } from "../sdk/client.js";
 import type { Endpoint } from "../sdk/request.js";
-import { printJson, printTable } from "./output.js";
+import { printJson, printTable, stateLabel } from "./output.js";
 import { describeEvent, Progress } from "./progress.js";
 
 /** The viewer's live machine with that name. */
@@ -40,15 +40,43 @@ export async function up(
     memoryMiB,
     sshPublicKeys: key ? [key.publicKey] : [],
   });
-  const progress = new Progress(machine.name);
+  return untilReady(client, machine, new Progress(machine.name), { json: args.json });
+}
+
+/** `gaol reboot NAME`: a new boot on the same disk (what an unresponsive machine needs), shown until READY again. */
+export async function reboot(endpoint: Endpoint, name: string, json = false): Promise<number> {
+  const client = new GaolClient(endpoint);
+  const machine = await machineNamed(client, name);
+  const after = await lastCursor(client, machine.id);
+  await client.reboot(machine.id);
+  return untilReady(client, machine, new Progress(`${name} reboot`), { after, json });
+}
+
+/** The cursor of the machine's newest stored event: what follows it is what happens from now on. */
+async function lastCursor(client: GaolClient, id: string): Promise<string | undefined> {
+  let last: string | undefined;
+  for (;;) {
+    const page = await client.log(id, last);
+    if (page.length === 0) return last;
+    last = page.at(-1)?.cursor;
+  }
+}
+
+/** Shows the machine's events after `after` until it is READY (exit 0) or FAILED or DESTROYED (exit 1). */
+async function untilReady(
+  client: GaolClient,
+  machine: Machine,
+  progress: Progress,
+  options: { after?: string; json?: boolean },
+): Promise<number> {
   try {
-    for await (const event of client.events(machine.id)) {
+    for await (const event of client.events(machine.id, options.after)) {
       const line = describeEvent(event);
       if (line) progress.step(line);
       if (event.__typename !== "MachineStateChanged") continue;
       if (event.state === "READY") {
         progress.done(`ready in ${progress.elapsed} — gaol ssh ${machine.name}`);
-        if (args.json) printJson(await client.machine(machine.id));
+        if (options.json) printJson(await client.machine(machine.id));
         else console.log(machine.name);
         return 0;
       }
@@ -71,7 +99,7 @@ export async function ls(endpoint: Endpoint, json: boolean): Promise<void> {
     ["NAME", "STATE", "IP", "MEMORY", "IMAGE", "OWNER"],
     ...machines.map((m) => [
       m.name,
-      m.state,
+      stateLabel(m),
       m.ipAddress ?? "-",
       `${m.memoryMiB} MiB`,
       m.imageVersion ? `${m.image.name}@${m.imageVersion}` : m.image.name,
@@ -79,6 +107,9 @@ export async function ls(endpoint: Endpoint, json: boolean): Promise<void> {
     ]),
   ]);
 }
+
+/** What `gaol logs` says on stderr besides the console: the machine's states and health. */
+const NOTICES = new Set(["MachineStateChanged", "MachineUnresponsive", "MachineResponsive"]);
 
 /** `gaol logs NAME [-f] [--json]`: the whole boot log; with -f, follows it. */
 export async function logs(endpoint: Endpoint, name: string, follow: boolean, json: boolean): Promise<void> {
@@ -88,7 +119,7 @@ export async function logs(endpoint: Endpoint, name: string, follow: boolean, js
   for await (const event of events) {
     if (json) console.log(JSON.stringify(event));
     else if (event.__typename === "ConsoleOutput") console.log(event.text);
-    else if (event.__typename === "MachineStateChanged") console.error(`gaol: ${describeEvent(event)}`);
+    else if (NOTICES.has(event.__typename)) console.error(`gaol: ${describeEvent(event)}`);
   }
 }
 

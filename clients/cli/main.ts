@@ -9,7 +9,7 @@ import {
   revokeTokenCommand,
   tokensCommand,
 } from "./admin.js";
-import { logs, ls, rm, ssh, sshConfig, up } from "./machines.js";
+import { logs, ls, reboot, rm, ssh, sshConfig, up } from "./machines.js";
 
 const log = (line: string) => console.error(`gaol: ${line}`);
 
@@ -22,6 +22,7 @@ const USAGE = `usage:
   gaol logs NAME [-f] [--json]        the boot log; -f follows it
   gaol ssh NAME [-- CMD]              ssh in as root, the machine's host key pinned
   gaol ssh-config [NAME] [--json]     OpenSSH Host blocks (VS Code, JetBrains Gateway, scp, rsync)
+  gaol reboot NAME [--json]           a new boot on the same disk (for one that is unresponsive); exits when READY
   gaol rm NAME                        destroy a machine
   gaol images [--json]                images, their versions, sizes, sources and users
   gaol image sync NAME --from SOURCE [--every SECONDS]
@@ -114,6 +115,15 @@ async function main(argv: string[]): Promise<number> {
       if (!positionals[0]) throw new Error("usage: gaol logs NAME [-f] [--json]");
       await logs(endpointFromEnv(), positionals[0], values.follow, values.json);
       return 0;
+    }
+    case "reboot": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: "boolean", default: false } },
+      });
+      if (!positionals[0]) throw new Error("usage: gaol reboot NAME [--json]");
+      return reboot(endpointFromEnv(), positionals[0], values.json);
     }
     case "rm": {
       if (!rest[0]) throw new Error("usage: gaol rm NAME");

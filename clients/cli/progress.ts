@@ -17,8 +17,14 @@ export function describeEvent(event: MachineEvent): string | undefined {
       return `  home ${event.path}`;
     case "LeaseWarning":
       return `  warning: ${event.message}`;
+    case "MachineLimitReached":
+      return `  limit: stopped at ${event.max} ${event.limit === "memory" ? "MiB of memory" : "processes"}`;
     case "SshReady":
       return `  ssh verified at ${event.ip}:${event.port} (${event.hostKeys[0]?.fingerprintSha256 ?? "no key"})`;
+    case "MachineUnresponsive":
+      return `unresponsive: ${event.probeFailure} (${event.failures} probes failed in a row; a reboot usually helps)`;
+    case "MachineResponsive":
+      return `responsive again after ${Math.round(event.unresponsiveSeconds)} s`;
     default:
       return undefined;
   }

@@ -174,7 +174,13 @@ export class GaolClient {
         if (next.done) throw new ApiError(`the event stream of ${id} ended before ${goal}`);
         const event = next.value;
         if (done(event)) return;
-        if (event.__typename === "MachineStateChanged" && event.state === "FAILED" && goal !== "FAILED")
+        // A FAILED machine on its way to DESTROYED (gaol rm of a failed one) is what was asked for.
+        if (
+          event.__typename === "MachineStateChanged" &&
+          event.state === "FAILED" &&
+          goal !== "FAILED" &&
+          goal !== "DESTROYED"
+        )
           throw new MachineFailedError(id, event.reason ?? "unknown", event.lastConsoleLines);
         if (event.__typename === "MachineStateChanged" && event.state === "DESTROYED" && goal !== "DESTROYED")
           throw new ApiError(`machine ${id} was destroyed before ${goal}`, "InvalidStateError");

@@ -18,3 +18,8 @@ export function fromNow(iso: string | null | undefined, now = Date.now()): strin
   const seconds = Math.round((Date.parse(iso) - now) / 1000);
   return seconds > 0 ? `in ${span(seconds)}` : ago(iso, now);
 }
+
+/** A machine's state as people read it: "READY (unresponsive)" once the host's probes stopped getting an answer. */
+export function stateLabel(machine: { state: string; health?: { status: string } | null }): string {
+  return machine.health?.status === "UNRESPONSIVE" ? `${machine.state} (unresponsive)` : machine.state;
+}

@@ -31,6 +31,10 @@ export type ImageSyncState =
   | 'PENDING'
   | 'SUCCEEDED';
 
+export type MachineHealthStatus =
+  | 'HEALTHY'
+  | 'UNRESPONSIVE';
+
 export type MachineState =
   | 'BOOTING'
   | 'DESTROYED'
@@ -69,7 +73,7 @@ export type SyncImageInput = {
 
 export type SshHostKeyFieldsFragment = { type: string, fingerprintSha256: string, publicKey: string };
 
-export type MachineFieldsFragment = { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> };
+export type MachineFieldsFragment = { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> };
 
 type MachineEventFields_BootStageReached_Fragment = { __typename: 'BootStageReached', stage: string, uptimeSeconds: number | null, cursor: string, at: string };
 
@@ -83,7 +87,13 @@ type MachineEventFields_HomeMounted_Fragment = { __typename: 'HomeMounted', path
 
 type MachineEventFields_LeaseWarning_Fragment = { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string };
 
+type MachineEventFields_MachineLimitReached_Fragment = { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string };
+
+type MachineEventFields_MachineResponsive_Fragment = { __typename: 'MachineResponsive', unresponsiveSeconds: number, cursor: string, at: string };
+
 type MachineEventFields_MachineStateChanged_Fragment = { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string };
+
+type MachineEventFields_MachineUnresponsive_Fragment = { __typename: 'MachineUnresponsive', failures: number, since: string, cursor: string, at: string, probeFailure: string };
 
 type MachineEventFields_SshReady_Fragment = { __typename: 'SshReady', ip: string, port: number, cursor: string, at: string, hostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> };
 
@@ -96,7 +106,10 @@ export type MachineEventFieldsFragment =
   | MachineEventFields_DhcpLeaseAcquired_Fragment
   | MachineEventFields_HomeMounted_Fragment
   | MachineEventFields_LeaseWarning_Fragment
+  | MachineEventFields_MachineLimitReached_Fragment
+  | MachineEventFields_MachineResponsive_Fragment
   | MachineEventFields_MachineStateChanged_Fragment
+  | MachineEventFields_MachineUnresponsive_Fragment
   | MachineEventFields_SshReady_Fragment
   | MachineEventFields_SshdStarted_Fragment
 ;
@@ -112,14 +125,14 @@ export type MachinesQueryVariables = Exact<{
 }>;
 
 
-export type MachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type MachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type MachineQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type MachineQuery = { machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } | null };
+export type MachineQuery = { machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } | null };
 
 export type MachineLogQueryVariables = Exact<{
   id: string | number;
@@ -135,7 +148,10 @@ export type MachineLogQuery = { machine: { events: Array<
       | { __typename: 'DhcpLeaseAcquired', ip: string, mac: string, leaseSeconds: number | null, cursor: string, at: string }
       | { __typename: 'HomeMounted', path: string, cursor: string, at: string }
       | { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string }
+      | { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string }
+      | { __typename: 'MachineResponsive', unresponsiveSeconds: number, cursor: string, at: string }
       | { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string }
+      | { __typename: 'MachineUnresponsive', failures: number, since: string, cursor: string, at: string, probeFailure: string }
       | { __typename: 'SshReady', ip: string, port: number, cursor: string, at: string, hostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> }
       | { __typename: 'SshdStarted', port: number, cursor: string, at: string }
     > } | null };
@@ -184,7 +200,7 @@ export type ProvisionMachineMutation = { provisionMachine:
     | { __typename: 'ImageNotFoundError', message: string }
     | { __typename: 'NameTakenError', message: string }
     | { __typename: 'NoCapacityError', message: string }
-    | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
     | { __typename: 'QuotaExceededError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'ValidationError', message: string, fields: Array<{ field: string, message: string }> }
@@ -196,7 +212,7 @@ export type DestroyMachineMutationVariables = Exact<{
 
 
 export type DestroyMachineMutation = { destroyMachine:
-    | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
    };
@@ -210,7 +226,7 @@ export type RebootMachineMutation = { rebootMachine:
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
-    | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
    };
 
 export type TokenFieldsFragment = { id: string, prefix: string | null, role: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, active: boolean, user: { name: string } };
@@ -267,7 +283,10 @@ export type MachineEventsSubscription = { machineEvents:
     | { __typename: 'DhcpLeaseAcquired', ip: string, mac: string, leaseSeconds: number | null, cursor: string, at: string }
     | { __typename: 'HomeMounted', path: string, cursor: string, at: string }
     | { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string }
+    | { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string }
+    | { __typename: 'MachineResponsive', unresponsiveSeconds: number, cursor: string, at: string }
     | { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string }
+    | { __typename: 'MachineUnresponsive', failures: number, since: string, cursor: string, at: string, probeFailure: string }
     | { __typename: 'SshReady', ip: string, port: number, cursor: string, at: string, hostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> }
     | { __typename: 'SshdStarted', port: number, cursor: string, at: string }
    };
@@ -275,7 +294,7 @@ export type MachineEventsSubscription = { machineEvents:
 export type MachineChangesSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } };
+export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -312,8 +331,19 @@ export const MachineFieldsFragmentDoc = new TypedDocumentString(`
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
+  health {
+    status
+    since
+    reason
+  }
   imageVersion
   image {
     name
@@ -367,6 +397,11 @@ export const MachineEventFieldsFragmentDoc = new TypedDocumentString(`
     message
     gaveUp
   }
+  ... on MachineLimitReached {
+    limit
+    count
+    max
+  }
   ... on SshdStarted {
     port
   }
@@ -376,6 +411,14 @@ export const MachineEventFieldsFragmentDoc = new TypedDocumentString(`
     hostKeys {
       ...SshHostKeyFields
     }
+  }
+  ... on MachineUnresponsive {
+    probeFailure: reason
+    failures
+    since
+  }
+  ... on MachineResponsive {
+    unresponsiveSeconds
   }
 }
     fragment SshHostKeyFields on SshHostKey {
@@ -438,8 +481,19 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
+  health {
+    status
+    since
+    reason
+  }
   imageVersion
   image {
     name
@@ -475,8 +529,19 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
+  health {
+    status
+    since
+    reason
+  }
   imageVersion
   image {
     name
@@ -537,6 +602,11 @@ fragment MachineEventFields on MachineEvent {
     message
     gaveUp
   }
+  ... on MachineLimitReached {
+    limit
+    count
+    max
+  }
   ... on SshdStarted {
     port
   }
@@ -546,6 +616,14 @@ fragment MachineEventFields on MachineEvent {
     hostKeys {
       ...SshHostKeyFields
     }
+  }
+  ... on MachineUnresponsive {
+    probeFailure: reason
+    failures
+    since
+  }
+  ... on MachineResponsive {
+    unresponsiveSeconds
   }
 }`) as unknown as TypedDocumentString<MachineLogQuery, MachineLogQueryVariables>;
 export const ImagesDocument = new TypedDocumentString(`
@@ -676,8 +754,19 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
+  health {
+    status
+    since
+    reason
+  }
   imageVersion
   image {
     name
@@ -724,8 +813,19 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
+  health {
+    status
+    since
+    reason
+  }
   imageVersion
   image {
     name
@@ -772,8 +872,19 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
+  health {
+    status
+    since
+    reason
+  }
   imageVersion
   image {
     name
@@ -939,6 +1050,11 @@ fragment MachineEventFields on MachineEvent {
     message
     gaveUp
   }
+  ... on MachineLimitReached {
+    limit
+    count
+    max
+  }
   ... on SshdStarted {
     port
   }
@@ -948,6 +1064,14 @@ fragment MachineEventFields on MachineEvent {
     hostKeys {
       ...SshHostKeyFields
     }
+  }
+  ... on MachineUnresponsive {
+    probeFailure: reason
+    failures
+    since
+  }
+  ... on MachineResponsive {
+    unresponsiveSeconds
   }
 }`) as unknown as TypedDocumentString<MachineEventsSubscription, MachineEventsSubscriptionVariables>;
 export const MachineChangesDocument = new TypedDocumentString(`
@@ -970,8 +1094,19 @@ fragment MachineFields on Machine {
   ipAddress
   macAddress
   memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
   createdAt
   readyAt
+  health {
+    status
+    since
+    reason
+  }
   imageVersion
   image {
     name

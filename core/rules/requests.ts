@@ -1,9 +1,10 @@
 import { DEFAULT_IMAGE, DEFAULT_INIT, MEMORY_MIB } from "../defaults.js";
 import { fieldPath } from "../fields.js";
+import { LIMIT_BOUNDS, type LimitRequest } from "../limits.js";
 import { errorsOf, FieldErrors } from "./check.js";
 import { parseImageSource } from "./image-source.js";
 import { hostAccount, imageName, initProgram, machineId, machineName, userName } from "./names.js";
-import { memoryMiB, positiveInteger, sshPublicKey, syncInterval, tokenLifetime } from "./values.js";
+import { integerWithin, memoryMiB, positiveInteger, sshPublicKey, syncInterval, tokenLifetime } from "./values.js";
 
 export interface ProvisionInput {
   name?: string | null;
@@ -54,6 +55,17 @@ export interface MachineSpec {
   imageVersion?: number;
   /** PID 1 inside: gaol's startenv unless the benchmark boots its naive baseline. */
   init?: string;
+  /** Host-side limits that differ from the defaults. */
+  limits?: LimitRequest;
+}
+
+/** Each limit asked for, within its bounds. */
+function checkLimits(limits: LimitRequest, errors: FieldErrors): LimitRequest {
+  for (const key of ["processes", "cpuWeight", "cpuPercent"] as const) {
+    const value = limits[key];
+    if (value != null) errors.check(`limits.${key}`, value, integerWithin(LIMIT_BOUNDS[key]));
+  }
+  return limits;
 }
 
 /** A host's own check of a spec (it may come from anywhere): the same rules as the api's, plus the host's own. */
@@ -64,8 +76,9 @@ export function validateSpec(spec: MachineSpec) {
   const init = spec.init ?? DEFAULT_INIT;
   errors.check("init", init, initProgram);
   if (!spec.owner) errors.add({ field: "owner", message: "is required" });
+  const limits = checkLimits(spec.limits ?? {}, errors);
   errors.throwIfAny();
-  return { ...valid, id: spec.id ?? spec.name, name: spec.name, owner: spec.owner, init };
+  return { ...valid, id: spec.id ?? spec.name, name: spec.name, owner: spec.owner, init, limits };
 }
 
 /**

@@ -12,6 +12,12 @@ export const memoryMiB: Rule<number> = (mib) =>
     ? undefined
     : `must be an integer from ${MEMORY_MIB.min} to ${MEMORY_MIB.max}`;
 
+/** A whole number within bounds, said in the words a user reads. */
+export const integerWithin =
+  ({ min, max }: { min: number; max: number }): Rule<number> =>
+  (n) =>
+    Number.isInteger(n) && n >= min && n <= max ? undefined : `must be an integer from ${min} to ${max}`;
+
 export const positiveInteger: Rule<number> = (n) =>
   Number.isInteger(n) && n > 0 ? undefined : "must be a positive integer";
 

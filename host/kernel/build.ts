@@ -44,7 +44,8 @@ export async function ensureKernel(config: HostConfig, log: (line: string) => vo
   const key = await kernelBuildKey();
   const { dir, binary, current } = kernelPaths(config, key);
   if (!existsSync(binary)) await buildKernel(config, key, binary, log);
-  const link = `${current}.new`;
+  // Per process: two setups at once (test files side by side) must not trip over one link.
+  const link = `${current}.${process.pid}.new`;
   await rm(link, { force: true });
   await symlink(join(key, "linux"), link);
   await rename(link, current);

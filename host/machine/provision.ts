@@ -1,14 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { chmod, chown, mkdir, open, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { DEFAULT_INIT, type validateSpec } from "../../core/index.js";
+import { DEFAULT_INIT, machineLimits, memoryFileMiB, type validateSpec } from "../../core/index.js";
 import { type HostConfig, paths } from "../config.js";
 import { type Launched, launch } from "../exec/run.js";
 import type { ImageVersion } from "../image/versions.js";
+import { jailArgs, kernelLibraries } from "../jail/args.js";
+import { jailerPath } from "../jail/build.js";
+import { MachineCgroup } from "../jail/cgroup.js";
 import { kernelLpj } from "../kernel/calibrate.js";
 import { kernelDoesDhcp } from "../kernel/features.js";
 import { generateHostKey } from "../keys/hostkeys.js";
 import { macFromId, tapNameFromId } from "../network/identity.js";
+import { guardTap, unguardTap } from "../network/port-security.js";
 import { createTap, deleteTap } from "../network/tap.js";
 import type { HostAccount } from "../owner/account.js";
 import type { Reverter } from "../reverter.js";
@@ -59,8 +63,21 @@ export async function createAndLaunch(
   reverter.add("root disk", () => Promise.all(disk.files.map((f) => rm(f, { force: true }))).then(() => undefined));
 
   const tap = tapNameFromId(spec.id);
-  await createTap({ name: tap, uid: owner.uid, gid: owner.gid, bridge: config.bridge, netns: config.netns });
+  const mac = macFromId(spec.id);
+  await createTap({
+    name: tap,
+    uid: owner.uid,
+    gid: owner.gid,
+    bridge: config.bridge,
+    netns: config.netns,
+    isolated: config.portIsolation,
+  });
   reverter.add("tap", () => deleteTap(tap, config.netns));
+  if (config.isolation) {
+    // Guarded before the kernel can send its first frame.
+    await guardTap(tap, mac, config.netns);
+    reverter.add("port security", () => unguardTap(tap, mac, undefined, config.netns));
+  }
 
   const record: MachineRecord = {
     id: spec.id,
@@ -71,7 +88,7 @@ export async function createAndLaunch(
     memoryMiB: spec.memoryMiB,
     disk,
     tap,
-    mac: macFromId(spec.id),
+    mac,
     bridge: config.bridge,
     netns: config.netns,
     // A fresh umid per boot: a stale one whose pid was reused makes UML pick a random umid.
@@ -84,6 +101,15 @@ export async function createAndLaunch(
     init: spec.init,
   };
   await writeRecord(dir, record);
+
+  if (config.isolation) {
+    const cgroup = await MachineCgroup.of(spec.id);
+    record.limits = machineLimits(spec.memoryMiB, spec.limits);
+    await cgroup.create(record.limits);
+    reverter.add("cgroup", () => cgroup.remove());
+    record.jailer = jailerPath(config.root);
+    record.portSecurity = true;
+  }
 
   const launched = await launchKernel(record, dir);
   reverter.add("kernel", () => killProcessGroup(launched.pid));
@@ -99,33 +125,40 @@ export async function launchKernel(record: MachineRecord, dir: string): Promise<
   try {
     // A fresh umid per boot: a stale one whose pid was reused makes UML pick a random umid.
     record.umid = `${record.id.slice(0, 24)}-${randomBytes(3).toString("hex")}`;
+    // What this boot's kernel prints starts here: the first lease after it is the kernel's own.
+    record.bootConsoleOffset = (await consoleFile.stat()).size;
     const { owner } = record;
-    const launched = launch(
-      record.kernel,
-      kernelArgs({
-        umid: record.umid,
-        umlDir: record.umlDir,
-        memoryMiB: record.memoryMiB,
-        ubd: record.disk.ubd,
-        tap: record.tap,
-        mac: record.mac,
-        hostname: record.name,
-        owner,
-        guestConfigDir: record.guestConfigDir,
-        init: record.init,
-        lpj: await kernelLpj(record.kernel),
-        // The naive baseline's init must find eth0 as a plain Debian boot would.
-        kernelDhcp: (record.init ?? DEFAULT_INIT) === DEFAULT_INIT && (await kernelDoesDhcp(record.kernel)),
-      }),
-      {
-        netns: record.netns,
-        asUser: { uid: owner.uid, gid: owner.gid },
-        outputFd: consoleFile.fd,
-        // Guest memory is a file in TMPDIR: tmpfs, never disk.
-        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: owner.home, TMPDIR: "/dev/shm" },
-        cwd: record.umlDir,
-      },
-    );
+    const args = kernelArgs({
+      umid: record.umid,
+      umlDir: record.umlDir,
+      memoryMiB: record.memoryMiB,
+      ubd: record.disk.ubd,
+      tap: record.tap,
+      mac: record.mac,
+      hostname: record.name,
+      owner,
+      guestConfigDir: record.guestConfigDir,
+      init: record.init,
+      lpj: await kernelLpj(record.kernel),
+      // The naive baseline's init must find eth0 as a plain Debian boot would.
+      kernelDhcp: (record.init ?? DEFAULT_INIT) === DEFAULT_INIT && (await kernelDoesDhcp(record.kernel)),
+    });
+    const launched = record.jailer
+      ? launch(record.jailer, [...(await jailFor(record, dir)), "--", record.kernel, ...args], {
+          // The jailer enters the LAN's namespace itself, after joining the machine's cgroup.
+          outputFd: consoleFile.fd,
+          // The jailer gives the kernel an environment of its own; this one only finds `ip`.
+          env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+          cwd: "/",
+        })
+      : launch(record.kernel, args, {
+          netns: record.netns,
+          asUser: { uid: owner.uid, gid: owner.gid },
+          outputFd: consoleFile.fd,
+          // Guest memory is a file in TMPDIR: tmpfs, never disk.
+          env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: owner.home, TMPDIR: "/dev/shm" },
+          cwd: record.umlDir,
+        });
     record.pid = launched.pid;
     record.startedAt = new Date().toISOString();
     await writeRecord(dir, record);
@@ -133,4 +166,20 @@ export async function launchKernel(record: MachineRecord, dir: string): Promise<
   } finally {
     await consoleFile.close();
   }
+}
+
+/** The jailer's arguments for this boot: the machine's cgroup, and an empty directory for its root. */
+async function jailFor(record: MachineRecord, dir: string): Promise<string[]> {
+  const root = join(dir, "jail");
+  await mkdir(root, { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "EEXIST") throw error;
+  });
+  const cgroup = await MachineCgroup.of(record.id);
+  return jailArgs({
+    record,
+    root,
+    libraries: await kernelLibraries(record.kernel),
+    memoryFileMiB: memoryFileMiB(record.memoryMiB),
+    cgroupProcs: cgroup.procsFiles,
+  });
 }

@@ -1,5 +1,6 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { MachineLimits } from "../../core/index.js";
 import type { SshHostKey } from "../keys/hostkeys.js";
 import type { HostAccount } from "../owner/account.js";
 import type { RootDisk } from "../storage/index.js";
@@ -23,6 +24,16 @@ export interface MachineRecord {
   consoleLog: string;
   hostKeys: SshHostKey[];
   kernel: string;
+  /** The jailer the kernel starts under, with the machine's cgroup; absent: not isolated. */
+  jailer?: string;
+  /** Its tap passes only its own MAC and its proven address (host/network/port-security.ts). */
+  portSecurity?: boolean;
+  /** The address its tap passes: the lease its kernel got before any guest code ran. */
+  allowedAddress?: string;
+  /** Where the current boot's output starts in the console log. */
+  bootConsoleOffset?: number;
+  /** What its cgroup allows it. */
+  limits?: MachineLimits;
   /** PID 1 inside; absent in records written before it could be chosen. */
   init?: string;
   pid?: number;

@@ -1,9 +1,12 @@
+import { dirname } from "node:path";
 import type { SshHostKey } from "../../core/index.js";
 import { type MachineEvent, type MachineEventSink, machineEvent, stateChanged } from "../../core/index.js";
 import { ConsoleFollower } from "../console/follow.js";
 import { parseConsoleLine } from "../console/parse.js";
+import { watchLimits } from "../jail/limit-watch.js";
+import { allowAddress } from "../network/port-security.js";
 import { waitForHostKey } from "../ready/probe.js";
-import type { MachineRecord } from "./record.js";
+import { type MachineRecord, writeRecord } from "./record.js";
 
 export interface ReadyInfo {
   ip: string;
@@ -33,11 +36,16 @@ export class Supervisor {
   private lease?: { ip: string; mac: string };
   private leaseTimer?: NodeJS.Timeout;
   private sshdUp = false;
+  /** Settles once the tap passes the kernel's leased address (at once without port security). */
+  private addressAllowed?: Promise<void>;
   private bootTimer?: NodeJS.Timeout;
   private done = false;
   private readonly quietUntil: number;
   private stopping = false;
+  private readonly stopWatchingLimits: () => void;
   isReady = false;
+  /** Where the host last proved this boot's host key: what health probes ask (never an address it merely printed). */
+  proven?: { ip: string; port: number };
 
   constructor(
     readonly record: MachineRecord,
@@ -56,6 +64,7 @@ export class Supervisor {
     // Lines up to quietUntil were reported by an earlier agent: read them for state, do not report them again.
     this.quietUntil = options.quietUntil ?? 0;
     this.follower = new ConsoleFollower(record.consoleLog, (line, end) => this.onLine(line, end));
+    this.stopWatchingLimits = watchLimits(record, (event) => this.emit(event));
     this.bootTimer = setTimeout(
       () => this.fail(`not ready within ${options.bootTimeoutMs / 1000} s`),
       options.bootTimeoutMs,
@@ -107,12 +116,31 @@ export class Supervisor {
       if (event.kind === "BootStageReached" && event.payload.stage === "init" && !quiet) {
         this.emit(stateChanged("RUNNING"));
       }
-      if (event.kind === "DhcpLeaseAcquired") this.onLease(event.payload.ip, event.payload.mac);
+      if (event.kind === "DhcpLeaseAcquired") {
+        this.allowKernelLease(event.payload.ip, endOffset);
+        this.onLease(event.payload.ip, event.payload.mac);
+      }
       if (event.kind === "SshdStarted") this.onSshd();
       if (event.kind === "BootStepFailed") this.fail(`${event.payload.step}: ${event.payload.reason}`);
       // Only the kernel, before any lease, can mean it: later a guest's own words change nothing.
       if (event.kind === "LeaseWarning" && event.payload.gaveUp && !this.lease) this.fail(event.payload.message);
     }
+  }
+
+  /**
+   * The tap passes the address of this boot's first lease: the kernel's own DHCP prints it
+   * before it runs init, so no guest code can have said it first. Later leases (a guest's
+   * words) move nothing; a probe of them finds no way through.
+   */
+  private allowKernelLease(ip: string, endOffset: number): void {
+    const { record } = this;
+    if (!record.portSecurity || this.addressAllowed || this.done) return;
+    if (endOffset <= (record.bootConsoleOffset ?? 0)) return;
+    this.addressAllowed = allowAddress(record.tap, ip, record.allowedAddress, record.netns).then(async () => {
+      record.allowedAddress = ip;
+      await writeRecord(dirname(record.consoleLog), record);
+    });
+    this.addressAllowed.catch((error: Error) => this.fail(`port security: ${error.message}`));
   }
 
   /**
@@ -144,22 +172,29 @@ export class Supervisor {
     this.probe = probe;
     const [hostKey] = this.record.hostKeys;
     if (!hostKey) return;
-    waitForHostKey(ip, 22, hostKey, { netns: this.record.netns, signal: probe.signal }).then(
-      () => {
-        if (this.done || probe.signal.aborted) return;
-        this.isReady = true;
-        const info = { ip, port: 22, mac, hostKeys: this.record.hostKeys };
-        if (this.bootTimer) clearTimeout(this.bootTimer);
-        this.emit(machineEvent("SshReady", { ip, port: 22, hostKeys: info.hostKeys }));
-        this.emit(stateChanged("READY"));
-        this.resolveReady(info);
-      },
-      () => undefined,
-    );
+    const allowed = this.record.portSecurity ? this.addressAllowed : Promise.resolve();
+    // Without an allowed address (a lease the kernel never printed) no answer could come through.
+    if (!allowed) return;
+    allowed
+      .then(() => waitForHostKey(ip, 22, hostKey, { netns: this.record.netns, signal: probe.signal }))
+      .then(
+        () => {
+          if (this.done || probe.signal.aborted) return;
+          this.isReady = true;
+          this.proven = { ip, port: 22 };
+          const info = { ip, port: 22, mac, hostKeys: this.record.hostKeys };
+          if (this.bootTimer) clearTimeout(this.bootTimer);
+          this.emit(machineEvent("SshReady", { ip, port: 22, hostKeys: info.hostKeys }));
+          this.emit(stateChanged("READY"));
+          this.resolveReady(info);
+        },
+        () => undefined,
+      );
   }
 
   private finish(): void {
     this.done = true;
+    this.stopWatchingLimits();
     if (this.leaseTimer) clearTimeout(this.leaseTimer);
     this.probe?.abort();
     if (this.bootTimer) clearTimeout(this.bootTimer);

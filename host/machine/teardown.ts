@@ -1,4 +1,6 @@
 import { rm } from "node:fs/promises";
+import { MachineCgroup } from "../jail/cgroup.js";
+import { unguardTap } from "../network/port-security.js";
 import { deleteTap } from "../network/tap.js";
 import { mconsole, mconsoleSocket } from "../uml/mconsole.js";
 import { isKernelOf, killProcessGroup, killStragglers, waitForGroupExit } from "../uml/process.js";
@@ -30,6 +32,9 @@ export async function teardown(record: MachineRecord, dir: string, options: Tear
     exitedByItself = await stopKernel(record, options);
     await deleteTap(record.tap, record.netns);
   }
+  // Whatever left the kernel's process group is still in its cgroup.
+  if (record.jailer) await (await MachineCgroup.of(record.id)).remove();
+  if (record.portSecurity) await unguardTap(record.tap, record.mac, record.allowedAddress, record.netns);
   await Promise.all([
     ...record.disk.files.map((file) => rm(file, { force: true })),
     rm(dir, { recursive: true, force: true }),

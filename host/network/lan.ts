@@ -1,5 +1,6 @@
-import { mkdir, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, mkdir, readFile, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { HostConfigError } from "../../core/index.js";
 import { DEFAULT_BRIDGE, type HostConfig } from "../config.js";
 import { run, succeeds } from "../exec/run.js";
 
@@ -38,7 +39,10 @@ export async function ensureIsolatedLan(lan: IsolatedLan): Promise<void> {
     await run("ip", ["-batch", "-"], { netns, input: batch });
   }
   if (!(await dnsmasqPid(dir))) {
+    // The leases name every user's machine and address: root's alone (dnsmasq opens them before it drops root).
+    await mkdir(dirname(dir), { recursive: true });
     await mkdir(dir, { recursive: true });
+    await chmod(dir, 0o700);
     await run(
       "dnsmasq",
       [
@@ -83,12 +87,31 @@ export async function removeIsolatedLan(lan: IsolatedLan): Promise<void> {
  */
 export async function ensureLan(config: HostConfig, log: (line: string) => void): Promise<void> {
   if (config.bridge !== DEFAULT_BRIDGE) {
-    if (!(await succeeds("ip", ["link", "show", "dev", config.bridge], { netns: config.netns }))) {
-      throw new Error(`GAOL_BRIDGE=${config.bridge} is not a network interface here`);
-    }
+    const problem = await bridgeProblem(config);
+    if (problem) throw new HostConfigError([problem]);
     return;
   }
   const prefix = process.env.GAOL_SUBNET ?? "10.213.0";
   await ensureIsolatedLan({ netns: config.netns, bridge: config.bridge, prefix, dir: join(config.stateDir, "lan") });
   log(`machines join ${config.bridge} (${prefix}.0/24, DHCP by dnsmasq, no NAT)`);
+}
+
+/** What keeps machines off the bridge they are to join (with what to do), else undefined. */
+export async function bridgeProblem(config: Pick<HostConfig, "bridge" | "netns">): Promise<string | undefined> {
+  const { bridge, netns } = config;
+  if (netns && !(await succeeds("ip", ["netns", "exec", netns, "true"])))
+    return `GAOL_NETNS=${netns} is not a network namespace here (ip netns list shows them): create it, or unset GAOL_NETNS`;
+  const where = netns ? `in network namespace ${netns}` : "here";
+  const shown = await run("ip", ["-j", "-d", "link", "show", "dev", bridge], { netns }).catch(() => undefined);
+  const [link] = shown
+    ? (JSON.parse(shown.stdout) as Array<{ flags?: string[]; linkinfo?: { info_kind?: string } }>)
+    : [];
+  const own = bridge === DEFAULT_BRIDGE ? "" : `, or unset GAOL_BRIDGE for gaol's own LAN`;
+  if (!link)
+    return `GAOL_BRIDGE=${bridge} does not exist ${where}: create it (ip link add ${bridge} type bridge)${own}`;
+  const kind = link.linkinfo?.info_kind;
+  if (kind !== "bridge")
+    return `GAOL_BRIDGE=${bridge} ${where} is ${kind ? `a ${kind} interface` : "no bridge"}: machines' taps can only join a bridge${own}`;
+  if (!link.flags?.includes("UP")) return `GAOL_BRIDGE=${bridge} ${where} is down: ip link set ${bridge} up`;
+  return undefined;
 }

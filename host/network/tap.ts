@@ -7,14 +7,17 @@ interface TapOptions {
   gid: number;
   bridge: string;
   netns?: string;
+  /** Port isolation: the tap reaches the bridge's other ports but not another isolated one. */
+  isolated?: boolean;
 }
 
 /** A persistent tap the owner may open, attached to the bridge and up. */
-export async function createTap({ name, uid, gid, bridge, netns }: TapOptions): Promise<void> {
+export async function createTap({ name, uid, gid, bridge, netns, isolated }: TapOptions): Promise<void> {
   // One ip process for both steps; names and numbers only (validated upstream), one command per line.
   const batch = [
     `tuntap add dev ${name} mode tap user ${uid} group ${gid}`,
     `link set dev ${name} master ${bridge} up`,
+    ...(isolated ? [`link set dev ${name} type bridge_slave isolated on`] : []),
   ].join("\n");
   if (![name, bridge].every((word) => /^[A-Za-z0-9_.-]{1,15}$/.test(word)) || ![uid, gid].every(Number.isInteger))
     throw new Error(`bad tap request ${JSON.stringify({ name, bridge, uid, gid })}`);

@@ -9,7 +9,8 @@ import { startHelper } from "../exec/run.js";
 import type { SshHostKey } from "../keys/hostkeys.js";
 import { provenHostKey } from "./ssh-kex.js";
 
-const ATTEMPT_MS = 3000;
+/** How long one key exchange may take before the sshd counts as not answering. */
+export const PROBE_ATTEMPT_MS = 3000;
 const RELAY_SCRIPT = fileURLToPath(new URL("./netns-relay.mjs", import.meta.url));
 const RELAY_DIR = "/run/gaol-relay";
 const relays = new Map<string, { inode: number; socket: Promise<string>; stop: () => void }>();
@@ -51,19 +52,22 @@ export async function connectTo(ip: string, port: number, netns?: string): Promi
   return socket;
 }
 
-/**
- * The host key (`type base64`) the sshd at ip:port proves it holds, by a key exchange
- * whose signature verifies; undefined when nothing answers there yet.
- */
-async function provenHostKeyAt(ip: string, port: number, netns?: string): Promise<string | undefined> {
+/** What one key exchange with ip:port showed: the host key the sshd proved it holds, or why there was none. */
+type Proof = { key: string } | { problem: string };
+
+async function proofAt(ip: string, port: number, netns?: string): Promise<Proof> {
   let stream: Duplex | undefined;
-  const timer = setTimeout(() => stream?.destroy(), ATTEMPT_MS);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    stream?.destroy();
+  }, PROBE_ATTEMPT_MS);
   try {
     stream = await connectTo(ip, port, netns);
     const blob = await provenHostKey(stream);
-    return `ssh-ed25519 ${blob.toString("base64")}`;
-  } catch {
-    return undefined;
+    return { key: `ssh-ed25519 ${blob.toString("base64")}` };
+  } catch (error) {
+    return { problem: timedOut ? `no answer within ${PROBE_ATTEMPT_MS / 1000} s` : (error as Error).message };
   } finally {
     clearTimeout(timer);
     stream?.destroy();
@@ -82,9 +86,24 @@ export async function waitForHostKey(
 ): Promise<void> {
   // Quick retries first (sshd may be a moment from listening), then backing off to 1 s.
   for (let interval = 20; !options.signal?.aborted; interval = Math.min(interval * 2, 1000)) {
-    const key = await provenHostKeyAt(ip, port, options.netns);
-    if (key === expected.publicKey) return;
+    const proof = await proofAt(ip, port, options.netns);
+    if ("key" in proof && proof.key === expected.publicKey) return;
     await sleep(interval);
   }
   throw new Error("readiness probe aborted");
+}
+
+/**
+ * One attempt at the same proof, for a machine already READY: undefined when the sshd at
+ * ip:port proved the expected host key, else what went wrong. Nothing the guest prints counts.
+ */
+export async function hostKeyProblem(
+  ip: string,
+  port: number,
+  expected: SshHostKey,
+  options: { netns?: string } = {},
+): Promise<string | undefined> {
+  const proof = await proofAt(ip, port, options.netns);
+  if ("problem" in proof) return `ssh at ${ip}:${port}: ${proof.problem}`;
+  return proof.key === expected.publicKey ? undefined : `the sshd at ${ip}:${port} proved another host key`;
 }

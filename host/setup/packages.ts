@@ -12,6 +12,8 @@ export const HOST_PACKAGES = [
   "openssh-client",
   "rsync",
   "util-linux",
+  // Port security on the machines' taps (the bridge family).
+  "nftables",
   "patch",
   // gaol's own kernel is built from Debian's source package.
   "linux-source-6.1",

@@ -47,6 +47,18 @@ describe("provisionMachine", () => {
     expect(data?.machine.host.name).toBe("host-a");
   });
 
+  it("shows the host-side limits its cgroup will hold it to", async () => {
+    const carol = await api.login("carol-limits");
+    const result = await provision(carol, { name: "lab-limits", memoryMiB: 1024 });
+    const { data } = await api.gql(
+      carol,
+      "query ($id: ID!) { machine(id: $id) { limits { memoryMiB processes cpuWeight cpuPercent } } }",
+      { id: result.machine.id },
+    );
+    // 1024 MiB of guest, an eighth for its page tables and 64 MiB for the kernel itself.
+    expect(data?.machine.limits).toEqual({ memoryMiB: 1216, processes: 1024, cpuWeight: 100, cpuPercent: null });
+  });
+
   it("generates a name when none is given", async () => {
     const result = await provision(ann, {});
     expect(result.machine.name).toMatch(/^[a-z]+-[a-z]+-[0-9a-f]{4}$/);

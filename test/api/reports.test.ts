@@ -60,6 +60,7 @@ describe("an agent's reports, checked against the event vocabulary", () => {
       ["MachineStateChanged", { state: "ROOTED" }, "events.1.payload.state"],
       ["ConsoleOutput", { text: "x", sneaky: true }, "events.1.payload.sneaky"],
       ["Exploded", {}, "events.1.kind"],
+      ["MachineUnresponsive", { reason: "no answer", failures: 3, since: "yesterday" }, "events.1.payload.since"],
     ] as const) {
       const { data, errors } = await api.gql(agent, REPORT, {
         events: [event(id, "ConsoleOutput", { text: "fine" }), event(id, kind, payload)],
@@ -86,5 +87,69 @@ describe("an agent's reports, checked against the event vocabulary", () => {
     });
     ({ data } = await api.gql(ann, EVENTS, { id }));
     expect(data?.machine.state).toBe("READY");
+  });
+});
+
+const HEALTH = `query ($id: ID!) { machine(id: $id) { state health { status since reason } } }`;
+
+describe("a READY machine's health, as the host's probes report it", () => {
+  const hostKeys = [{ type: "ssh-ed25519", fingerprintSha256: "SHA256:x", publicKey: "ssh-ed25519 AAAA" }];
+  const boot = (id: string) =>
+    api.gql(agent, REPORT, {
+      events: [
+        ...["PROVISIONING", "BOOTING"].map((state) => event(id, "MachineStateChanged", { state })),
+        event(id, "SshReady", { ip: "10.0.0.9", port: 22, hostKeys }),
+        event(id, "MachineStateChanged", { state: "READY" }),
+      ],
+    });
+  const health = async (id: string) => (await api.gql(ann, HEALTH, { id })).data?.machine;
+
+  it("is null before READY, HEALTHY once READY, UNRESPONSIVE after the event, and HEALTHY again when it answers", async () => {
+    const id = await provision("probed");
+    expect(await health(id)).toEqual({ state: "PENDING", health: null });
+    await boot(id);
+    expect(await health(id)).toMatchObject({ state: "READY", health: { status: "HEALTHY", reason: null } });
+
+    const since = "2026-12-01T10:00:00.000Z";
+    const reason = "ssh at 10.0.0.9:22 did not answer within 3 s";
+    await api.gql(agent, REPORT, { events: [event(id, "MachineUnresponsive", { reason, failures: 3, since })] });
+    // Still READY: the boot's proof stands, and reboot and destroy work as for any READY machine.
+    expect(await health(id)).toEqual({ state: "READY", health: { status: "UNRESPONSIVE", since, reason } });
+
+    const { errors } = await api.gql(agent, REPORT, {
+      events: [event(id, "MachineResponsive", { unresponsiveSeconds: 95.5 })],
+    });
+    expect(errors).toBeUndefined();
+    const back = await health(id);
+    expect(back).toMatchObject({ state: "READY", health: { status: "HEALTHY", reason: null } });
+    expect(Date.parse(back.health.since)).toBeGreaterThan(Date.parse(since));
+  });
+
+  it("an unresponsive machine can be rebooted, and is HEALTHY after its new READY", async () => {
+    const id = await provision("rebooted");
+    await boot(id);
+    await api.gql(agent, REPORT, {
+      events: [event(id, "MachineUnresponsive", { reason: "connection refused", failures: 3, since: new Date() })],
+    });
+    const { data } = await api.gql(
+      ann,
+      `mutation ($id: ID!) { rebootMachine(id: $id) { __typename ... on RebootMachinePayload { machine { rebootGeneration } } } }`,
+      { id },
+    );
+    expect(data?.rebootMachine).toEqual({ __typename: "RebootMachinePayload", machine: { rebootGeneration: 1 } });
+    await api.gql(agent, REPORT, {
+      events: [event(id, "MachineStateChanged", { state: "STOPPING", reason: "reboot" })],
+    });
+    expect(await health(id)).toEqual({ state: "STOPPING", health: null });
+    // A probe of the old boot that arrives late changes nothing.
+    await api.gql(agent, REPORT, {
+      events: [
+        event(id, "MachineUnresponsive", { reason: "late", failures: 3, since: new Date() }),
+        event(id, "MachineStateChanged", { state: "BOOTING", reason: "reboot" }),
+        event(id, "SshReady", { ip: "10.0.0.9", port: 22, hostKeys }),
+        event(id, "MachineStateChanged", { state: "READY" }),
+      ],
+    });
+    expect(await health(id)).toMatchObject({ state: "READY", health: { status: "HEALTHY", reason: null } });
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { GaolClient } from "../../clients/sdk/client.js";
 import { machineEvents } from "../../clients/sdk/events.js";
 import { startTestApi, type TestApi } from "../helpers/api.js";
 
@@ -58,5 +59,25 @@ describe("the SDK's event iterator", () => {
     await done;
     expect(seen).toEqual(["a1", "a2", "a3", "b1", "b2", "b3"]);
     expect(cursors).toEqual(cursors.map((_, i) => i + 1));
+  });
+
+  it("waits for a FAILED machine's end without calling the wait a failure (gaol rm of a failed machine)", async () => {
+    const client = new GaolClient({ url, token: user, webSocket: WebSocket });
+    const { data } = await api.gql(
+      user,
+      'mutation { provisionMachine(input: { name: "sdk-failed" }) { ... on ProvisionMachinePayload { machine { id } } } }',
+    );
+    const id = data?.provisionMachine.machine.id as string;
+    const state = (agentSeq: number, payload: object) =>
+      api.gql(agent, "mutation ($e: [MachineEventInput!]!) { reportMachineEvents(events: $e) { stored } }", {
+        e: [{ machineId: id, agentSeq, kind: "MachineStateChanged", payload }],
+      });
+    await state(1, { state: "FAILED", reason: "no DHCP answer" });
+    await client.destroy(id);
+    const waited = client.waitForState(id, "DESTROYED", { timeoutMs: 10_000 });
+    await state(2, { state: "DESTROYED" });
+    await expect(waited).resolves.toBeUndefined();
+    // Waiting for READY still reports the failure.
+    await expect(client.waitForState(id, "READY", { timeoutMs: 10_000 })).rejects.toThrow(/failed: no DHCP answer/);
   });
 });

@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { hostConfigFromEnv } from "../../host/config.js";
 import { HostCommandError } from "../../host/exec/error.js";
 import { type Launched, launch, run } from "../../host/exec/run.js";
@@ -68,8 +68,13 @@ beforeAll(async () => {
   await createAccount("gaoltsrv", 1521);
 });
 
-afterAll(async () => {
+// A test that failed midway must not leave its server holding the port for the next one.
+afterEach(async () => {
   if (server) await killProcessGroup(server.pid).catch(() => undefined);
+  server = undefined;
+});
+
+afterAll(async () => {
   const config = { ...hostConfigFromEnv(), stateDir: STATE, netns: NS };
   const host = new Host(config);
   for (const id of await host.localIds()) await host.destroy(id).catch(() => undefined);
@@ -104,9 +109,8 @@ describe("gaol serve", () => {
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(machine).toMatchObject({ state: "READY", ipAddress: expect.stringMatching(/^10\.213\.0\./) });
-    // The database (every user's keys), the tokens and the agent's spool: nobody else may read them.
-    // The machines' own directories and the LAN's files are Part 8's (their kernels run as their owners).
-    expect(await exposedPaths(STATE, ["machines", "lan", "cli-home"])).toEqual([]);
+    // The database (every user's keys), the tokens, the spool, the machines and the LAN's leases: nobody else may read them.
+    expect(await exposedPaths(STATE, ["cli-home"])).toEqual([]);
     expect((await stat(join(STATE, "db"))).mode & 0o777).toBe(0o700);
 
     // Killing the server outright (SIGKILL: no goodbye) keeps the machine READY and managed.

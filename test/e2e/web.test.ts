@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -7,6 +7,8 @@ import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Agent } from "../../agent/agent.js";
 import { hostConfigFromEnv } from "../../host/config.js";
+import type { HostCommandError } from "../../host/exec/error.js";
+import { run } from "../../host/exec/run.js";
 import { Host } from "../../host/host.js";
 import { ensureHost } from "../../host/setup/index.js";
 import { createAccount, removeAccount } from "../helpers/accounts.js";
@@ -92,14 +94,47 @@ describe("the web page", () => {
     await stages.getByText("ssh verified", { exact: false }).waitFor({ timeout: 60_000 });
     await stages.getByText("READY", { exact: true }).waitFor({ timeout: 60_000 });
     await expect.poll(() => row.getByTestId("state").textContent()).toBe("READY");
-    const address = await page.getByTestId("ip").textContent();
-    expect(await page.getByTestId("ssh-command").textContent()).toBe(`ssh root@${address}`);
+    // A READY machine offers a reboot (what an unresponsive one needs).
+    expect(await row.getByTestId("reboot").isEnabled()).toBe(true);
+    const address = (await page.getByTestId("ip").textContent()) as string;
+    // The command pins the keys the host verified: run for real, it reaches the machine's sshd and trusts nothing else.
+    const command = (await page.getByTestId("ssh-command").textContent()) as string;
+    expect(command).toContain("StrictHostKeyChecking=yes");
+    expect(command).toMatch(new RegExp(`root@${address.replaceAll(".", "\\.")}$`));
+    const home = join(WORK, "ssh-home");
+    await mkdir(home, { recursive: true });
+    const probe = command.replace(/ root@/, " -o BatchMode=yes -o PreferredAuthentications=publickey root@");
+    const pinned = await run("bash", ["-c", `${probe} true`], {
+      netns: NS,
+      env: { HOME: home, PATH: process.env.PATH ?? "" },
+    }).catch((error: HostCommandError) => error.message);
+    // Past the host key check (a key of our own it has not: publickey refused), never "Host key verification failed".
+    expect(String(pinned)).toContain("Permission denied (publickey)");
+    await writeFile(
+      join(home, ".config/gaol/known_hosts/web-1"),
+      `${address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdCB0aGUgbWFjaGluZXMga2V5IGF0IGFsbCEhISE=\n`,
+    );
+    const sshAlone = command.slice(command.lastIndexOf("&& ssh ") + 3).replace(/ root@/, " -o BatchMode=yes root@");
+    const refused = await run("bash", ["-c", `${sshAlone} true`], {
+      netns: NS,
+      env: { HOME: home, PATH: process.env.PATH ?? "" },
+    }).catch((error: HostCommandError) => error.message);
+    expect(String(refused)).toMatch(/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/);
     expect(await page.getByTestId("log").textContent()).toContain("gaol: stage=sshd");
     const labels = await stages.getByTestId("stage").locator("span").allTextContents();
     expect(labels.indexOf("BOOTING")).toBeLessThan(labels.findIndex((l) => l.startsWith("lease")));
     expect(labels.findIndex((l) => l.startsWith("ssh verified"))).toBeLessThan(labels.indexOf("READY"));
     await page.screenshot({ path: join(ARTIFACTS, "web-ready.png"), fullPage: true });
 
+    // Destroy asks first: dismissed, nothing happens.
+    page.once("dialog", (dialog) => void dialog.dismiss());
+    await row.getByTestId("destroy").click();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await row.getByTestId("state").textContent()).toBe("READY");
+    page.once("dialog", (dialog) => {
+      expect(dialog.message()).toContain("home directory is kept");
+      void dialog.accept();
+    });
     await row.getByTestId("destroy").click();
     await row.waitFor({ state: "detached", timeout: 30_000 });
     const machines = (await api.gql(token, "{ machines { edges { node { name state } } } }")).data?.machines.edges;
@@ -114,5 +149,15 @@ describe("the web page", () => {
     await expect.poll(() => page.getByTestId("hosts").textContent()).toMatch(/web-host\s*0 \/ 4/);
     expect(await page.getByTestId("images").textContent()).toMatch(/^Images.*debian/);
     await page.screenshot({ path: join(ARTIFACTS, "web-admin.png"), fullPage: true });
+  });
+
+  it("fits a phone's width without scrolling sideways", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.reload();
+    await expect.poll(() => page.getByTestId("viewer").textContent()).toBe("web-admin (admin)");
+    await page.getByTestId("hosts").waitFor();
+    const widths = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, view: window.innerWidth }));
+    await page.screenshot({ path: join(ARTIFACTS, "web-phone.png"), fullPage: true });
+    expect(widths.page).toBeLessThanOrEqual(widths.view);
   });
 });

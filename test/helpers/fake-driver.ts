@@ -5,7 +5,7 @@ import {
   type MachineState,
   stateChanged,
 } from "../../core/index.js";
-import type { HeldImageVersion, MachineDriver } from "../../host/driver.js";
+import type { HealthProbe, HeldImageVersion, MachineDriver } from "../../host/driver.js";
 import type { SyncImageOptions } from "../../host/image/sync.js";
 
 /** A machine on the fake host's disk. */
@@ -22,12 +22,14 @@ export type DriverCall =
   | { op: "adopt"; id: string; consoleOffset?: number }
   | { op: "destroy"; id: string }
   | { op: "reboot"; id: string; generation: number }
+  | { op: "probe"; id: string }
   | { op: "collectImages" }
   | { op: "syncImage"; image: string; source: string; version?: number }
+  | { op: "check" }
   | { op: "warmUp" }
   | { op: "detach" };
 
-type Step = "provision" | "adopt" | "destroy" | "reboot" | "syncImage";
+type Step = "provision" | "adopt" | "destroy" | "reboot" | "syncImage" | "probe" | "check";
 
 /**
  * A MachineDriver without kernels, for unit tests: it records every call, keeps machines in a
@@ -40,6 +42,8 @@ export class FakeDriver implements MachineDriver<{ id: string }> {
   private readonly supervised = new Map<string, MachineEventSink>();
   private readonly failures = new Map<Step, Array<{ error: Error; after?: MachineState }>>();
   private readonly holds = new Map<Step, Array<Promise<void>>>();
+  /** Machines whose sshd no longer proves its key, with what a probe sees. */
+  private readonly silent = new Map<string, string>();
 
   constructor(readonly disk = new Map<string, FakeMachine>()) {}
 
@@ -86,13 +90,27 @@ export class FakeDriver implements MachineDriver<{ id: string }> {
     sink(stateChanged("FAILED", "the kernel exited (signal SIGKILL)"));
   }
 
+  /** The machine's sshd stops answering (a guest that hangs): probes fail with `reason` until it answers again or reboots. */
+  stopAnswering(id: string, reason = "no answer within 3 s"): void {
+    this.silent.set(id, reason);
+  }
+
+  answerAgain(id: string): void {
+    this.silent.delete(id);
+  }
+
   /** The calls that change something, by name, in order. */
   mutations(): string[] {
-    return this.calls.map((c) => c.op).filter((op) => op !== "warmUp" && op !== "detach");
+    return this.calls.map((c) => c.op).filter((op) => !["check", "warmUp", "detach", "probe"].includes(op));
   }
 
   callsOf<Op extends DriverCall["op"]>(op: Op): Array<Extract<DriverCall, { op: Op }>> {
     return this.calls.filter((c): c is Extract<DriverCall, { op: Op }> => c.op === op);
+  }
+
+  async check(): Promise<void> {
+    this.calls.push({ op: "check" });
+    this.throwIfFailing("check");
   }
 
   warmUp(): void {
@@ -154,9 +172,20 @@ export class FakeDriver implements MachineDriver<{ id: string }> {
     machine.rebootGeneration = generation;
     machine.kernelAlive = true;
     sink(stateChanged("BOOTING", "reboot"));
+    // A new boot: whatever hung in the old one is gone.
+    this.silent.delete(id);
     this.supervised.set(id, sink);
     sink(stateChanged("READY"));
     return { id };
+  }
+
+  async probe(id: string): Promise<HealthProbe | undefined> {
+    this.calls.push({ op: "probe", id });
+    await this.held("probe");
+    this.throwIfFailing("probe");
+    if (!this.supervised.has(id) || !this.disk.get(id)?.kernelAlive) return undefined;
+    const reason = this.silent.get(id);
+    return reason === undefined ? { healthy: true } : { healthy: false, reason };
   }
 
   async rebootGeneration(id: string): Promise<number> {

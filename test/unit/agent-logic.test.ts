@@ -24,7 +24,18 @@ describe("machine spec validation", () => {
       memoryMiB: 256,
       sshPublicKeys: [],
       init: "/uml/bin/startenv",
+      limits: {},
     });
+  });
+
+  it("takes limits only within their bounds, naming each bad one", () => {
+    expect(validateSpec({ name: "lab-1", owner: "ann", limits: { processes: 64, cpuPercent: 50 } }).limits).toEqual({
+      processes: 64,
+      cpuPercent: 50,
+    });
+    const bad = () => validateSpec({ name: "lab-1", owner: "ann", limits: { processes: 1e9, cpuWeight: 500 } });
+    expect(bad).toThrow(/limits\.processes: must be an integer from 32 to 4096/);
+    expect(bad).toThrow(/limits\.cpuWeight: must be an integer from 1 to 100/);
   });
 
   it("boots only gaol's own programs as init, and only real version numbers", () => {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { stateLabel } from "../../clients/cli/output.js";
 import { describeEvent, Progress } from "../../clients/cli/progress.js";
 
 function stream(isTTY: boolean) {
@@ -51,5 +52,24 @@ describe("gaol up's progress", () => {
         lastConsoleLines: [],
       }),
     ).toBe("FAILED (no)");
+    expect(
+      describeEvent({
+        __typename: "MachineUnresponsive",
+        cursor: "4",
+        at,
+        probeFailure: "ssh at 10.0.0.7:22: no answer within 3 s",
+        failures: 3,
+        since: at,
+      }),
+    ).toBe("unresponsive: ssh at 10.0.0.7:22: no answer within 3 s (3 probes failed in a row; a reboot usually helps)");
+    expect(describeEvent({ __typename: "MachineResponsive", cursor: "5", at, unresponsiveSeconds: 61.6 })).toBe(
+      "responsive again after 62 s",
+    );
+  });
+
+  it("shows an unresponsive READY machine as such in gaol ls", () => {
+    expect(stateLabel({ state: "READY", health: { status: "UNRESPONSIVE" } })).toBe("READY (unresponsive)");
+    expect(stateLabel({ state: "READY", health: { status: "HEALTHY" } })).toBe("READY");
+    expect(stateLabel({ state: "BOOTING", health: null })).toBe("BOOTING");
   });
 });

@@ -42,20 +42,44 @@ describe("machine states", () => {
 
   it("applies what an allowed event changes on the row, and nothing for one the table refuses", () => {
     const at = new Date("2026-12-01T00:00:00Z");
-    expect(changesOf("RUNNING", stateChanged("READY"), at)).toEqual({ state: "READY", stateReason: null, readyAt: at });
+    const healthy = { health: "HEALTHY", healthSince: at, healthReason: null };
+    expect(changesOf("RUNNING", stateChanged("READY"), at)).toEqual({
+      state: "READY",
+      stateReason: null,
+      readyAt: at,
+      ...healthy,
+    });
     expect(changesOf("READY", stateChanged("DESTROYED", "gone"), at)).toEqual({
       state: "DESTROYED",
       stateReason: "gone",
       destroyedAt: at,
+      ...healthy,
     });
     expect(changesOf("PENDING", stateChanged("READY"), at)).toEqual({});
     expect(changesOf("DESTROYED", stateChanged("READY"), at)).toEqual({});
     const ready = machineEvent("SshReady", { ip: "10.0.0.5", port: 22, hostKeys: [] });
     expect(changesOf("DESTROYED", ready, at)).toEqual({});
-    expect(changesOf("RUNNING", ready, at)).toEqual({ ipAddress: "10.0.0.5", sshHostKeys: [] });
+    expect(changesOf("RUNNING", ready, at)).toEqual({ ipAddress: "10.0.0.5", sshHostKeys: [], ...healthy });
     // A lease alone never gives the machine its address: the guest printed it.
     const lease = machineEvent("DhcpLeaseAcquired", { ip: "10.0.0.6", mac: "02:00:00:00:00:01" });
     expect(changesOf("BOOTING", lease, at)).toEqual({ macAddress: "02:00:00:00:00:01" });
+  });
+
+  it("marks only a READY machine unresponsive, and healthy again on an answer, a new proof or a new state", () => {
+    const at = new Date("2026-12-01T00:01:00Z");
+    const since = "2026-12-01T00:00:00.000Z";
+    const unresponsive = machineEvent("MachineUnresponsive", { reason: "no answer within 3 s", failures: 3, since });
+    expect(changesOf("READY", unresponsive, at)).toEqual({
+      health: "UNRESPONSIVE",
+      healthSince: new Date(since),
+      healthReason: "no answer within 3 s",
+    });
+    // A late report of the boot before (the machine reboots meanwhile) changes nothing.
+    expect(changesOf("STOPPING", unresponsive, at)).toEqual({});
+    expect(changesOf("BOOTING", unresponsive, at)).toEqual({});
+    const healthy = { health: "HEALTHY", healthSince: at, healthReason: null };
+    expect(changesOf("READY", machineEvent("MachineResponsive", { unresponsiveSeconds: 60 }), at)).toEqual(healthy);
+    expect(changesOf("READY", stateChanged("STOPPING", "reboot"), at)).toMatchObject(healthy);
   });
 });
 

@@ -3,6 +3,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { Duplex, PassThrough, Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { sshString } from "../../host/keys/ssh-wire.js";
+import { hostKeyProblem } from "../../host/ready/probe.js";
 import { HostKeyProofError, kexInit, packet, provenHostKey, sshMpint } from "../../host/ready/ssh-kex.js";
 
 const X25519_SPKI = 12;
@@ -139,5 +140,40 @@ describe("the host key proof (SSH key exchange up to the server's signature)", (
     await expect(provenHostKey(answering("HTTP/1.1 400 Bad Request\r\n\r\n"))).rejects.toThrow(HostKeyProofError);
     await expect(provenHostKey(answering(`SSH-2.0-x\r\n${"\xff".repeat(16)}`))).rejects.toThrow(/packet length/);
     await expect(provenHostKey(answering("SSH-1.5-old\r\n"))).rejects.toThrow(/not SSH 2/);
+  });
+});
+
+describe("a health probe (one attempt at the same proof)", () => {
+  const keyOf = (hostKey: { publicKey: KeyObject }) => ({
+    type: "ssh-ed25519",
+    fingerprintSha256: "",
+    publicKey: `ssh-ed25519 ${Buffer.concat([sshString("ssh-ed25519"), sshString(raw(hostKey.publicKey))]).toString("base64")}`,
+  });
+  async function listening(s: Server): Promise<number> {
+    server = s;
+    await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+    return (s.address() as { port: number }).port;
+  }
+
+  it("finds nothing wrong with the machine's own sshd, and says why otherwise", async () => {
+    const hostKey = generateKeyPairSync("ed25519");
+    const port = await listening(fakeSshd(hostKey, hostKey.privateKey));
+    expect(await hostKeyProblem("127.0.0.1", port, keyOf(hostKey))).toBeUndefined();
+    const other = generateKeyPairSync("ed25519");
+    expect(await hostKeyProblem("127.0.0.1", port, keyOf(other))).toBe(
+      `the sshd at 127.0.0.1:${port} proved another host key`,
+    );
+    server?.close();
+    expect(await hostKeyProblem("127.0.0.1", port, keyOf(hostKey))).toMatch(
+      `ssh at 127.0.0.1:${port}: connect ECONNREFUSED`,
+    );
+  });
+
+  it("gives up on an sshd that accepts and never answers (a stopped or spinning guest)", async () => {
+    const port = await listening(createServer((socket) => socket.on("error", () => undefined)));
+    const hostKey = generateKeyPairSync("ed25519");
+    expect(await hostKeyProblem("127.0.0.1", port, keyOf(hostKey))).toBe(
+      `ssh at 127.0.0.1:${port}: no answer within 3 s`,
+    );
   });
 });

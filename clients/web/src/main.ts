@@ -1,7 +1,7 @@
 import { createClient } from "graphql-ws";
 import { GaolClient, type Machine } from "../../sdk/client.js";
 import { type MachineEvent, websocketUrl } from "../../sdk/events.js";
-import { ago } from "../../sdk/format.js";
+import { ago, stateLabel } from "../../sdk/format.js";
 import { MachineChangesDocument, type ViewerQuery } from "../../sdk/generated.js";
 import { ApiError } from "../../sdk/request.js";
 import { h, replace } from "./dom.js";
@@ -160,10 +160,14 @@ function machineTable(): HTMLElement {
     { class: "card" },
     h("h2", {}, "Machines"),
     h(
-      "table",
-      {},
-      h("thead", {}, h("tr", {}, ...["Name", "State", "Address", "Memory", "Owner", ""].map((t) => h("th", {}, t)))),
-      listBody,
+      "div",
+      { class: "scroll" },
+      h(
+        "table",
+        {},
+        h("thead", {}, h("tr", {}, ...["Name", "State", "Address", "Memory", "Owner", ""].map((t) => h("th", {}, t)))),
+        listBody,
+      ),
     ),
   );
 }
@@ -178,13 +182,14 @@ function renderList(): void {
         onclick: () => select(m.id),
       },
       h("td", {}, h("strong", {}, m.name)),
-      h("td", {}, h("span", { class: `state ${m.state.toLowerCase()}`, "data-testid": "state" }, m.state)),
+      h("td", {}, stateBadge(m, "state")),
       h("td", {}, m.ipAddress ?? "–"),
       h("td", {}, `${m.memoryMiB} MiB`),
       h("td", {}, m.owner.name),
       h(
         "td",
-        {},
+        { class: "actions" },
+        rebootButton(m),
         h(
           "button",
           {
@@ -257,7 +262,49 @@ async function create(name: string, memory: string, key: string): Promise<boolea
   }
 }
 
+/** The machine's state as a badge: "READY (unresponsive)" stands out from a healthy READY. */
+function stateBadge(m: Machine, testid: string): HTMLElement {
+  const unresponsive = m.health?.status === "UNRESPONSIVE";
+  return h(
+    "span",
+    { class: `state ${unresponsive ? "unresponsive" : m.state.toLowerCase()}`, "data-testid": testid },
+    stateLabel(m),
+  );
+}
+
+/** A new boot on the same disk: only a READY or RUNNING machine takes one (the api says so too). */
+function rebootButton(m: Machine): HTMLElement {
+  const rebootable = (m.state === "READY" || m.state === "RUNNING") && m.desiredState !== "DESTROYED";
+  return h(
+    "button",
+    {
+      class: "secondary",
+      "data-testid": "reboot",
+      disabled: !rebootable,
+      title: "Restart its kernel on the same disk",
+      onclick: (event) => {
+        event.stopPropagation();
+        void reboot(m);
+      },
+    },
+    "Reboot",
+  );
+}
+
+async function reboot(machine: Machine): Promise<void> {
+  try {
+    const rebooted = await state.client?.reboot(machine.id);
+    if (rebooted) state.machines.set(rebooted.id, rebooted);
+    renderList();
+    if (machine.id === state.selected) renderDetailHeader();
+  } catch (error) {
+    createError.textContent = message(error);
+  }
+}
+
 async function destroy(machine: Machine): Promise<void> {
+  const question = `Destroy ${machine.name}? Its root disk and everything installed on it are deleted; your home directory is kept.`;
+  if (!window.confirm(question)) return;
   try {
     const destroyed = await state.client?.destroy(machine.id);
     if (destroyed) state.machines.set(destroyed.id, destroyed);
@@ -309,20 +356,48 @@ function renderDetail(): void {
   })();
 }
 
+/** A key's type and base64 only: whatever else a key string carries never reaches a shell. */
+const KEY_TEXT = /^(ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa) ([A-Za-z0-9+/]+={0,3})(?: |$)/;
+
+/**
+ * The ssh command that trusts only the keys the host verified, in the file `gaol ssh` uses:
+ * a reused address never meets "REMOTE HOST IDENTIFICATION HAS CHANGED", nor a stranger's key.
+ */
+function pinnedSshCommand(name: string, ip: string, keys: Machine["sshHostKeys"]): string {
+  const lines = keys.flatMap((k) => {
+    const match = KEY_TEXT.exec(k.publicKey);
+    return match ? [`'${ip} ${match[1]} ${match[2]}'`] : [];
+  });
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return "";
+  if (!lines.length) return `ssh root@${ip}`;
+  const file = `~/.config/gaol/known_hosts/${name}`;
+  return (
+    `mkdir -p ~/.config/gaol/known_hosts && printf '%s\\n' ${lines.join(" ")} > ${file} && ` +
+    `ssh -o UserKnownHostsFile=${file} -o StrictHostKeyChecking=yes root@${ip}`
+  );
+}
+
 function renderDetailHeader(): void {
   const m = state.selected ? state.machines.get(state.selected) : undefined;
   if (!m) return;
-  const command = m.ipAddress ? `ssh root@${m.ipAddress}` : "";
+  const command = m.ipAddress ? pinnedSshCommand(m.name, m.ipAddress, m.sshHostKeys) : "";
   replace(
     header,
-    h(
-      "h2",
-      {},
-      m.name,
-      " ",
-      h("span", { class: `state ${m.state.toLowerCase()}`, "data-testid": "detail-state" }, m.state),
-    ),
+    h("h2", {}, m.name, " ", stateBadge(m, "detail-state")),
     m.stateReason ? h("p", { class: "error" }, m.stateReason) : h("span"),
+    m.health?.status === "UNRESPONSIVE"
+      ? h(
+          "div",
+          { class: "unresponsive-note", "data-testid": "unresponsive" },
+          h(
+            "p",
+            {},
+            `Not answering since ${ago(m.health.since)}: ${m.health.reason ?? "the host's probes fail"}. `,
+            "A reboot starts its kernel again on the same disk.",
+          ),
+          rebootButton(m),
+        )
+      : h("span"),
     h(
       "dl",
       {},
@@ -382,8 +457,17 @@ function show(machine: Machine, event: MachineEvent): void {
     case "LeaseWarning":
       step("no DHCP answer", event.message, event.gaveUp ? "failed" : "warning");
       return;
+    case "MachineLimitReached":
+      step(`${event.limit} limit`, `stopped at ${event.max} (${event.count}×)`, "warning");
+      return;
     case "SshReady":
       step(`ssh verified ${event.ip}:${event.port}`);
+      return;
+    case "MachineUnresponsive":
+      step("unresponsive", `${event.probeFailure}; ${event.failures} probes failed in a row`, "failed");
+      return;
+    case "MachineResponsive":
+      step("responsive again", `after ${Math.round(event.unresponsiveSeconds)} s`, "ready");
       return;
     default:
       return;
@@ -397,10 +481,14 @@ async function showAdmin(): Promise<void> {
   const [hosts, images] = await Promise.all([state.client.hosts(), state.client.images()]);
   const table = (heads: string[], rows: string[][]) =>
     h(
-      "table",
-      {},
-      h("thead", {}, h("tr", {}, ...heads.map((t) => h("th", {}, t)))),
-      h("tbody", {}, ...rows.map((r) => h("tr", {}, ...r.map((c) => h("td", {}, c))))),
+      "div",
+      { class: "scroll" },
+      h(
+        "table",
+        {},
+        h("thead", {}, h("tr", {}, ...heads.map((t) => h("th", {}, t)))),
+        h("tbody", {}, ...rows.map((r) => h("tr", {}, ...r.map((c) => h("td", {}, c))))),
+      ),
     );
   replace(
     admin,
