@@ -22,27 +22,20 @@ beforeAll(async () => {
 });
 afterAll(() => api?.close());
 
-// biome-ignore lint/suspicious/noExplicitAny: the test reads GraphQL answers loosely and asserts on them.
-async function ok(token: string, query: string, variables?: object): Promise<any> {
-  const { data, errors } = await api.gql(token, query, variables);
-  expect(errors).toBeUndefined();
-  return data;
-}
-
 async function entries(variables: object) {
-  return (await ok(admin, AUDIT, variables)).auditLog.edges.map((e: { node: object }) => e.node);
+  return (await api.ok(admin, AUDIT, variables)).auditLog.edges.map((e: { node: object }) => e.node);
 }
 
-const tokenIdOf = async (token: string) => (await ok(token, "{ viewer { tokens { id } } }")).viewer.tokens[0].id;
+const tokenIdOf = async (token: string) => (await api.ok(token, "{ viewer { tokens { id } } }")).viewer.tokens[0].id;
 
 describe("the audit log", () => {
   it("records each machine provision, destroy and reboot with who, which token, what and the result", async () => {
     const provision =
       'mutation { provisionMachine(input: { name: "aud-1" }) { ... on ProvisionMachinePayload { machine { id } } } }';
-    const id = (await ok(ann, provision)).provisionMachine.machine.id;
-    await ok(ann, provision);
-    await ok(ann, "mutation ($id: ID!) { rebootMachine(id: $id) { __typename } }", { id });
-    await ok(ann, "mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }", { id });
+    const id = (await api.ok(ann, provision)).provisionMachine.machine.id;
+    await api.ok(ann, provision);
+    await api.ok(ann, "mutation ($id: ID!) { rebootMachine(id: $id) { __typename } }", { id });
+    await api.ok(ann, "mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }", { id });
     const tokenId = await tokenIdOf(ann);
     const who = { userName: "aud-ann", user: { name: "aud-ann" }, tokenId, targetName: "aud-1" };
     expect(await entries({ user: "aud-ann" })).toMatchObject([
@@ -56,10 +49,10 @@ describe("the audit log", () => {
   it("records an attempt on someone else's machine as NotFoundError", async () => {
     const provision =
       'mutation { provisionMachine(input: { name: "aud-2" }) { ... on ProvisionMachinePayload { machine { id } } } }';
-    const id = (await ok(ann, provision)).provisionMachine.machine.id;
+    const id = (await api.ok(ann, provision)).provisionMachine.machine.id;
     const mallory = await api.login("aud-mallory");
     expect(
-      (await ok(mallory, "mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }", { id })).destroyMachine,
+      (await api.ok(mallory, "mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }", { id })).destroyMachine,
     ).toEqual({ __typename: "NotFoundError" });
     expect(await entries({ user: "aud-mallory" })).toMatchObject([
       { action: "MACHINE_DESTROY", result: "NotFoundError", targetId: id, targetName: null },
@@ -67,17 +60,17 @@ describe("the audit log", () => {
   });
 
   it("records token creation and revocation, and image syncs", async () => {
-    const created = await ok(
+    const created = await api.ok(
       admin,
       'mutation { createToken(input: { user: "aud-new" }) { ... on CreateTokenPayload { details { id } } } }',
     );
     const id = created.createToken.details.id;
-    await ok(admin, "mutation ($id: ID!) { revokeToken(id: $id) { __typename } }", { id });
-    const sync = await ok(
+    await api.ok(admin, "mutation ($id: ID!) { revokeToken(id: $id) { __typename } }", { id });
+    const sync = await api.ok(
       admin,
       'mutation { syncImage(input: { name: "aud-img", source: "/srv/aud" }) { ... on SyncImagePayload { sync { id } } } }',
     );
-    await ok(admin, 'mutation { syncImage(input: { name: "aud-img", source: "../etc" }) { __typename } }');
+    await api.ok(admin, 'mutation { syncImage(input: { name: "aud-img", source: "../etc" }) { __typename } }');
     const tokenId = await tokenIdOf(admin);
     expect(await entries({ user: "aud-admin" })).toMatchObject([
       { action: "IMAGE_SYNC", result: "ValidationError", targetName: "aud-img", tokenId },
@@ -92,14 +85,14 @@ describe("the audit log", () => {
     // An actor the log cannot record (no name) fails the insert, and the provision with it.
     const broken = { userId: annUser?.id as string, userName: null as never };
     await expect(provisionMachine(api.database.db, broken, annUser as never, { name: "aud-atomic" })).rejects.toThrow();
-    const { machines } = await ok(ann, "{ machines(first: 100) { edges { node { name } } } }");
+    const { machines } = await api.ok(ann, "{ machines(first: 100) { edges { node { name } } } }");
     expect(machines.edges.map((e: { node: { name: string } }) => e.node.name)).not.toContain("aud-atomic");
   });
 
   it("pages newest first and filters by action", async () => {
-    const first = await ok(admin, AUDIT, { first: 2 });
+    const first = await api.ok(admin, AUDIT, { first: 2 });
     expect(first.auditLog.pageInfo.hasNextPage).toBe(true);
-    const next = await ok(admin, AUDIT, { first: 2, after: first.auditLog.pageInfo.endCursor });
+    const next = await api.ok(admin, AUDIT, { first: 2, after: first.auditLog.pageInfo.endCursor });
     const at = (page: { auditLog: { edges: Array<{ cursor: string }> } }) =>
       page.auditLog.edges.map((e) => Number(e.cursor));
     expect([...at(first), ...at(next)]).toEqual([...at(first), ...at(next)].sort((a, b) => b - a));

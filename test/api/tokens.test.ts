@@ -28,15 +28,8 @@ beforeAll(async () => {
 });
 afterAll(() => api?.close());
 
-// biome-ignore lint/suspicious/noExplicitAny: the test reads GraphQL answers loosely and asserts on them.
-async function ok(token: string, query: string, variables?: object): Promise<any> {
-  const { data, errors } = await api.gql(token, query, variables);
-  expect(errors).toBeUndefined();
-  return data;
-}
-
 async function create(input: object): Promise<{ token: string; details: Record<string, unknown> & { id: string } }> {
-  const { createToken } = await ok(admin, CREATE, { input });
+  const { createToken } = await api.ok(admin, CREATE, { input });
   expect(createToken.__typename).toBe("CreateTokenPayload");
   return createToken;
 }
@@ -62,7 +55,7 @@ describe("token format", () => {
     expect(token).toMatch(/^gaol_[0-9A-Za-z]{36}$/);
     expect(tokenShape(token)).toBe("checksummed");
     expect(details.prefix).toBe(token.slice(0, 10));
-    const listed = JSON.stringify(await ok(admin, `{ tokens { ${TOKEN_FIELDS} } }`));
+    const listed = JSON.stringify(await api.ok(admin, `{ tokens { ${TOKEN_FIELDS} } }`));
     expect(listed).toContain(details.prefix);
     expect(listed).not.toContain(token);
     expect(listed).not.toContain(sha256(token));
@@ -75,15 +68,15 @@ describe("token format", () => {
     // Were it looked up, this row would let it in: only the checksum keeps it out.
     await storeHash(forged, "tok-sum");
     await refused(forged, /not a whole gaol token .*: check it was copied in full$/);
-    expect((await ok(token, "{ viewer { name } }")).viewer.name).toBe("tok-sum");
+    expect((await api.ok(token, "{ viewer { name } }")).viewer.name).toBe("tok-sum");
   });
 
   it("keeps accepting tokens made before checksums, and learns their prefix on first use", async () => {
     await create({ user: "tok-old" });
     const legacy = `gaol_${randomBytes(32).toString("base64url")}`;
     await storeHash(legacy, "tok-old");
-    expect((await ok(legacy, "{ viewer { name } }")).viewer.name).toBe("tok-old");
-    const { tokens } = await ok(admin, `{ tokens(user: "tok-old") { prefix } }`);
+    expect((await api.ok(legacy, "{ viewer { name } }")).viewer.name).toBe("tok-old");
+    const { tokens } = await api.ok(admin, `{ tokens(user: "tok-old") { prefix } }`);
     expect(tokens.map((t: { prefix: string }) => t.prefix)).toContain(legacy.slice(0, 10));
   });
 });
@@ -92,7 +85,7 @@ describe("expiry", () => {
   it("refuses an expired token over HTTP and on graphql-ws", async () => {
     const { token, details } = await create({ user: "tok-exp", expiresInSeconds: 1 });
     expect(Date.parse(details.expiresAt as string) - Date.now()).toBeLessThan(1500);
-    expect((await ok(token, "{ viewer { name } }")).viewer.name).toBe("tok-exp");
+    expect((await api.ok(token, "{ viewer { name } }")).viewer.name).toBe("tok-exp");
     const live = wsClient(url, token);
     expect(await take(live, "{ viewer { name } }", {}, 1)).toEqual([{ viewer: { name: "tok-exp" } }]);
     await live.dispose();
@@ -103,12 +96,12 @@ describe("expiry", () => {
     await expect(take(late, "subscription { machines { name } }", {}, 1)).rejects.toThrow(/Not authorized.*expired/);
     await expect(take(late, "{ viewer { name } }", {}, 1)).rejects.toThrow(/Not authorized/);
     await late.dispose();
-    const { tokens } = await ok(admin, `{ tokens(user: "tok-exp") { active expiresAt } }`);
+    const { tokens } = await api.ok(admin, `{ tokens(user: "tok-exp") { active expiresAt } }`);
     expect(tokens[0].active).toBe(false);
   });
 
   it("takes a lifetime of 1 s to ten years", async () => {
-    const { createToken } = await ok(admin, CREATE, { input: { user: "tok-life", expiresInSeconds: 0 } });
+    const { createToken } = await api.ok(admin, CREATE, { input: { user: "tok-life", expiresInSeconds: 0 } });
     expect(createToken).toEqual({ __typename: "ValidationError", fields: [{ field: "expiresInSeconds" }] });
   });
 });
@@ -119,35 +112,35 @@ describe("revokeToken", () => {
     const second = await create({ user: "tok-ann" });
     const bob = (await create({ user: "tok-bob" })).token;
 
-    const byBob = await ok(bob, REVOKE, { id: second.details.id });
+    const byBob = await api.ok(bob, REVOKE, { id: second.details.id });
     expect(byBob.revokeToken.__typename).toBe("NotFoundError");
-    expect((await ok(second.token, "{ viewer { name } }")).viewer.name).toBe("tok-ann");
+    expect((await api.ok(second.token, "{ viewer { name } }")).viewer.name).toBe("tok-ann");
 
-    const own = await ok(first.token, REVOKE, { id: second.details.id });
+    const own = await api.ok(first.token, REVOKE, { id: second.details.id });
     expect(own.revokeToken.token).toMatchObject({ id: second.details.id, active: false });
     await refused(second.token, /this token was revoked at .*: ask an admin for a new one/);
-    const again = await ok(first.token, REVOKE, { id: second.details.id });
+    const again = await api.ok(first.token, REVOKE, { id: second.details.id });
     expect(again.revokeToken.token.revokedAt).toBe(own.revokeToken.token.revokedAt);
 
-    const mine = await ok(first.token, `{ viewer { tokens { id revokedAt } } }`);
+    const mine = await api.ok(first.token, `{ viewer { tokens { id revokedAt } } }`);
     expect(mine.viewer.tokens.map((t: { id: string }) => t.id).sort()).toEqual(
       [first.details.id, second.details.id].sort(),
     );
-    expect((await ok(first.token, `{ tokens(user: "tok-bob") { id } }`)).tokens).toEqual([]);
+    expect((await api.ok(first.token, `{ tokens(user: "tok-bob") { id } }`)).tokens).toEqual([]);
 
-    await ok(admin, REVOKE, { id: first.details.id });
+    await api.ok(admin, REVOKE, { id: first.details.id });
     await refused(first.token);
-    const ghost = await ok(admin, REVOKE, { id: "not-a-token" });
+    const ghost = await api.ok(admin, REVOKE, { id: "not-a-token" });
     expect(ghost.revokeToken.__typename).toBe("NotFoundError");
   });
 
   it("keeps other users' tokens from anyone but an admin, even through a machine's owner", async () => {
     const agent = await api.login("tok-host", "AGENT");
     const carol = (await create({ user: "tok-carol", hostUser: "carol" })).token;
-    await ok(carol, 'mutation { provisionMachine(input: { name: "seen" }) { __typename } }');
+    await api.ok(carol, 'mutation { provisionMachine(input: { name: "seen" }) { __typename } }');
     const { errors } = await api.gql(agent, "{ machines { edges { node { owner { name tokens { id } } } } } }");
     expect(errors?.[0]?.message).toMatch(/Not authorized/);
-    const byAdmin = await ok(admin, `{ tokens(user: "tok-carol") { user { tokens { id } } } }`);
+    const byAdmin = await api.ok(admin, `{ tokens(user: "tok-carol") { user { tokens { id } } } }`);
     expect(byAdmin.tokens[0].user.tokens).toHaveLength(1);
   });
 });
@@ -168,18 +161,18 @@ describe("lastUsedAt", () => {
     const { token, details } = await create({ user: "tok-used" });
     expect(details.lastUsedAt).toBeNull();
     const lastUsed = async () =>
-      (await ok(admin, `{ tokens(user: "tok-used") { lastUsedAt } }`)).tokens[0].lastUsedAt as string;
-    await ok(token, "{ viewer { name } }");
+      (await api.ok(admin, `{ tokens(user: "tok-used") { lastUsedAt } }`)).tokens[0].lastUsedAt as string;
+    await api.ok(token, "{ viewer { name } }");
     const first = await lastUsed();
     expect(first).not.toBeNull();
     await new Promise((r) => setTimeout(r, 20));
-    await ok(token, "{ viewer { name } }");
+    await api.ok(token, "{ viewer { name } }");
     expect(await lastUsed()).toBe(first);
     await api.database.db.execute(
       `update api_tokens set last_used_at = now() - interval '2 minutes' where id = '${details.id}'` as never,
     );
     const old = await lastUsed();
-    await ok(token, "{ viewer { name } }");
+    await api.ok(token, "{ viewer { name } }");
     expect(Date.parse(await lastUsed())).toBeGreaterThan(Date.parse(old));
   });
 });

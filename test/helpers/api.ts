@@ -25,6 +25,8 @@ export interface TestApi {
   url?: string;
   /** POSTs through yoga.fetch, as a client would. */
   gql<T = Record<string, Loose>>(token: string | undefined, query: string, variables?: object): Promise<GqlResult<T>>;
+  /** gql's data, for a request that must succeed: any error fails the test with the errors' messages. */
+  ok(token: string, query: string, variables?: object): Promise<Loose>;
   /** A user (or agent, whose host gets a heartbeat and room) and a token for them. */
   login(name: string, role?: Role, options?: { hostMemoryMiB?: number; hostMaxMachines?: number }): Promise<string>;
   close(): Promise<void>;
@@ -42,18 +44,24 @@ export async function startTestApi(
   const stateDir = await mkdtemp(join(tmpdir(), "gaol-api-"));
   const app = await buildApp({ database: db.database, stateDir, rateLimit: options.rateLimit });
   await app.prepare();
+  const gql = async (token: string | undefined, query: string, variables?: object) => {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (token) headers.authorization = `Bearer ${token}`;
+    const response = await app.yoga.fetch("http://gaol.test/graphql", {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ query, variables }),
+    });
+    return (await response.json()) as GqlResult<Loose>;
+  };
   return {
     app,
     database: db.database,
-    async gql(token, query, variables) {
-      const headers: Record<string, string> = { "content-type": "application/json" };
-      if (token) headers.authorization = `Bearer ${token}`;
-      const response = await app.yoga.fetch("http://gaol.test/graphql", {
-        method: "POST",
-        headers,
-        body: JSON.stringify({ query, variables }),
-      });
-      return (await response.json()) as GqlResult<Loose>;
+    gql,
+    async ok(token, query, variables) {
+      const { data, errors } = await gql(token, query, variables);
+      if (errors) throw new Error(`unexpected errors: ${errors.map((e) => e.message).join("; ")}`);
+      return data;
     },
     async login(name, role = "USER", options = {}) {
       const user = await ensureUser(db.database.db, { name, role, hostUser: role === "USER" ? name : undefined });
