@@ -25,7 +25,7 @@ const { values } = parseArgs({
   },
 });
 const config = hostConfigFromEnv();
-const rateLimit = rateLimitFromEnv();
+const rateLimit = await starting(log, async () => rateLimitFromEnv());
 const agentToo = !values["no-agent"];
 if (agentToo) {
   // Before the api listens: a host no machine could boot on is refused with what to do.

@@ -3,7 +3,16 @@ import { crc32 as zlibCrc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { rateLimitFromEnv } from "../../api/rate-limit.js";
 import { parseDuration } from "../../clients/cli/duration.js";
-import { crc32, inWords, newToken, RateLimitedError, RateLimiter, shownPrefix, tokenShape } from "../../core/index.js";
+import {
+  crc32,
+  HostConfigError,
+  inWords,
+  newToken,
+  RateLimitedError,
+  RateLimiter,
+  shownPrefix,
+  tokenShape,
+} from "../../core/index.js";
 
 describe("token format", () => {
   it("makes gaol_ tokens of 30 random base62 characters and their CRC32, all different", () => {
@@ -66,6 +75,7 @@ describe("the mutation rate limiter", () => {
     expect(rateLimitFromEnv({ GAOL_RATE_LIMIT_BURST: "0", GAOL_RATE_LIMIT_PER_SECOND: "0" }).burst).toBe(0);
     expect(() => rateLimitFromEnv({ GAOL_RATE_LIMIT_BURST: "lots" })).toThrow(/GAOL_RATE_LIMIT_BURST must be a number/);
     expect(() => rateLimitFromEnv({ GAOL_RATE_LIMIT_PER_SECOND: "0" })).toThrow(/GAOL_RATE_LIMIT_BURST=0 turns/);
+    expect(() => rateLimitFromEnv({ GAOL_RATE_LIMIT_BURST: "-1" })).toThrow(HostConfigError);
   });
 
   it("says when to retry in words", () => {
