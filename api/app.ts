@@ -1,12 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createYoga, type Plugin } from "graphql-yoga";
+import { createYoga } from "graphql-yoga";
+import { DEFAULT_RATE_LIMIT, type RateLimit, RateLimiter } from "../core/index.js";
 import type { Database } from "../db/client.js";
 import { Notifier, type SocketServerContext, serveSubscriptions } from "../live/index.js";
 import { type Context, schema } from "../schema/index.js";
 import { bootstrap } from "./bootstrap.js";
 import { connectionContexts, contextFor } from "./context.js";
-import { queryLimits } from "./limits.js";
+import { queryLimitsPlugins } from "./limits.js";
 import { serveWeb } from "./web.js";
 
 interface AppDeps {
@@ -15,6 +16,8 @@ interface AppDeps {
   log?: (line: string) => void;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
+  /** Mutations per token (agents' excepted), in this process; the default is DEFAULT_RATE_LIMIT. */
+  rateLimit?: RateLimit;
 }
 
 const EXAMPLE_OPERATIONS = `# Set the Authorization header below: {"Authorization": "Bearer <your token>"}
@@ -46,17 +49,15 @@ export async function buildApp(deps: AppDeps) {
   const { database } = deps;
   const log = deps.log ?? (() => undefined);
   const notifier = new Notifier(database);
-  const base = { db: database.db, notifier };
+  const rateLimiter = new RateLimiter(deps.rateLimit ?? DEFAULT_RATE_LIMIT);
+  const base = { db: database.db, notifier, rateLimiter };
   const forConnection = connectionContexts(base);
-  const limits: Plugin = {
-    onValidate: ({ addValidationRule }) => addValidationRule(queryLimits(15, 2000)),
-  };
 
   const yoga = createYoga<SocketServerContext, Context>({
     schema,
     graphqlEndpoint: "/graphql",
     landingPage: false,
-    plugins: [limits],
+    plugins: queryLimitsPlugins(),
     context: ({ request, connectionParams }) =>
       connectionParams ? forConnection(connectionParams) : contextFor(base, request?.headers.get("authorization")),
     graphiql: {

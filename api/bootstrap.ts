@@ -5,7 +5,8 @@ import { eq } from "drizzle-orm";
 import { DEFAULT_IMAGE } from "../core/index.js";
 import type { Db } from "../db/client.js";
 import { ensureImage } from "../db/queries/images.js";
-import { createToken, ensureUser, userByToken } from "../db/queries/users.js";
+import { createToken, userByToken } from "../db/queries/tokens.js";
+import { ensureUser } from "../db/queries/users.js";
 import { users } from "../db/schema.js";
 
 /**
@@ -19,7 +20,7 @@ export async function bootstrap(db: Db, stateDir: string): Promise<string | unde
   if (admin && existsSync(path)) return undefined;
   const user = admin ? { id: admin.id } : await ensureUser(db, { name: "admin", role: "ADMIN" });
   await mkdir(stateDir, { recursive: true, mode: 0o711 });
-  await writeFile(path, `${await createToken(db, user.id)}\n`, { mode: 0o600 });
+  await writeFile(path, `${(await createToken(db, user.id)).secret}\n`, { mode: 0o600 });
   return path;
 }
 
@@ -29,7 +30,7 @@ export async function localAgentToken(db: Db, stateDir: string, hostName: string
   const saved = existsSync(path) ? (await readFile(path, "utf8")).trim() : "";
   if (saved && (await userByToken(db, saved))?.role === "AGENT") return saved;
   const agent = await ensureUser(db, { name: hostName.toLowerCase().replace(/[^a-z0-9._-]/g, "-"), role: "AGENT" });
-  const token = await createToken(db, agent.id);
+  const { secret: token } = await createToken(db, agent.id);
   await writeFile(path, `${token}\n`, { mode: 0o600 });
   return token;
 }

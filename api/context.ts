@@ -1,27 +1,27 @@
+import { type RateLimiter, refusalAdvice } from "../core/index.js";
 import type { Db } from "../db/client.js";
-import { viewerByToken } from "../db/queries/users.js";
+import { authenticate } from "../db/queries/tokens.js";
 import type { Notifier } from "../live/index.js";
 import type { Context } from "../schema/index.js";
 
-type Deps = { db: Db; notifier: Notifier };
-type Viewer = Context["viewer"];
+type Deps = { db: Db; notifier: Notifier; rateLimiter: RateLimiter };
+/** The viewer, or why the token let no one in. */
+type Auth = Pick<Context, "viewer" | "refusal">;
 
 /**
  * Builds the per-request context from an `Authorization: Bearer …` value; one
  * function for HTTP headers and graphql-ws connectionParams, so auth is written once.
- * A missing or unknown token gives no viewer, and every field then refuses.
+ * A missing, unknown, expired or revoked token gives no viewer, and every field then refuses,
+ * saying why.
  */
 export async function contextFor(deps: Deps, authorization: unknown): Promise<Context> {
-  return withViewer(deps, await viewerFor(deps.db, authorization));
+  return { ...deps, ...(await authFor(deps.db, authorization)) };
 }
 
-function withViewer(deps: Deps, viewer: Viewer): Context {
-  return viewer ? { ...deps, viewer } : { ...deps };
-}
-
-async function viewerFor(db: Db, authorization: unknown): Promise<Viewer> {
+async function authFor(db: Db, authorization: unknown): Promise<Auth> {
   const token = typeof authorization === "string" ? /^Bearer\s+(\S+)$/i.exec(authorization.trim())?.[1] : undefined;
-  return token ? await viewerByToken(db, token) : undefined;
+  const found = token ? await authenticate(db, token) : { refused: { kind: "missing" as const } };
+  return "refused" in found ? { refusal: refusalAdvice(found.refused) } : { viewer: found };
 }
 
 /** How long a graphql-ws connection's viewer is reused before it is looked up again. */
@@ -34,13 +34,13 @@ const CONNECTION_VIEWER_MS = 1000;
  * and caches stay per operation); the viewer is read again after a second (roles, quotas).
  */
 export function connectionContexts(deps: Deps) {
-  const viewers = new WeakMap<object, { at: number; viewer: Promise<Viewer> }>();
+  const viewers = new WeakMap<object, { at: number; auth: Promise<Auth> }>();
   return async (connectionParams: Record<string, unknown>): Promise<Context> => {
     let cached = viewers.get(connectionParams);
     if (!cached || Date.now() - cached.at > CONNECTION_VIEWER_MS) {
-      cached = { at: Date.now(), viewer: viewerFor(deps.db, connectionParams.authorization) };
+      cached = { at: Date.now(), auth: authFor(deps.db, connectionParams.authorization) };
       viewers.set(connectionParams, cached);
     }
-    return withViewer(deps, await cached.viewer);
+    return { ...deps, ...(await cached.auth) };
   };
 }

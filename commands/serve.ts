@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { Agent } from "../agent/agent.js";
 import { buildApp } from "../api/app.js";
 import { localAgentToken } from "../api/bootstrap.js";
+import { rateLimitFromEnv } from "../api/rate-limit.js";
 import { openPglite, openPostgres } from "../db/client.js";
 import { hostConfigFromEnv } from "../host/config.js";
 import { ensureLan } from "../host/network/lan.js";
@@ -24,6 +25,7 @@ const { values } = parseArgs({
   },
 });
 const config = hostConfigFromEnv();
+const rateLimit = await starting(log, async () => rateLimitFromEnv());
 const agentToo = !values["no-agent"];
 if (agentToo) {
   // Before the api listens: a host no machine could boot on is refused with what to do.
@@ -35,7 +37,7 @@ if (agentToo) {
 }
 const url = process.env.GAOL_DATABASE_URL;
 const database = url ? await openPostgres(url) : await openPglite(join(config.stateDir, "db"));
-const app = await buildApp({ database, stateDir: config.stateDir, log });
+const app = await buildApp({ database, stateDir: config.stateDir, log, rateLimit });
 const endpoint = await app.start(Number(values.port), values.host);
 log(
   `GraphQL and GraphiQL at ${endpoint} (${url ? "Postgres" : `embedded database in ${join(config.stateDir, "db")}`})`,

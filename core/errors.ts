@@ -83,6 +83,21 @@ export class MachineExistsError extends GaolError {
   }
 }
 
+/** This token has made too many changes too fast; `retryAfterSeconds` says when the next one is accepted. */
+export class RateLimitedError extends GaolError {
+  readonly code = "RATE_LIMITED";
+  constructor(readonly retryAfterSeconds: number) {
+    super(`too many changes with this token too fast; try again in ${inWords(retryAfterSeconds)}`);
+  }
+}
+
+/** "1 second", "40 seconds", "3 minutes": a wait, for people. */
+export function inWords(seconds: number): string {
+  if (seconds < 120) return seconds === 1 ? "1 second" : `${seconds} seconds`;
+  if (seconds < 7200) return `${Math.ceil(seconds / 60)} minutes`;
+  return `${Math.ceil(seconds / 3600)} hours`;
+}
+
 /** This host cannot run machines as it is configured: each problem says what to change. Found at start, before any boot. */
 export class HostConfigError extends GaolError {
   readonly code = "HOST_CONFIG";

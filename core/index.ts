@@ -1,4 +1,5 @@
 // The domain: gaol's words and rules. Imported by every other folder; imports none of them.
+export * from "./audit.js";
 export * from "./defaults.js";
 export * from "./errors.js";
 export * from "./events.js";
@@ -6,10 +7,12 @@ export * from "./fields.js";
 export * from "./limits.js";
 export * from "./machine-row.js";
 export * from "./placement.js";
+export * from "./rate-limit.js";
 export * from "./rules/check.js";
 export * from "./rules/image-source.js";
 export * from "./rules/names.js";
 export * from "./rules/requests.js";
 export * from "./rules/values.js";
 export * from "./states.js";
+export * from "./tokens.js";
 export * from "./vocabulary.js";

@@ -12,7 +12,14 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
-import { DEFAULT_QUOTA, DESIRED_STATES, MACHINE_HEALTH, MACHINE_STATES, type SshHostKey } from "../core/index.js";
+import {
+  type AuditAction,
+  DEFAULT_QUOTA,
+  DESIRED_STATES,
+  MACHINE_HEALTH,
+  MACHINE_STATES,
+  type SshHostKey,
+} from "../core/index.js";
 
 export const roleEnum = pgEnum("role", ["ADMIN", "USER", "AGENT"]);
 export const machineStateEnum = pgEnum("machine_state", MACHINE_STATES);
@@ -32,15 +39,25 @@ export const users = pgTable("users", {
   createdAt: created(),
 });
 
-export const apiTokens = pgTable("api_tokens", {
-  id: uuid("id").primaryKey().defaultRandom(),
-  userId: uuid("user_id")
-    .notNull()
-    .references(() => users.id, { onDelete: "cascade" }),
-  /** sha256 of the token: the token itself is shown once and never stored. */
-  hash: text("hash").notNull().unique(),
-  createdAt: created(),
-});
+export const apiTokens = pgTable(
+  "api_tokens",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** sha256 of the token: the token itself is shown once and never stored. */
+    hash: text("hash").notNull().unique(),
+    /** The token's first characters, to tell tokens apart in a listing (old tokens get it on first use). */
+    prefix: text("prefix"),
+    createdAt: created(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }),
+    /** Updated at most once a minute: a write per request would cost more than the request. */
+    lastUsedAt: timestamp("last_used_at", { withTimezone: true }),
+    revokedAt: timestamp("revoked_at", { withTimezone: true }),
+  },
+  (t) => [index("api_tokens_user").on(t.userId)],
+);
 
 export const hosts = pgTable("hosts", {
   id: uuid("id").primaryKey().defaultRandom(),
@@ -198,4 +215,24 @@ export const machineEvents = pgTable(
     uniqueIndex("machine_events_seq").on(t.machineId, t.seq),
     uniqueIndex("machine_events_agent_seq").on(t.machineId, t.agentSeq),
   ],
+);
+
+/** Who changed what, when, and how it went: machines, tokens and image syncs, one row per request. */
+export const auditLog = pgTable(
+  "audit_log",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    at: timestamp("at", { withTimezone: true }).notNull().defaultNow(),
+    // No foreign keys: an entry outlives its user and token, and its insert takes no lock on their rows.
+    userId: uuid("user_id"),
+    /** The actor's name when they acted. */
+    userName: text("user_name").notNull(),
+    tokenId: uuid("token_id"),
+    action: text("action").$type<AuditAction>().notNull(),
+    targetId: text("target_id"),
+    targetName: text("target_name"),
+    /** `ok`, or the typed error's name. */
+    result: text("result").notNull(),
+  },
+  (t) => [index("audit_log_user").on(t.userName, t.id), index("audit_log_action").on(t.action, t.id)],
 );

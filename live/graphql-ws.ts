@@ -1,5 +1,5 @@
 import type { Server } from "node:http";
-import type { ExecutionArgs } from "graphql";
+import { type DocumentNode, type ExecutionArgs, GraphQLError } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
 import { type WebSocket, WebSocketServer } from "ws";
@@ -66,7 +66,14 @@ export function serveSubscriptions<C extends SubscriberContext>(
           params,
           connectionParams: ctx.connectionParams,
         });
-        const document = parse(params.query);
+        let document: DocumentNode;
+        try {
+          document = parse(params.query);
+        } catch (error) {
+          // A syntax error (or the token limit) is the client's, as over HTTP: not a reason to drop the socket.
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
         const errors = validate(schema, document);
         if (errors.length > 0) return errors;
         const contextValue: SubscriberContext = await contextFactory();

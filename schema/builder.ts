@@ -17,6 +17,9 @@ export const builder = new SchemaBuilder<{
   plugins: [ScopeAuthPlugin, ErrorsPlugin, RelayPlugin],
   scopeAuth: {
     authorizeOnSubscribe: true,
+    // A refused token says why (expired, revoked, mistyped) and what to do; a role too low says no more.
+    unauthorizedError: (_parent, ctx, _info, result) =>
+      ctx.refusal ? `${result.message}: ${ctx.refusal}` : result.message,
     authScopes: (ctx) => {
       const role = ctx.viewer?.user.role;
       return {

@@ -1,18 +1,24 @@
+import { type Actor, RateLimitedError, type RateLimiter } from "../core/index.js";
 import type { Db } from "../db/client.js";
 import type { Machine } from "../db/queries/machines.js";
 import type { User } from "../db/queries/users.js";
 import type { Notifier } from "../live/index.js";
 
-/** Who is asking: the token's user, and for an AGENT the host it speaks for. */
+/** Who is asking: the token's user, the token itself, and for an AGENT the host it speaks for. */
 export interface Viewer {
   user: User;
+  tokenId: string;
   hostId?: string;
 }
 
 export interface Context {
   db: Db;
   notifier: Notifier;
+  /** Mutations per token, kept by this api process. */
+  rateLimiter: RateLimiter;
   viewer?: Viewer;
+  /** Without a viewer: why the token let no one in, and what to do, for the "Not authorized" error. */
+  refusal?: string;
 }
 
 /** Global ids are not secrets: every read of a machine checks this. */
@@ -27,4 +33,21 @@ export function canSeeMachine(ctx: Context, machine: Pick<Machine, "ownerId" | "
     default:
       return machine.ownerId === viewer.user.id;
   }
+}
+
+/** The viewer as the audit log names them; only called behind an auth scope, so there is one. */
+export function actorOf(ctx: Context): Actor {
+  const viewer = ctx.viewer as Viewer;
+  return { userId: viewer.user.id, userName: viewer.user.name, tokenId: viewer.tokenId };
+}
+
+/**
+ * Spends one of the viewer's token's mutations; over the limit, a RateLimitedError. Agents are
+ * never limited: they report every console line of every machine, in batches.
+ */
+export function spendMutation(ctx: Context): void {
+  const viewer = ctx.viewer;
+  if (!viewer || viewer.user.role === "AGENT") return;
+  const wait = ctx.rateLimiter.take(viewer.tokenId);
+  if (wait > 0) throw new RateLimitedError(wait);
 }

@@ -5,6 +5,7 @@ import {
   NoCapacityError,
   NotFoundError,
   QuotaExceededError,
+  RateLimitedError,
   ValidationError,
 } from "../core/index.js";
 import { builder } from "./builder.js";
@@ -79,11 +80,25 @@ builder.objectType(InvalidStateError, {
   fields: (t) => ({ state: t.exposeString("state") }),
 });
 
+builder.objectType(RateLimitedError, {
+  name: "RateLimitedError",
+  description: "This token has made too many changes too fast; other tokens are served as usual",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof RateLimitedError,
+  fields: (t) => ({
+    retryAfterSeconds: t.exposeInt("retryAfterSeconds", { description: "When the next change is accepted" }),
+  }),
+});
+
+/** The typed errors of a mutation that people (not agents) make: its own, and the rate limit. */
+export const limited = (...types: ErrorClass[]): ErrorClass[] => [...types, RateLimitedError];
+type ErrorClass = new (...args: never[]) => Error;
+
 /** What provisionMachine can return instead of a machine. */
-export const MUTATION_ERRORS = [
+export const MUTATION_ERRORS = limited(
   ValidationError,
   QuotaExceededError,
   ImageNotFoundError,
   NoCapacityError,
   NameTakenError,
-];
+);

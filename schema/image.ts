@@ -1,5 +1,5 @@
 import { GraphQLError } from "graphql";
-import { IMAGE_EVENTS, ValidationError, validateImageSync } from "../core/index.js";
+import { IMAGE_EVENTS, ValidationError } from "../core/index.js";
 import { hostById } from "../db/queries/hosts.js";
 import {
   defaultVersion,
@@ -9,13 +9,15 @@ import {
   listImages,
   pendingSyncsForHost,
   reportSync,
-  requestImageSync,
   type StoredImageEvent,
   syncById,
   versionsOf,
 } from "../db/queries/images.js";
 import { imageEventStream } from "../live/index.js";
+import { syncImage } from "../services/images.js";
 import { builder } from "./builder.js";
+import { actorOf, spendMutation } from "./context.js";
+import { limited } from "./errors.js";
 import { cursorArg, eventTypes } from "./vocabulary.js";
 
 type VersionRow = Awaited<ReturnType<typeof versionsOf>>[number];
@@ -96,8 +98,11 @@ builder.mutationField("syncImage", (t) =>
     description: "ADMIN: rsync the image's master from source and build a new version on every host",
     authScopes: { admin: true },
     args: { input: t.arg({ type: SyncImageInput, required: true }) },
-    errors: { types: [ValidationError], directResult: true, union: { name: "SyncImageResult" } },
-    resolve: (_root, { input }, ctx) => requestImageSync(ctx.db, validateImageSync(input)),
+    errors: { types: limited(ValidationError), directResult: true, union: { name: "SyncImageResult" } },
+    resolve: (_root, { input }, ctx) => {
+      spendMutation(ctx);
+      return syncImage(ctx.db, actorOf(ctx), input);
+    },
   }),
 );
 

@@ -1,10 +1,12 @@
 import { builder } from "./builder.js";
 import "./errors.js";
 import "./user.js";
+import "./token.js";
 import "./image.js";
 import "./host.js";
 import "./machine.js";
 import "./events.js";
+import "./audit.js";
 
 /** The whole schema: each domain file registers its types, queries, mutations and subscriptions. */
 export const schema = builder.toSchema({ sortSchema: true });

@@ -7,8 +7,8 @@ import { userById } from "../db/queries/users.js";
 import { endingWith } from "../live/index.js";
 import { destroyMachine, provisionMachine, rebootMachine } from "../services/machines.js";
 import { builder } from "./builder.js";
-import { type Context, canSeeMachine } from "./context.js";
-import { MUTATION_ERRORS } from "./errors.js";
+import { actorOf, type Context, canSeeMachine, spendMutation } from "./context.js";
+import { limited, MUTATION_ERRORS } from "./errors.js";
 import { HostRef } from "./host.js";
 import { ImageRef } from "./image.js";
 import { UserRef } from "./user.js";
@@ -152,12 +152,7 @@ const ProvisionMachinePayload = payload("ProvisionMachinePayload");
 const DestroyMachinePayload = payload("DestroyMachinePayload");
 const RebootMachinePayload = payload("RebootMachinePayload");
 
-/** The machine behind a global id, if the viewer may act on it; otherwise NotFoundError (ids are not secrets). */
-async function ownMachine(ctx: Context, id: string): Promise<Machine> {
-  const machine = await visibleMachine(ctx, id);
-  if (!machine) throw new NotFoundError("machine");
-  return machine;
-}
+const mayAct = (ctx: Context) => (machine: Machine) => canSeeMachine(ctx, machine);
 
 builder.mutationField("provisionMachine", (t) =>
   t.field({
@@ -165,9 +160,10 @@ builder.mutationField("provisionMachine", (t) =>
     authScopes: { user: true },
     args: { input: t.arg({ type: ProvisionMachineInput, required: true }) },
     errors: { types: MUTATION_ERRORS, directResult: true, union: { name: "ProvisionMachineResult" } },
-    resolve: async (_root, { input }, ctx) => ({
-      machine: await provisionMachine(ctx.db, ctx.viewer?.user as never, input),
-    }),
+    resolve: async (_root, { input }, ctx) => {
+      spendMutation(ctx);
+      return { machine: await provisionMachine(ctx.db, actorOf(ctx), ctx.viewer?.user as never, input) };
+    },
   }),
 );
 
@@ -177,10 +173,11 @@ builder.mutationField("destroyMachine", (t) =>
     description: "Idempotent: destroying a destroyed machine returns it",
     authScopes: { user: true },
     args: { id: t.arg.globalID({ required: true, for: [MachineRef] }) },
-    errors: { types: [NotFoundError], directResult: true, union: { name: "DestroyMachineResult" } },
-    resolve: async (_root, { id }, ctx) => ({
-      machine: await destroyMachine(ctx.db, (await ownMachine(ctx, id.id)).id),
-    }),
+    errors: { types: limited(NotFoundError), directResult: true, union: { name: "DestroyMachineResult" } },
+    resolve: async (_root, { id }, ctx) => {
+      spendMutation(ctx);
+      return { machine: await destroyMachine(ctx.db, actorOf(ctx), id.id, mayAct(ctx)) };
+    },
   }),
 );
 
@@ -189,10 +186,15 @@ builder.mutationField("rebootMachine", (t) =>
     type: RebootMachinePayload,
     authScopes: { user: true },
     args: { id: t.arg.globalID({ required: true, for: [MachineRef] }) },
-    errors: { types: [NotFoundError, InvalidStateError], directResult: true, union: { name: "RebootMachineResult" } },
-    resolve: async (_root, { id }, ctx) => ({
-      machine: await rebootMachine(ctx.db, (await ownMachine(ctx, id.id)).id),
-    }),
+    errors: {
+      types: limited(NotFoundError, InvalidStateError),
+      directResult: true,
+      union: { name: "RebootMachineResult" },
+    },
+    resolve: async (_root, { id }, ctx) => {
+      spendMutation(ctx);
+      return { machine: await rebootMachine(ctx.db, actorOf(ctx), id.id, mayAct(ctx)) };
+    },
   }),
 );
 

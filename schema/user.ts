@@ -1,8 +1,7 @@
-import { ValidationError, validateTokenRequest } from "../core/index.js";
-import { createToken, ensureUser, type User, userById } from "../db/queries/users.js";
+import { type User, userById } from "../db/queries/users.js";
 import { builder } from "./builder.js";
 
-const RoleEnum = builder.enumType("Role", { values: ["ADMIN", "USER", "AGENT"] as const });
+export const RoleEnum = builder.enumType("Role", { values: ["ADMIN", "USER", "AGENT"] as const });
 
 export const UserRef = builder.objectRef<User>("User");
 builder.node(UserRef, {
@@ -25,39 +24,5 @@ builder.queryField("viewer", (t) =>
     type: UserRef,
     authScopes: { loggedIn: true },
     resolve: (_root, _args, ctx) => ctx.viewer?.user as User,
-  }),
-);
-
-const CreateTokenInput = builder.inputType("CreateTokenInput", {
-  fields: (t) => ({
-    user: t.string({ required: true, description: "The user's name; created if missing" }),
-    role: t.field({ type: RoleEnum, required: false }),
-    hostUser: t.string({ required: false, description: "Host account for the user's machines" }),
-  }),
-});
-
-const CreateTokenPayload = builder.objectRef<{ token: string; user: User }>("CreateTokenPayload").implement({
-  fields: (t) => ({
-    token: t.exposeString("token", { description: "Shown once: only its hash is stored" }),
-    user: t.field({ type: UserRef, resolve: (p) => p.user }),
-  }),
-});
-
-builder.mutationField("createToken", (t) =>
-  t.field({
-    type: CreateTokenPayload,
-    description: "ADMIN: creates the user if missing and a new bearer token for them",
-    authScopes: { admin: true },
-    args: { input: t.arg({ type: CreateTokenInput, required: true }) },
-    errors: { types: [ValidationError], directResult: true, union: { name: "CreateTokenResult" } },
-    resolve: async (_root, { input }, ctx) => {
-      validateTokenRequest(input);
-      const user = await ensureUser(ctx.db, {
-        name: input.user,
-        role: input.role ?? undefined,
-        hostUser: input.hostUser,
-      });
-      return { token: await createToken(ctx.db, user.id), user };
-    },
   }),
 );

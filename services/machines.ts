@@ -1,4 +1,6 @@
 import {
+  type Actor,
+  type AuditTarget,
   canReboot,
   checkQuota,
   choosePlacement,
@@ -13,7 +15,8 @@ import {
   stateOnDestroy,
   validateProvision,
 } from "../core/index.js";
-import type { Db } from "../db/client.js";
+import type { Db, Tx } from "../db/client.js";
+import { audited } from "../db/queries/audit.js";
 import { appendEvent } from "../db/queries/events.js";
 import { defaultVersion, hostsHolding, imageByName } from "../db/queries/images.js";
 import {
@@ -32,11 +35,11 @@ import type { User } from "../db/queries/users.js";
 /**
  * Records a new machine for owner: validated, within quotas, on a live host with room, with a
  * PENDING event. The owner's row lock serializes their provisions (quotas) and host row locks
- * serialize placement (the last slot goes to one machine only).
+ * serialize placement (the last slot goes to one machine only). Audited in the same transaction.
  */
-export async function provisionMachine(db: Db, owner: User, input: ProvisionInput): Promise<Machine> {
-  const valid = validateProvision(input);
-  return db.transaction(async (tx) => {
+export async function provisionMachine(db: Db, actor: Actor, owner: User, input: ProvisionInput): Promise<Machine> {
+  return audited(db, { actor, action: "MACHINE_PROVISION", target: { name: input.name } }, async (tx, target) => {
+    const valid = validateProvision(input);
     await lockUser(tx, owner.id);
     const image = await imageByName(tx, valid.image);
     if (!image) throw new ImageNotFoundError(valid.image);
@@ -66,19 +69,33 @@ export async function provisionMachine(db: Db, owner: User, input: ProvisionInpu
       memoryMiB: valid.memoryMiB,
       sshPublicKeys: valid.sshPublicKeys,
     });
+    Object.assign(target, { id: machine.id, name });
     await appendEvent(tx, machine.id, stateChanged("PENDING"));
     return { ...machine, lastEventSeq: 1 };
   });
+}
+
+/** Who may act on which machine: the api's visibility rule, checked on the locked row. */
+export type MayAct = (machine: Machine) => boolean;
+
+/**
+ * The machine, locked, if it exists and the actor may act on it (then named in the audit
+ * target); otherwise NotFoundError (ids are not secrets).
+ */
+async function lockOwnMachine(tx: Tx, id: string, mayAct: MayAct, target: AuditTarget): Promise<Machine> {
+  const machine = await lockMachine(tx, id);
+  if (!machine || !mayAct(machine)) throw new NotFoundError("machine");
+  target.name = machine.name;
+  return machine;
 }
 
 /**
  * Asks for the machine to be destroyed. Idempotent. A machine no host has taken is destroyed
  * at once; otherwise its agent tears it down (see stateOnDestroy).
  */
-export async function destroyMachine(db: Db, id: string): Promise<Machine> {
-  return db.transaction(async (tx) => {
-    const machine = await lockMachine(tx, id);
-    if (!machine) throw new NotFoundError("machine");
+export async function destroyMachine(db: Db, actor: Actor, id: string, mayAct: MayAct): Promise<Machine> {
+  return audited(db, { actor, action: "MACHINE_DESTROY", target: { id } }, async (tx, target) => {
+    const machine = await lockOwnMachine(tx, id, mayAct, target);
     if (machine.state === "DESTROYED" || machine.desiredState === "DESTROYED") return machine;
     await markDestroyRequested(tx, id);
     await appendEvent(tx, id, stateChanged(stateOnDestroy(machine.state), "destroy requested"));
@@ -87,10 +104,9 @@ export async function destroyMachine(db: Db, id: string): Promise<Machine> {
 }
 
 /** Asks the agent to reboot a running machine. */
-export async function rebootMachine(db: Db, id: string): Promise<Machine> {
-  return db.transaction(async (tx) => {
-    const machine = await lockMachine(tx, id);
-    if (!machine) throw new NotFoundError("machine");
+export async function rebootMachine(db: Db, actor: Actor, id: string, mayAct: MayAct): Promise<Machine> {
+  return audited(db, { actor, action: "MACHINE_REBOOT", target: { id } }, async (tx, target) => {
+    const machine = await lockOwnMachine(tx, id, mayAct, target);
     if (!canReboot(machine.state)) throw new InvalidStateError(machine.state, "reboot");
     return requestReboot(tx, id);
   });

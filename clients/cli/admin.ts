@@ -1,10 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { AUDIT_ACTIONS } from "../../core/index.js";
 import { GaolClient } from "../sdk/client.js";
-import { CreateTokenDocument, type Role } from "../sdk/generated.js";
+import type { AuditAction, Role } from "../sdk/generated.js";
 import { endpointFromEnv } from "../sdk/node.js";
-import { type Endpoint, payloadOf, request } from "../sdk/request.js";
-import { ago, printJson, printTable } from "./output.js";
+import type { Endpoint } from "../sdk/request.js";
+import { parseDuration } from "./duration.js";
+import { ago, fromNow, printJson, printTable } from "./output.js";
 import { bar, mebibytes, Progress } from "./progress.js";
 
 /** GAOL_TOKEN, or on the server itself the first admin token the server wrote. */
@@ -17,17 +19,86 @@ async function adminEndpoint(): Promise<Endpoint> {
 }
 
 const ROLES: readonly Role[] = ["ADMIN", "USER", "AGENT"];
+const CREATE_USAGE =
+  "usage: gaol token create --user NAME [--role ADMIN|USER|AGENT] [--host-user ACCOUNT] [--expires 7d]";
 
-/** `gaol token create --user NAME [--role R] [--host-user ACCOUNT]`: prints the new token once, on stdout. */
-export async function createTokenCommand(args: { user?: string; role?: string; "host-user"?: string }) {
-  if (!args.user)
-    throw new Error("usage: gaol token create --user NAME [--role ADMIN|USER|AGENT] [--host-user ACCOUNT]");
+/** `gaol token create --user NAME [--role R] [--host-user ACCOUNT] [--expires 7d]`: prints the new token once, on stdout. */
+export async function createTokenCommand(args: {
+  user?: string;
+  role?: string;
+  "host-user"?: string;
+  expires?: string;
+}) {
+  if (!args.user) throw new Error(CREATE_USAGE);
   const role = args.role?.toUpperCase() as Role | undefined;
   if (role && !ROLES.includes(role)) throw new Error("--role must be ADMIN, USER or AGENT");
-  const { createToken } = await request(await adminEndpoint(), CreateTokenDocument, {
-    input: { user: args.user, role, hostUser: args["host-user"] },
+  const expiresInSeconds = args.expires === undefined ? undefined : parseDuration(args.expires);
+  const created = await new GaolClient(await adminEndpoint()).createToken({
+    user: args.user,
+    role,
+    hostUser: args["host-user"],
+    expiresInSeconds,
   });
-  console.log(payloadOf(createToken, "CreateTokenPayload").token);
+  console.log(created.token);
+}
+
+/** `gaol token ls [--user NAME] [--json]`: your tokens (an admin: everyone's), never their secrets. */
+export async function tokensCommand(args: { user?: string; json?: boolean }): Promise<void> {
+  const tokens = await new GaolClient(await adminEndpoint()).tokens(args.user);
+  if (args.json) return printJson(tokens);
+  printTable([
+    ["ID", "PREFIX", "USER", "ROLE", "CREATED", "EXPIRES", "LAST USED", "REVOKED"],
+    ...tokens.map((t) => [
+      t.id,
+      t.prefix ? `${t.prefix}…` : "-",
+      t.user.name,
+      t.role,
+      ago(t.createdAt),
+      fromNow(t.expiresAt),
+      ago(t.lastUsedAt),
+      t.revokedAt ? ago(t.revokedAt) : "-",
+    ]),
+  ]);
+}
+
+/** `gaol token revoke ID`: the token stops working at once. */
+export async function revokeTokenCommand(id: string | undefined): Promise<void> {
+  if (!id) throw new Error("usage: gaol token revoke ID (gaol token ls lists them)");
+  const token = await new GaolClient(await adminEndpoint()).revokeToken(id);
+  console.error(`gaol: revoked ${token.prefix ?? token.id}… of ${token.user.name}`);
+}
+
+/** `gaol audit [--user NAME] [--action A] [--first N] [--after CURSOR] [--json]` (ADMIN): newest first. */
+export async function auditCommand(args: {
+  user?: string;
+  action?: string;
+  first?: string;
+  after?: string;
+  json?: boolean;
+}): Promise<void> {
+  const action = args.action?.toUpperCase().replace(/[- ]/g, "_") as AuditAction | undefined;
+  if (action && !AUDIT_ACTIONS.includes(action)) throw new Error(`--action must be one of ${AUDIT_ACTIONS.join(", ")}`);
+  const first = args.first === undefined ? undefined : Number(args.first);
+  if (first !== undefined && !Number.isInteger(first)) throw new Error("--first takes a whole number");
+  const page = await new GaolClient(await adminEndpoint()).auditLog({
+    first,
+    after: args.after,
+    user: args.user,
+    action,
+  });
+  if (args.json) return printJson(page);
+  printTable([
+    ["AT", "USER", "TOKEN", "ACTION", "TARGET", "RESULT"],
+    ...page.entries.map((e) => [
+      e.at.replace(/\.\d+Z$/, "Z"),
+      e.userName,
+      e.tokenId?.slice(0, 8) ?? "-",
+      e.action,
+      e.targetName ?? e.targetId ?? "-",
+      e.result,
+    ]),
+  ]);
+  if (page.hasNextPage) console.error(`gaol: older entries: gaol audit --after ${page.endCursor}`);
 }
 
 /** `gaol images [--json]`: each image, its versions, sizes, source and users. */

@@ -1,6 +1,14 @@
 import { parseArgs } from "node:util";
 import { endpointFromEnv } from "../sdk/node.js";
-import { createTokenCommand, hostsCommand, imageSyncCommand, imagesCommand } from "./admin.js";
+import {
+  auditCommand,
+  createTokenCommand,
+  hostsCommand,
+  imageSyncCommand,
+  imagesCommand,
+  revokeTokenCommand,
+  tokensCommand,
+} from "./admin.js";
 import { logs, ls, reboot, rm, ssh, sshConfig, up } from "./machines.js";
 
 const log = (line: string) => console.error(`gaol: ${line}`);
@@ -20,8 +28,13 @@ const USAGE = `usage:
   gaol image sync NAME --from SOURCE [--every SECONDS]
                                       rsync an image's master and build a new version (ADMIN)
   gaol hosts [--json]                 hosts, capacity and heartbeats (ADMIN)
-  gaol token create --user NAME [--role ADMIN|USER|AGENT] [--host-user ACCOUNT]
+  gaol token create --user NAME [--role ADMIN|USER|AGENT] [--host-user ACCOUNT] [--expires 7d]
                                       a new token, printed once (uses GAOL_TOKEN, or the server's admin token)
+  gaol token ls [--user NAME] [--json]
+                                      tokens: prefix, user, role, expiry, last use, revocation (never secrets)
+  gaol token revoke ID                the token stops working at once (yours, or any for an ADMIN)
+  gaol audit [--user NAME] [--action A] [--first N] [--after CURSOR] [--json]
+                                      who changed what, when, and how it went (ADMIN)
   gaol setup                          install and prepare everything this host needs
   gaol try [--owner USER] [--name N]  boot a machine on a private LAN; Ctrl-C destroys it`;
 
@@ -34,12 +47,35 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "token": {
       const [sub, ...flags] = rest;
-      const { values } = parseArgs({
+      const { values, positionals } = parseArgs({
         args: flags,
-        options: { user: { type: "string" }, role: { type: "string" }, "host-user": { type: "string" } },
+        allowPositionals: true,
+        options: {
+          user: { type: "string" },
+          role: { type: "string" },
+          "host-user": { type: "string" },
+          expires: { type: "string" },
+          json: { type: "boolean", default: false },
+        },
       });
-      if (sub !== "create") throw new Error("usage: gaol token create --user NAME");
-      await createTokenCommand(values);
+      if (sub === "create") await createTokenCommand(values);
+      else if (sub === "ls" || sub === "list") await tokensCommand(values);
+      else if (sub === "revoke") await revokeTokenCommand(positionals[0]);
+      else throw new Error("usage: gaol token create --user NAME | gaol token ls | gaol token revoke ID");
+      return 0;
+    }
+    case "audit": {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          user: { type: "string" },
+          action: { type: "string" },
+          first: { type: "string" },
+          after: { type: "string" },
+          json: { type: "boolean", default: false },
+        },
+      });
+      await auditCommand(values);
       return 0;
     }
     case "up": {
@@ -118,9 +154,9 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error) => {
     const message = error instanceof Error ? error.message : String(error);
-    log(
-      /Not authorized/.test(message) && !process.env.GAOL_TOKEN ? `${message}: set GAOL_TOKEN to your token` : message,
-    );
+    // Without GAOL_TOKEN the api's own advice (an Authorization header) is not what a shell user needs.
+    const unset = /Not authorized/.test(message) && !process.env.GAOL_TOKEN;
+    log(unset ? `${message.replace(/: no token was sent.*$/, "")}: set GAOL_TOKEN to your token` : message);
     process.exit(1);
   },
 );

@@ -1,5 +1,9 @@
 import { type ImageEvent, imageEvents, type MachineEvent, machineEvents } from "./events.js";
 import {
+  type AuditAction,
+  AuditLogDocument,
+  CreateTokenDocument,
+  type CreateTokenInput,
   DestroyMachineDocument,
   HostsDocument,
   ImagesDocument,
@@ -10,9 +14,11 @@ import {
   ProvisionMachineDocument,
   type ProvisionMachineInput,
   RebootMachineDocument,
+  RevokeTokenDocument,
   type SshHostKeyFieldsFragment,
   SyncImageDocument,
   type SyncImageInput,
+  TokensDocument,
   ViewerDocument,
 } from "./generated.js";
 import { ApiError, type Endpoint, payloadOf, request } from "./request.js";
@@ -97,6 +103,29 @@ export class GaolClient {
   /** ADMIN: the hosts, their capacity and last heartbeat. */
   async hosts() {
     return (await request(this.endpoint, HostsDocument)).hosts;
+  }
+
+  /** ADMIN: a new token for a user (made if missing); `token` is the secret, shown this once. */
+  async createToken(input: CreateTokenInput) {
+    const { createToken } = await request(this.endpoint, CreateTokenDocument, { input });
+    return payloadOf(createToken, "CreateTokenPayload");
+  }
+
+  /** Your tokens, newest first (an admin: everyone's, or `user`'s); never their secrets. */
+  async tokens(user?: string) {
+    return (await request(this.endpoint, TokensDocument, { user })).tokens;
+  }
+
+  /** Stops a token working at once (an admin: any token; anyone else: their own). */
+  async revokeToken(id: string) {
+    const { revokeToken } = await request(this.endpoint, RevokeTokenDocument, { id });
+    return payloadOf(revokeToken, "RevokeTokenPayload").token;
+  }
+
+  /** ADMIN: a page of the audit log, newest first; pass `endCursor` as `after` for the next. */
+  async auditLog(options: { first?: number; after?: string; user?: string; action?: AuditAction } = {}) {
+    const { auditLog } = await request(this.endpoint, AuditLogDocument, options);
+    return { entries: auditLog.edges.map((edge) => edge.node), ...auditLog.pageInfo };
   }
 
   /** The stored events (the whole boot log) after a cursor, oldest first. */

@@ -1,10 +1,22 @@
-/** "12 s ago", "5 min ago", "3 h ago": how long since an ISO instant, for people. */
+/** "40 s", "5 min", "3 h", "6 d": a span of time, for people. */
+function span(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172_800) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86_400)} d`;
+}
+
+/** "12 s ago", "5 min ago", "3 h ago", "6 d ago": how long since an ISO instant, for people. */
 export function ago(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return "never";
-  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  if (seconds < 120) return `${seconds} s ago`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)} min ago`;
-  return `${Math.round(seconds / 3600)} h ago`;
+  return `${span(Math.max(0, Math.round((now - Date.parse(iso)) / 1000)))} ago`;
+}
+
+/** "in 7 d" for an instant to come, "2 h ago" for one gone by. */
+export function fromNow(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return "never";
+  const seconds = Math.round((Date.parse(iso) - now) / 1000);
+  return seconds > 0 ? `in ${span(seconds)}` : ago(iso, now);
 }
 
 /** A machine's state as people read it: "READY (unresponsive)" once the host's probes stopped getting an answer. */

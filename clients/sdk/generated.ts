@@ -4,7 +4,17 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+export type AuditAction =
+  | 'IMAGE_SYNC'
+  | 'MACHINE_DESTROY'
+  | 'MACHINE_PROVISION'
+  | 'MACHINE_REBOOT'
+  | 'TOKEN_CREATE'
+  | 'TOKEN_REVOKE';
+
 export type CreateTokenInput = {
+  /** The token stops working this long from now */
+  expiresInSeconds?: number | null | undefined;
   /** Host account for the user's machines */
   hostUser?: string | null | undefined;
   role?: Role | null | undefined;
@@ -157,6 +167,7 @@ export type SyncImageMutationVariables = Exact<{
 
 
 export type SyncImageMutation = { syncImage:
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'SyncImagePayload', image: { name: string, source: string | null }, sync: { id: string, version: number, state: ImageSyncState } }
     | { __typename: 'ValidationError', message: string, fields: Array<{ field: string, message: string }> }
    };
@@ -191,6 +202,7 @@ export type ProvisionMachineMutation = { provisionMachine:
     | { __typename: 'NoCapacityError', message: string }
     | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
     | { __typename: 'QuotaExceededError', message: string }
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'ValidationError', message: string, fields: Array<{ field: string, message: string }> }
    };
 
@@ -202,6 +214,7 @@ export type DestroyMachineMutationVariables = Exact<{
 export type DestroyMachineMutation = { destroyMachine:
     | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
     | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
    };
 
 export type RebootMachineMutationVariables = Exact<{
@@ -212,8 +225,11 @@ export type RebootMachineMutationVariables = Exact<{
 export type RebootMachineMutation = { rebootMachine:
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
    };
+
+export type TokenFieldsFragment = { id: string, prefix: string | null, role: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, active: boolean, user: { name: string } };
 
 export type CreateTokenMutationVariables = Exact<{
   input: CreateTokenInput;
@@ -221,9 +237,38 @@ export type CreateTokenMutationVariables = Exact<{
 
 
 export type CreateTokenMutation = { createToken:
-    | { __typename: 'CreateTokenPayload', token: string, user: { name: string, role: Role, hostUser: string | null } }
+    | { __typename: 'CreateTokenPayload', token: string, user: { name: string, role: Role, hostUser: string | null }, details: { id: string, prefix: string | null, role: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, active: boolean, user: { name: string } } }
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'ValidationError', message: string }
    };
+
+export type TokensQueryVariables = Exact<{
+  user?: string | null | undefined;
+}>;
+
+
+export type TokensQuery = { tokens: Array<{ id: string, prefix: string | null, role: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, active: boolean, user: { name: string } }> };
+
+export type RevokeTokenMutationVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type RevokeTokenMutation = { revokeToken:
+    | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
+    | { __typename: 'RevokeTokenPayload', token: { id: string, prefix: string | null, role: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, active: boolean, user: { name: string } } }
+   };
+
+export type AuditLogQueryVariables = Exact<{
+  first?: number | null | undefined;
+  after?: string | null | undefined;
+  user?: string | null | undefined;
+  action?: AuditAction | null | undefined;
+}>;
+
+
+export type AuditLogQuery = { auditLog: { edges: Array<{ node: { id: string, at: string, action: AuditAction, result: string, userName: string, tokenId: string | null, targetId: string | null, targetName: string | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type MachineEventsSubscriptionVariables = Exact<{
   machineId: string | number;
@@ -381,6 +426,21 @@ export const MachineEventFieldsFragmentDoc = new TypedDocumentString(`
   fingerprintSha256
   publicKey
 }`, {"fragmentName":"MachineEventFields"}) as unknown as TypedDocumentString<MachineEventFieldsFragment, unknown>;
+export const TokenFieldsFragmentDoc = new TypedDocumentString(`
+    fragment TokenFields on Token {
+  id
+  prefix
+  user {
+    name
+  }
+  role
+  createdAt
+  expiresAt
+  lastUsedAt
+  revokedAt
+  active
+}
+    `, {"fragmentName":"TokenFields"}) as unknown as TypedDocumentString<TokenFieldsFragment, unknown>;
 export const ViewerDocument = new TypedDocumentString(`
     query Viewer {
   viewer {
@@ -599,6 +659,9 @@ export const SyncImageDocument = new TypedDocumentString(`
         message
       }
     }
+    ... on RateLimitedError {
+      retryAfterSeconds
+    }
     ... on SyncImagePayload {
       image {
         name
@@ -667,6 +730,9 @@ export const ProvisionMachineDocument = new TypedDocumentString(`
         message
       }
     }
+    ... on RateLimitedError {
+      retryAfterSeconds
+    }
     ... on ProvisionMachinePayload {
       machine {
         ...MachineFields
@@ -722,6 +788,9 @@ export const DestroyMachineDocument = new TypedDocumentString(`
     __typename
     ... on Error {
       message
+    }
+    ... on RateLimitedError {
+      retryAfterSeconds
     }
     ... on DestroyMachinePayload {
       machine {
@@ -779,6 +848,9 @@ export const RebootMachineDocument = new TypedDocumentString(`
     ... on Error {
       message
     }
+    ... on RateLimitedError {
+      retryAfterSeconds
+    }
     ... on RebootMachinePayload {
       machine {
         ...MachineFields
@@ -835,6 +907,9 @@ export const CreateTokenDocument = new TypedDocumentString(`
     ... on Error {
       message
     }
+    ... on RateLimitedError {
+      retryAfterSeconds
+    }
     ... on CreateTokenPayload {
       token
       user {
@@ -842,10 +917,96 @@ export const CreateTokenDocument = new TypedDocumentString(`
         role
         hostUser
       }
+      details {
+        ...TokenFields
+      }
     }
   }
 }
-    `) as unknown as TypedDocumentString<CreateTokenMutation, CreateTokenMutationVariables>;
+    fragment TokenFields on Token {
+  id
+  prefix
+  user {
+    name
+  }
+  role
+  createdAt
+  expiresAt
+  lastUsedAt
+  revokedAt
+  active
+}`) as unknown as TypedDocumentString<CreateTokenMutation, CreateTokenMutationVariables>;
+export const TokensDocument = new TypedDocumentString(`
+    query Tokens($user: String) {
+  tokens(user: $user) {
+    ...TokenFields
+  }
+}
+    fragment TokenFields on Token {
+  id
+  prefix
+  user {
+    name
+  }
+  role
+  createdAt
+  expiresAt
+  lastUsedAt
+  revokedAt
+  active
+}`) as unknown as TypedDocumentString<TokensQuery, TokensQueryVariables>;
+export const RevokeTokenDocument = new TypedDocumentString(`
+    mutation RevokeToken($id: ID!) {
+  revokeToken(id: $id) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on RateLimitedError {
+      retryAfterSeconds
+    }
+    ... on RevokeTokenPayload {
+      token {
+        ...TokenFields
+      }
+    }
+  }
+}
+    fragment TokenFields on Token {
+  id
+  prefix
+  user {
+    name
+  }
+  role
+  createdAt
+  expiresAt
+  lastUsedAt
+  revokedAt
+  active
+}`) as unknown as TypedDocumentString<RevokeTokenMutation, RevokeTokenMutationVariables>;
+export const AuditLogDocument = new TypedDocumentString(`
+    query AuditLog($first: Int, $after: String, $user: String, $action: AuditAction) {
+  auditLog(first: $first, after: $after, user: $user, action: $action) {
+    edges {
+      node {
+        id
+        at
+        action
+        result
+        userName
+        tokenId
+        targetId
+        targetName
+      }
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<AuditLogQuery, AuditLogQueryVariables>;
 export const MachineEventsDocument = new TypedDocumentString(`
     subscription MachineEvents($machineId: ID!, $after: String) {
   machineEvents(machineId: $machineId, after: $after) {

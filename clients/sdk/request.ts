@@ -18,6 +18,8 @@ export class ApiError extends Error {
     /** The typed error's __typename (ValidationError, NotFoundError, …), when there was one. */
     readonly type?: string,
     readonly fields?: ReadonlyArray<{ field: string; message: string }>,
+    /** A RateLimitedError's wait before the token's next change is accepted. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -57,6 +59,11 @@ export function payloadOf<T extends { __typename: string }, K extends T["__typen
   type: K,
 ): Extract<T, { __typename: K }> {
   if (result.__typename === type) return result as Extract<T, { __typename: K }>;
-  const error = result as { __typename: string; message?: string; fields?: Array<{ field: string; message: string }> };
-  throw new ApiError(`${error.__typename}: ${error.message}`, error.__typename, error.fields);
+  const error = result as {
+    __typename: string;
+    message?: string;
+    fields?: Array<{ field: string; message: string }>;
+    retryAfterSeconds?: number;
+  };
+  throw new ApiError(`${error.__typename}: ${error.message}`, error.__typename, error.fields, error.retryAfterSeconds);
 }

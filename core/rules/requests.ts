@@ -4,7 +4,7 @@ import { LIMIT_BOUNDS, type LimitRequest } from "../limits.js";
 import { errorsOf, FieldErrors } from "./check.js";
 import { parseImageSource } from "./image-source.js";
 import { hostAccount, imageName, initProgram, machineId, machineName, userName } from "./names.js";
-import { integerWithin, memoryMiB, positiveInteger, sshPublicKey, syncInterval } from "./values.js";
+import { integerWithin, memoryMiB, positiveInteger, sshPublicKey, syncInterval, tokenLifetime } from "./values.js";
 
 export interface ProvisionInput {
   name?: string | null;
@@ -94,10 +94,13 @@ export function validateImageSync(input: { name: string; source: string; interva
   return input;
 }
 
-/** Who a token is for: a gaol user name and, optionally, the host account their machines run as. */
-export function validateTokenRequest(input: { user: string; hostUser?: string | null }) {
+/** Who a token is for: a gaol user name, optionally the host account their machines run as and a lifetime. */
+export function validateTokenRequest<
+  T extends { user: string; hostUser?: string | null; expiresInSeconds?: number | null },
+>(input: T): T {
   const errors = new FieldErrors().check("user", input.user, userName);
   if (input.hostUser) errors.check("hostUser", input.hostUser, hostAccount);
+  if (input.expiresInSeconds != null) errors.check("expiresInSeconds", input.expiresInSeconds, tokenLifetime);
   errors.throwIfAny();
   return input;
 }

@@ -24,6 +24,13 @@ export const positiveInteger: Rule<number> = (n) =>
 export const syncInterval: Rule<number> = (seconds) =>
   Number.isInteger(seconds) && seconds >= 60 ? undefined : "must be a whole number of seconds, at least 60";
 
+/** A token's lifetime: a whole number of seconds, up to ten years. */
+export const TOKEN_LIFETIME_MAX_SECONDS = 10 * 366 * 86_400;
+export const tokenLifetime: Rule<number> = (seconds) =>
+  Number.isInteger(seconds) && seconds > 0 && seconds <= TOKEN_LIFETIME_MAX_SECONDS
+    ? undefined
+    : "must be a whole number of seconds, from 1 to ten years";
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Whether id can be a row's id (Postgres refuses anything else in a uuid column). */
 export const isUuid = (id: string): boolean => UUID.test(id);

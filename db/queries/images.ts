@@ -90,28 +90,27 @@ export async function imageEventsAfter(db: Queryable, imageId: string, afterSeq:
 /**
  * A sync of image `name` from `source`, numbered with the image's next version; creates
  * the image when it is new and remembers the source (and interval, for scheduled syncs).
+ * In the caller's transaction: the image's row lock orders the numbering.
  */
 export async function requestImageSync(
-  db: Db,
+  tx: Tx,
   input: { name: string; source: string; intervalSeconds?: number | null },
 ): Promise<{ image: Image; sync: ImageSync }> {
-  return db.transaction(async (tx) => {
-    await tx.insert(images).values({ name: input.name }).onConflictDoNothing();
-    const [locked] = await tx.select().from(images).where(eq(images.name, input.name)).for("update");
-    const image = locked as Image;
-    const [updated] = await tx
-      .update(images)
-      .set({
-        source: input.source,
-        ...(input.intervalSeconds !== undefined ? { syncIntervalSeconds: input.intervalSeconds } : {}),
-      })
-      .where(eq(images.id, image.id))
-      .returning();
-    const version = await nextVersion(tx, image.id);
-    const [sync] = await tx.insert(imageSyncs).values({ imageId: image.id, source: input.source, version }).returning();
-    await appendImageEvent(tx, image.id, { kind: "ImageSyncRequested", payload: { version, source: input.source } });
-    return { image: updated as Image, sync: sync as ImageSync };
-  });
+  await tx.insert(images).values({ name: input.name }).onConflictDoNothing();
+  const [locked] = await tx.select().from(images).where(eq(images.name, input.name)).for("update");
+  const image = locked as Image;
+  const [updated] = await tx
+    .update(images)
+    .set({
+      source: input.source,
+      ...(input.intervalSeconds !== undefined ? { syncIntervalSeconds: input.intervalSeconds } : {}),
+    })
+    .where(eq(images.id, image.id))
+    .returning();
+  const version = await nextVersion(tx, image.id);
+  const [sync] = await tx.insert(imageSyncs).values({ imageId: image.id, source: input.source, version }).returning();
+  await appendImageEvent(tx, image.id, { kind: "ImageSyncRequested", payload: { version, source: input.source } });
+  return { image: updated as Image, sync: sync as ImageSync };
 }
 
 async function nextVersion(tx: Tx, imageId: string): Promise<number> {
@@ -144,7 +143,9 @@ export async function requestDueSyncs(db: Db): Promise<void> {
         ),
       ),
     );
-  for (const image of due) await requestImageSync(db, { name: image.name, source: image.source as string });
+  for (const image of due) {
+    await db.transaction((tx) => requestImageSync(tx, { name: image.name, source: image.source as string }));
+  }
 }
 
 /**

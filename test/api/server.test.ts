@@ -66,7 +66,7 @@ describe("the server", () => {
     let deep = "name";
     for (let i = 0; i < 8; i++) deep = `events { machine { ${deep} } }`;
     const { errors } = await api.gql(ann, `{ machines { edges { node { ${deep} } } } }`);
-    expect(errors?.[0]?.message).toMatch(/levels deep; the limit is 15/);
+    expect(errors?.[0]?.message).toMatch(/depth limit of 15 exceeded, found \d+: nest fewer/);
     const nested = "{ machines { edges { node { owner { name } image { versions { version } } } } } }";
     expect((await api.gql(ann, nested)).errors).toBeUndefined();
   });

@@ -3,7 +3,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { hostConfigFromEnv } from "../../host/config.js";
 import { ensureHost } from "../../host/setup/index.js";
-import { startTestApi } from "../helpers/api.js";
+import { NO_RATE_LIMIT, startTestApi } from "../helpers/api.js";
 import { setup as startPostgres, teardown as stopPostgres } from "../helpers/postgres-server.js";
 import { benchApiOnly } from "./api-only.js";
 import { benchBaselines } from "./baselines.js";
@@ -22,7 +22,8 @@ await mkdir(WORK, { recursive: true });
 await startPostgres();
 try {
   if (sections.has("api")) {
-    const api = await startTestApi();
+    // The bench measures latency, not the per-token limit its bursts of provisions would hit.
+    const api = await startTestApi("postgres", undefined, { rateLimit: NO_RATE_LIMIT });
     await benchApiOnly(api, results);
     await api.close();
   }

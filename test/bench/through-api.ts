@@ -8,7 +8,7 @@ import { GaolClient, type Machine } from "../../clients/sdk/client.js";
 import { hostConfigFromEnv } from "../../host/config.js";
 import { Host } from "../../host/host.js";
 import { createAccount, removeAccount } from "../helpers/accounts.js";
-import { startTestApi } from "../helpers/api.js";
+import { NO_RATE_LIMIT, startTestApi } from "../helpers/api.js";
 import { createTestLan, type TestLan } from "../helpers/lan.js";
 import { createSshClient } from "../helpers/ssh.js";
 import { median, type Results } from "./results.js";
@@ -61,7 +61,8 @@ export async function benchThroughApi(work: string, results: Results, sections: 
   let lan: TestLan = await createTestLan(NS, 40, join(work, "lan"));
   const owner = await createAccount("gaolbench", 1551);
   const ssh = await createSshClient(join(work, "client"), NS);
-  const api = await startTestApi();
+  // The bench measures latency, not the per-token limit its bursts of provisions would hit.
+  const api = await startTestApi("postgres", undefined, { rateLimit: NO_RATE_LIMIT });
   const url = await api.app.start(0);
   const agentToken = await api.login("bench-uml-host", "AGENT", { hostMemoryMiB: 0 });
   const token = await api.login(owner.name);

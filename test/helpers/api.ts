@@ -4,9 +4,11 @@ import { join } from "node:path";
 import { type Client, createClient } from "graphql-ws";
 import WebSocket from "ws";
 import { type App, buildApp } from "../../api/app.js";
+import type { RateLimit } from "../../core/index.js";
 import type { Database } from "../../db/client.js";
 import { heartbeat, hostOfAgent } from "../../db/queries/hosts.js";
-import { createToken, ensureUser, type Role } from "../../db/queries/users.js";
+import { createToken } from "../../db/queries/tokens.js";
+import { ensureUser, type Role } from "../../db/queries/users.js";
 import { testDatabase } from "./database.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read GraphQL results loosely and assert on them.
@@ -23,28 +25,43 @@ export interface TestApi {
   url?: string;
   /** POSTs through yoga.fetch, as a client would. */
   gql<T = Record<string, Loose>>(token: string | undefined, query: string, variables?: object): Promise<GqlResult<T>>;
+  /** gql's data, for a request that must succeed: any error fails the test with the errors' messages. */
+  ok(token: string, query: string, variables?: object): Promise<Loose>;
   /** A user (or agent, whose host gets a heartbeat and room) and a token for them. */
   login(name: string, role?: Role, options?: { hostMemoryMiB?: number; hostMaxMachines?: number }): Promise<string>;
   close(): Promise<void>;
 }
 
-export async function startTestApi(kind: "postgres" | "pglite" = "postgres", existing?: Database): Promise<TestApi> {
+/** For runs that measure something else than the per-token mutation limit. */
+export const NO_RATE_LIMIT: RateLimit = { burst: 0, perSecond: 0 };
+
+export async function startTestApi(
+  kind: "postgres" | "pglite" = "postgres",
+  existing?: Database,
+  options: { rateLimit?: RateLimit } = {},
+): Promise<TestApi> {
   const db = existing ? { database: existing, drop: async () => undefined } : await testDatabase(kind);
   const stateDir = await mkdtemp(join(tmpdir(), "gaol-api-"));
-  const app = await buildApp({ database: db.database, stateDir });
+  const app = await buildApp({ database: db.database, stateDir, rateLimit: options.rateLimit });
   await app.prepare();
+  const gql = async (token: string | undefined, query: string, variables?: object) => {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (token) headers.authorization = `Bearer ${token}`;
+    const response = await app.yoga.fetch("http://gaol.test/graphql", {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ query, variables }),
+    });
+    return (await response.json()) as GqlResult<Loose>;
+  };
   return {
     app,
     database: db.database,
-    async gql(token, query, variables) {
-      const headers: Record<string, string> = { "content-type": "application/json" };
-      if (token) headers.authorization = `Bearer ${token}`;
-      const response = await app.yoga.fetch("http://gaol.test/graphql", {
-        method: "POST",
-        headers,
-        body: JSON.stringify({ query, variables }),
-      });
-      return (await response.json()) as GqlResult<Loose>;
+    gql,
+    async ok(token, query, variables) {
+      const { data, errors } = await gql(token, query, variables);
+      if (errors) throw new Error(`unexpected errors: ${errors.map((e) => e.message).join("; ")}`);
+      return data;
     },
     async login(name, role = "USER", options = {}) {
       const user = await ensureUser(db.database.db, { name, role, hostUser: role === "USER" ? name : undefined });
@@ -55,7 +72,7 @@ export async function startTestApi(kind: "postgres" | "pglite" = "postgres", exi
           maxMachines: options.hostMaxMachines ?? 100,
         });
       }
-      return createToken(db.database.db, user.id);
+      return (await createToken(db.database.db, user.id)).secret;
     },
     async close() {
       await app.stop();

@@ -1,0 +1,33 @@
+import { GaolError } from "./errors.js";
+
+/** What the audit log records: every change to machines, tokens and images, whoever asked. */
+export const AUDIT_ACTIONS = [
+  "MACHINE_PROVISION",
+  "MACHINE_DESTROY",
+  "MACHINE_REBOOT",
+  "TOKEN_CREATE",
+  "TOKEN_REVOKE",
+  "IMAGE_SYNC",
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** Who acted: the user (kept by name too, for after the user is gone) and the token they used. */
+export interface Actor {
+  userId: string;
+  userName: string;
+  tokenId?: string;
+}
+
+/** What an action was done to. */
+export interface AuditTarget {
+  id?: string | null;
+  name?: string | null;
+}
+
+/** An audit entry's result: `ok`, or the typed error's name (as its GraphQL __typename). */
+export const AUDIT_OK = "ok";
+
+/** The result recorded for an action that threw: the typed error's name, or InternalError for a bug. */
+export function auditResult(error: unknown): string {
+  return error instanceof GaolError ? error.constructor.name : "InternalError";
+}
