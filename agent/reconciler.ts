@@ -192,6 +192,11 @@ export class Reconciler {
           imageVersion: m.imageVersion ?? undefined,
           memoryMiB: m.memoryMiB,
           sshPublicKeys: m.sshPublicKeys,
+          limits: {
+            processes: m.limits.processes,
+            cpuWeight: m.limits.cpuWeight,
+            ...(m.limits.cpuPercent ? { cpuPercent: m.limits.cpuPercent } : {}),
+          },
         },
         sink,
       );

@@ -16,6 +16,7 @@ import {
   type AuditAction,
   DEFAULT_QUOTA,
   DESIRED_STATES,
+  type LimitRequest,
   MACHINE_HEALTH,
   MACHINE_STATES,
   type SshHostKey,
@@ -169,6 +170,8 @@ export const machines = pgTable(
       .references(() => images.id),
     imageVersion: integer("image_version"),
     memoryMiB: integer("memory_mib").notNull(),
+    /** Host-side limits asked for at provision (the rest are the defaults, see core/limits.ts). */
+    limits: jsonb("limits").$type<LimitRequest>().notNull().default({}),
     sshPublicKeys: jsonb("ssh_public_keys").$type<string[]>().notNull().default([]),
     desiredState: desiredStateEnum("desired_state").notNull().default("RUNNING"),
     /** Raised by rebootMachine; the agent reboots when it differs from what it last acted on. */

@@ -1,5 +1,12 @@
 import { resolveOffsetConnection } from "@pothos/plugin-relay";
-import { InvalidStateError, type MachineLimits, machineLimits, NotFoundError } from "../core/index.js";
+import {
+  DEFAULT_LIMITS,
+  InvalidStateError,
+  LIMIT_BOUNDS,
+  type MachineLimits,
+  machineLimits,
+  NotFoundError,
+} from "../core/index.js";
 import { hostById } from "../db/queries/hosts.js";
 import { imageById } from "../db/queries/images.js";
 import { listMachines, type Machine, machineById } from "../db/queries/machines.js";
@@ -79,7 +86,7 @@ builder.node(MachineRef, {
     limits: t.field({
       type: MachineLimitsRef,
       description: "What the machine's host cgroup and jail allow it",
-      resolve: (m) => machineLimits(m.memoryMiB),
+      resolve: (m) => machineLimits(m.memoryMiB, m.limits),
     }),
     sshHostKeys: t.field({ type: [SshHostKeyRef], resolve: (m) => m.sshHostKeys }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
@@ -129,6 +136,21 @@ builder.queryField("machines", (t) =>
   ),
 );
 
+const MachineLimitsInput = builder.inputType("MachineLimitsInput", {
+  description: "Host-side limits that differ from the defaults (memory follows memoryMiB)",
+  fields: (t) => ({
+    processes: t.int({
+      required: false,
+      description: `Host processes, ${LIMIT_BOUNDS.processes.min}–${LIMIT_BOUNDS.processes.max} (default ${DEFAULT_LIMITS.processes})`,
+    }),
+    cpuWeight: t.int({
+      required: false,
+      description: `CPU share, ${LIMIT_BOUNDS.cpuWeight.min}–${LIMIT_BOUNDS.cpuWeight.max} (everyone's is ${DEFAULT_LIMITS.cpuWeight})`,
+    }),
+    cpuPercent: t.int({ required: false, description: "At most this % of one CPU, 1–100 (default: no cap)" }),
+  }),
+});
+
 const ProvisionMachineInput = builder.inputType("ProvisionMachineInput", {
   fields: (t) => ({
     name: t.string({
@@ -139,6 +161,7 @@ const ProvisionMachineInput = builder.inputType("ProvisionMachineInput", {
     memoryMiB: t.int({ required: false }),
     sshPublicKeys: t.stringList({ required: false, description: "OpenSSH public keys for root and the owner" }),
     imageVersion: t.int({ required: false, description: "A specific version of the image; its default when absent" }),
+    limits: t.field({ type: MachineLimitsInput, required: false }),
   }),
 });
 

@@ -67,6 +67,7 @@ export async function provisionMachine(db: Db, actor: Actor, owner: User, input:
       imageId: image.id,
       imageVersion: version !== undefined && holders.has(hostId) ? version : null,
       memoryMiB: valid.memoryMiB,
+      limits: valid.limits,
       sshPublicKeys: valid.sshPublicKeys,
     });
     Object.assign(target, { id: machine.id, name });

@@ -48,19 +48,19 @@ export type MachineState =
   | 'RUNNING'
   | 'STOPPING';
 
-export type AgentMachineFragment = { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, owner: { name: string, hostUser: string | null }, image: { name: string } };
+export type AgentMachineFragment = { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string } };
 
 export type HostMachinesQueryVariables = Exact<{
   after?: string | null | undefined;
 }>;
 
 
-export type HostMachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, owner: { name: string, hostUser: string | null }, image: { name: string } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type HostMachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type MachineChangesSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, owner: { name: string, hostUser: string | null }, image: { name: string } } };
+export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string } } };
 
 export type HeartbeatMutationVariables = Exact<{
   memoryMiB: number;
@@ -116,6 +116,11 @@ export const AgentMachineFragmentDoc = new TypedDocumentString(`
   desiredState
   rebootGeneration
   memoryMiB
+  limits {
+    processes
+    cpuWeight
+    cpuPercent
+  }
   sshPublicKeys
   ipAddress
   owner {
@@ -149,6 +154,11 @@ export const HostMachinesDocument = new TypedDocumentString(`
   desiredState
   rebootGeneration
   memoryMiB
+  limits {
+    processes
+    cpuWeight
+    cpuPercent
+  }
   sshPublicKeys
   ipAddress
   owner {
@@ -173,6 +183,11 @@ export const MachineChangesDocument = new TypedDocumentString(`
   desiredState
   rebootGeneration
   memoryMiB
+  limits {
+    processes
+    cpuWeight
+    cpuPercent
+  }
   sshPublicKeys
   ipAddress
   owner {

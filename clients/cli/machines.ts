@@ -26,18 +26,28 @@ function sshKey(): { publicKey: string; identityFile: string } | undefined {
 }
 
 /** `gaol up`: provision, show each stage as it happens, exit when READY (or non-zero on FAILED). */
+/** A flag's whole number, or undefined when it was not given; the api checks its bounds. */
+function wholeNumber(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new Error(`${flag} takes a whole number, not ${value}`);
+  return n;
+}
+
 export async function up(
   endpoint: Endpoint,
-  args: { name?: string; image?: string; memory?: string; json?: boolean },
+  args: { name?: string; image?: string; memory?: string; processes?: string; cpuPercent?: string; json?: boolean },
 ): Promise<number> {
   const client = new GaolClient(endpoint);
-  const memoryMiB = args.memory === undefined ? undefined : Number(args.memory);
-  if (memoryMiB !== undefined && !Number.isInteger(memoryMiB)) throw new Error("--memory takes a whole number of MiB");
   const key = sshKey();
   const machine = await client.provision({
     name: args.name,
     image: args.image,
-    memoryMiB,
+    memoryMiB: wholeNumber("--memory", args.memory),
+    limits: {
+      processes: wholeNumber("--processes", args.processes),
+      cpuPercent: wholeNumber("--cpu-percent", args.cpuPercent),
+    },
     sshPublicKeys: key ? [key.publicKey] : [],
   });
   return untilReady(client, machine, new Progress(machine.name), { json: args.json });

@@ -16,7 +16,7 @@ const log = (line: string) => console.error(`gaol: ${line}`);
 const USAGE = `usage:
   gaol serve [--port 4000] [--no-agent]   the api (GraphQL, GraphiQL) and this host's agent
   gaol agent --api URL --token T      an agent for this host, talking to an api elsewhere
-  gaol up [NAME] [--image I] [--memory MiB] [--json]
+  gaol up [NAME] [--image I] [--memory MiB] [--processes N] [--cpu-percent P] [--json]
                                       a machine; shows its stages, exits when READY
   gaol ls [--json]                    your machines (an admin: everyone's)
   gaol logs NAME [-f] [--json]        the boot log; -f follows it
@@ -82,9 +82,16 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { image: { type: "string" }, memory: { type: "string" }, json: { type: "boolean", default: false } },
+        options: {
+          image: { type: "string" },
+          memory: { type: "string" },
+          processes: { type: "string" },
+          "cpu-percent": { type: "string" },
+          json: { type: "boolean", default: false },
+        },
       });
-      return up(endpointFromEnv(), { name: positionals[0], ...values });
+      const { "cpu-percent": cpuPercent, ...others } = values;
+      return up(endpointFromEnv(), { name: positionals[0], cpuPercent, ...others });
     }
     case "ls": {
       await ls(endpointFromEnv(), jsonFlag(rest).json);

@@ -35,6 +35,16 @@ export type MachineHealthStatus =
   | 'HEALTHY'
   | 'UNRESPONSIVE';
 
+/** Host-side limits that differ from the defaults (memory follows memoryMiB) */
+export type MachineLimitsInput = {
+  /** At most this % of one CPU, 1–100 (default: no cap) */
+  cpuPercent?: number | null | undefined;
+  /** CPU share, 1–100 (everyone's is 100) */
+  cpuWeight?: number | null | undefined;
+  /** Host processes, 32–4096 (default 1024) */
+  processes?: number | null | undefined;
+};
+
 export type MachineState =
   | 'BOOTING'
   | 'DESTROYED'
@@ -50,6 +60,7 @@ export type ProvisionMachineInput = {
   image?: string | null | undefined;
   /** A specific version of the image; its default when absent */
   imageVersion?: number | null | undefined;
+  limits?: MachineLimitsInput | null | undefined;
   memoryMiB?: number | null | undefined;
   /** A DNS label: 1–32 of [a-z0-9-], starting and ending with a letter or digit; generated when absent */
   name?: string | null | undefined;

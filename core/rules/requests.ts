@@ -12,6 +12,20 @@ export interface ProvisionInput {
   memoryMiB?: number | null;
   sshPublicKeys?: string[] | null;
   imageVersion?: number | null;
+  /** Host-side limits that differ from the defaults. */
+  limits?: { [K in keyof LimitRequest]?: number | null } | null;
+}
+
+/** Each limit asked for, within its bounds; only those asked for. */
+function checkLimits(limits: NonNullable<ProvisionInput["limits"]>, errors: FieldErrors): LimitRequest {
+  const asked: LimitRequest = {};
+  for (const key of ["processes", "cpuWeight", "cpuPercent"] as const) {
+    const value = limits[key];
+    if (value == null) continue;
+    errors.check(`limits.${key}`, value, integerWithin(LIMIT_BOUNDS[key]));
+    asked[key] = value;
+  }
+  return asked;
 }
 
 /** Checks a provision request's fields into errors; returns them with the defaults filled in. */
@@ -30,6 +44,7 @@ function checkProvision(input: ProvisionInput, errors: FieldErrors) {
     memoryMiB: memory,
     sshPublicKeys,
     imageVersion,
+    limits: checkLimits(input.limits ?? {}, errors),
   };
 }
 
@@ -59,15 +74,6 @@ export interface MachineSpec {
   limits?: LimitRequest;
 }
 
-/** Each limit asked for, within its bounds. */
-function checkLimits(limits: LimitRequest, errors: FieldErrors): LimitRequest {
-  for (const key of ["processes", "cpuWeight", "cpuPercent"] as const) {
-    const value = limits[key];
-    if (value != null) errors.check(`limits.${key}`, value, integerWithin(LIMIT_BOUNDS[key]));
-  }
-  return limits;
-}
-
 /** A host's own check of a spec (it may come from anywhere): the same rules as the api's, plus the host's own. */
 export function validateSpec(spec: MachineSpec) {
   const errors = new FieldErrors();
@@ -76,9 +82,8 @@ export function validateSpec(spec: MachineSpec) {
   const init = spec.init ?? DEFAULT_INIT;
   errors.check("init", init, initProgram);
   if (!spec.owner) errors.add({ field: "owner", message: "is required" });
-  const limits = checkLimits(spec.limits ?? {}, errors);
   errors.throwIfAny();
-  return { ...valid, id: spec.id ?? spec.name, name: spec.name, owner: spec.owner, init, limits };
+  return { ...valid, id: spec.id ?? spec.name, name: spec.name, owner: spec.owner, init };
 }
 
 /**

@@ -216,6 +216,11 @@ export class MachineCgroup {
     return Number((await readFile(file, "utf8")).trim());
   }
 
+  /** The process limit the cgroup holds the machine to. */
+  async processLimit(): Promise<number> {
+    return Number((await readFile(join(this.dir("pids") as string, "pids.max"), "utf8")).trim());
+  }
+
   memoryLimitBytes(): Promise<number> {
     return this.memoryNumber("memory.limit_in_bytes", "memory.max");
   }

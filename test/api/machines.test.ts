@@ -57,6 +57,30 @@ describe("provisionMachine", () => {
     );
     // 1024 MiB of guest, an eighth for its page tables and 64 MiB for the kernel itself.
     expect(data?.machine.limits).toEqual({ memoryMiB: 1216, processes: 1024, cpuWeight: 100, cpuPercent: null });
+
+    // Asked for: fewer processes, a smaller share and a cap; beyond the bounds, each one named.
+    const asked = await provision(carol, {
+      name: "lab-asked",
+      limits: { processes: 64, cpuWeight: 50, cpuPercent: 25 },
+    });
+    const shown = await api.gql(
+      carol,
+      "query ($id: ID!) { machine(id: $id) { limits { processes cpuWeight cpuPercent } } }",
+      {
+        id: asked.machine.id,
+      },
+    );
+    expect(shown.data?.machine.limits).toEqual({ processes: 64, cpuWeight: 50, cpuPercent: 25 });
+    const refused = await provision(carol, {
+      name: "lab-greedy",
+      limits: { processes: 100000, cpuWeight: 1000, cpuPercent: 0 },
+    });
+    expect(refused.__typename).toBe("ValidationError");
+    expect(refused.fields.map((f: { field: string }) => f.field).sort()).toEqual([
+      "limits.cpuPercent",
+      "limits.cpuWeight",
+      "limits.processes",
+    ]);
   });
 
   it("generates a name when none is given", async () => {

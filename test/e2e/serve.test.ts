@@ -2,10 +2,12 @@ import { mkdir, open, readdir, readFile, rm, stat, writeFile } from "node:fs/pro
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { localId } from "../../agent/api/ids.js";
 import { hostConfigFromEnv } from "../../host/config.js";
 import { HostCommandError } from "../../host/exec/error.js";
 import { type Launched, launch, run } from "../../host/exec/run.js";
 import { Host } from "../../host/host.js";
+import { MachineCgroup } from "../../host/jail/cgroup.js";
 import { removeIsolatedLan } from "../../host/network/lan.js";
 import { killProcessGroup } from "../../host/uml/process.js";
 import { createAccount, removeAccount } from "../helpers/accounts.js";
@@ -147,7 +149,7 @@ describe("gaol serve", () => {
     const { stdout: token } = await run(gaol, ["token", "create", "--user", "gaoltsrv"], { netns: NS, env });
     const as = { netns: NS, env: { ...env, HOME: home, GAOL_TOKEN: token } };
 
-    const upped = await run(gaol, ["up", "cli-2"], as);
+    const upped = await run(gaol, ["up", "cli-2", "--processes", "512"], as);
     expect(upped.stdout).toBe("cli-2");
     expect(upped.stderr).toMatch(/^gaol: cli-2\ngaol: PENDING/);
     expect(upped.stderr).toMatch(/gaol:\s+ssh verified at 10\.213\.0\.\d+:22 \(SHA256:/);
@@ -159,6 +161,9 @@ describe("gaol serve", () => {
     // --json on the read commands.
     const [machine] = JSON.parse((await run(gaol, ["ls", "--json"], as)).stdout);
     expect(machine).toMatchObject({ name: "cli-2", state: "READY", owner: { name: "gaoltsrv" } });
+    // The limit asked for reaches the host: the machine's cgroup holds it to 512 processes.
+    expect(machine.limits).toMatchObject({ processes: 512, cpuWeight: 100 });
+    expect(await (await MachineCgroup.of(localId(machine.id))).processLimit()).toBe(512);
     const events = (await run(gaol, ["logs", "cli-2", "--json"], as)).stdout.split("\n").map((l) => JSON.parse(l));
     expect(events.map((e: { __typename: string }) => e.__typename)).toContain("SshReady");
     expect(JSON.parse((await run(gaol, ["images", "--json"], as)).stdout)[0].name).toBe("debian");

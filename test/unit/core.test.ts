@@ -141,6 +141,7 @@ describe("input rules", () => {
       memoryMiB: 256,
       sshPublicKeys: [],
       imageVersion: undefined,
+      limits: {},
     });
   });
 

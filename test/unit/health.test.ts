@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { localId, machineGlobalId } from "../../agent/api/ids.js";
+import { localId } from "../../agent/api/ids.js";
 import { HealthChecks, healthIntervalMsFromEnv } from "../../agent/health.js";
-import { type ApiMachine, Reconciler } from "../../agent/reconciler.js";
+import { Reconciler } from "../../agent/reconciler.js";
 import {
   changesOf,
   HostConfigError,
@@ -10,6 +10,7 @@ import {
   type MachineState,
 } from "../../core/index.js";
 import type { HealthProbe } from "../../host/driver.js";
+import { apiMachine } from "../helpers/api-machine.js";
 import { FakeDriver } from "../helpers/fake-driver.js";
 
 const INTERVAL = 1000;
@@ -21,23 +22,6 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers();
 });
-
-function machine(id: string, fields: Partial<ApiMachine> = {}): ApiMachine {
-  return {
-    id: machineGlobalId(id),
-    name: id,
-    state: "PENDING",
-    desiredState: "RUNNING",
-    rebootGeneration: 0,
-    memoryMiB: 256,
-    sshPublicKeys: [],
-    ipAddress: null,
-    imageVersion: null,
-    owner: { name: "ann", hostUser: "ann" },
-    image: { name: "debian" },
-    ...fields,
-  };
-}
 
 /** A reconciler and health checks on a fake driver, wired as the agent wires them, and what they reported. */
 function agentOn(driver = new FakeDriver(), options: { random?: () => number; concurrency?: number } = {}) {
@@ -78,7 +62,7 @@ const probesOf = (driver: FakeDriver, id: string) => driver.callsOf("probe").fil
 
 async function readyMachine(id = "m") {
   const agent = agentOn();
-  agent.reconciler.reconcile(machine(id));
+  agent.reconciler.reconcile(apiMachine(id));
   await vi.advanceTimersByTimeAsync(0);
   await agent.reconciler.settle();
   expect(agent.kinds(id)).toEqual(["MachineStateChanged", "MachineStateChanged", "MachineStateChanged"]);
@@ -145,9 +129,9 @@ describe("health probes of READY machines", () => {
     const { driver, reconciler } = agentOn();
     driver.place("booting", { supervised: true });
     driver.place("failed", { supervised: true });
-    reconciler.reconcile(machine("booting", { state: "BOOTING" }));
-    reconciler.reconcile(machine("failed", { state: "FAILED" }));
-    reconciler.reconcile(machine("gone", { state: "READY", desiredState: "DESTROYED" }));
+    reconciler.reconcile(apiMachine("booting", { state: "BOOTING" }));
+    reconciler.reconcile(apiMachine("failed", { state: "FAILED" }));
+    reconciler.reconcile(apiMachine("gone", { state: "READY", desiredState: "DESTROYED" }));
     await reconciler.settle();
     await vi.advanceTimersByTimeAsync(10 * INTERVAL);
     expect(driver.callsOf("probe")).toEqual([]);
@@ -164,7 +148,7 @@ describe("health probes of READY machines", () => {
     const release = driver.hold("probe");
     await vi.advanceTimersByTimeAsync(INTERVAL);
     expect(probesOf(driver, "m")).toBe(5);
-    reconciler.reconcile(machine("m", { state: "READY", desiredState: "DESTROYED" }));
+    reconciler.reconcile(apiMachine("m", { state: "READY", desiredState: "DESTROYED" }));
     await reconciler.settle();
     release();
     await vi.advanceTimersByTimeAsync(10 * INTERVAL);
@@ -179,7 +163,7 @@ describe("health probes of READY machines", () => {
     expect(healthEvents("m").map((e) => e.kind)).toEqual(["MachineUnresponsive"]);
     expect(rowAfter(reported.map((r) => r.event))).toMatchObject({ state: "READY", health: "UNRESPONSIVE" });
 
-    reconciler.reconcile(machine("m", { state: "READY", rebootGeneration: 1 }));
+    reconciler.reconcile(apiMachine("m", { state: "READY", rebootGeneration: 1 }));
     await reconciler.settle();
     expect(driver.callsOf("reboot")).toEqual([{ op: "reboot", id: "m", generation: 1 }]);
     await vi.advanceTimersByTimeAsync(5 * INTERVAL);

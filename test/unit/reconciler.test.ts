@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { localId, machineGlobalId } from "../../agent/api/ids.js";
 import { KeyedQueue } from "../../agent/keyed-queue.js";
-import { type ApiMachine, Reconciler } from "../../agent/reconciler.js";
+import { Reconciler } from "../../agent/reconciler.js";
 import {
   type DesiredState,
   type MachineEvent,
@@ -9,24 +9,8 @@ import {
   UnknownOwnerError,
   ValidationError,
 } from "../../core/index.js";
+import { apiMachine } from "../helpers/api-machine.js";
 import { FakeDriver } from "../helpers/fake-driver.js";
-
-function machine(id: string, fields: Partial<ApiMachine> = {}): ApiMachine {
-  return {
-    id: machineGlobalId(id),
-    name: id,
-    state: "PENDING",
-    desiredState: "RUNNING",
-    rebootGeneration: 0,
-    memoryMiB: 256,
-    sshPublicKeys: [],
-    ipAddress: null,
-    imageVersion: null,
-    owner: { name: "ann", hostUser: "ann" },
-    image: { name: "debian" },
-    ...fields,
-  };
-}
 
 /** A reconciler on a fake driver, and what it reported and logged. */
 function agentOn(driver = new FakeDriver(), offsets: Record<string, number> = {}, retryDelayMs = 5) {
@@ -171,7 +155,7 @@ describe("the reconciler's decision for each (desired, api state, host) case", (
     if (host === "supervised") driver.place("m", { supervised: true });
     if (host === "on disk, kernel alive") driver.place("m", { kernelAlive: true });
     if (host === "on disk, kernel gone") driver.place("m", { kernelAlive: false });
-    reconciler.reconcile(machine("m", { desiredState: desired, state }));
+    reconciler.reconcile(apiMachine("m", { desiredState: desired, state }));
     await reconciler.settle();
     expect(driver.mutations()).toEqual(outcome.calls);
     expect(states("m")).toEqual(outcome.states);
@@ -188,7 +172,13 @@ describe("the reconciler's details", () => {
   it("provisions with the api's fields under the machine's plain id", async () => {
     const { driver, reconciler } = agentOn();
     reconciler.reconcile(
-      machine("m", { name: "lab", memoryMiB: 512, imageVersion: 3, sshPublicKeys: ["ssh-ed25519 AAAA"] }),
+      apiMachine("m", {
+        name: "lab",
+        memoryMiB: 512,
+        imageVersion: 3,
+        sshPublicKeys: ["ssh-ed25519 AAAA"],
+        limits: { processes: 64, cpuWeight: 50, cpuPercent: 25 },
+      }),
     );
     await reconciler.settle();
     expect(driver.callsOf("provision")[0]?.spec).toEqual({
@@ -199,12 +189,13 @@ describe("the reconciler's details", () => {
       imageVersion: 3,
       memoryMiB: 512,
       sshPublicKeys: ["ssh-ed25519 AAAA"],
+      limits: { processes: 64, cpuWeight: 50, cpuPercent: 25 },
     });
   });
 
   it("fails a machine whose owner has no host account, without provisioning", async () => {
     const { driver, reconciler, states, reasons } = agentOn();
-    reconciler.reconcile(machine("m", { owner: { name: "bob", hostUser: null } }));
+    reconciler.reconcile(apiMachine("m", { owner: { name: "bob", hostUser: null } }));
     await reconciler.settle();
     expect(driver.mutations()).toEqual([]);
     expect(states("m")).toEqual(["FAILED"]);
@@ -214,12 +205,12 @@ describe("the reconciler's details", () => {
   it("reboots when the api's reboot generation is higher than the machine's, once", async () => {
     const { driver, reconciler, states } = agentOn();
     driver.place("m", { supervised: true, rebootGeneration: 1 });
-    reconciler.reconcile(machine("m", { state: "READY", rebootGeneration: 1 }));
+    reconciler.reconcile(apiMachine("m", { state: "READY", rebootGeneration: 1 }));
     await reconciler.settle();
     expect(driver.mutations()).toEqual([]);
-    reconciler.reconcile(machine("m", { state: "READY", rebootGeneration: 2 }));
+    reconciler.reconcile(apiMachine("m", { state: "READY", rebootGeneration: 2 }));
     await reconciler.settle();
-    reconciler.reconcile(machine("m", { state: "READY", rebootGeneration: 2 }));
+    reconciler.reconcile(apiMachine("m", { state: "READY", rebootGeneration: 2 }));
     await reconciler.settle();
     expect(driver.callsOf("reboot")).toEqual([{ op: "reboot", id: "m", generation: 2 }]);
     expect(states("m")).toEqual(["STOPPING", "BOOTING", "READY"]);
@@ -228,7 +219,7 @@ describe("the reconciler's details", () => {
   it("adopts with the console offset the previous agent saved", async () => {
     const { driver, reconciler, logs } = agentOn(new FakeDriver(), { m: 1234 });
     driver.place("m");
-    reconciler.reconcile(machine("m", { state: "READY" }));
+    reconciler.reconcile(apiMachine("m", { state: "READY" }));
     await reconciler.settle();
     expect(driver.callsOf("adopt")).toEqual([{ op: "adopt", id: "m", consoleOffset: 1234 }]);
     expect(logs).toContain(`re-adopted m (${machineGlobalId("m")})`);
@@ -236,11 +227,11 @@ describe("the reconciler's details", () => {
 
   it("a kernel that dies while supervised is FAILED, and a stale PENDING does not provision it again", async () => {
     const { driver, reconciler, states } = agentOn();
-    reconciler.reconcile(machine("m"));
+    reconciler.reconcile(apiMachine("m"));
     await reconciler.settle();
     driver.killKernel("m");
     // A resync's list read before any of this was stored.
-    reconciler.reconcile(machine("m", { state: "PENDING" }));
+    reconciler.reconcile(apiMachine("m", { state: "PENDING" }));
     await reconciler.settle();
     expect(driver.callsOf("provision")).toHaveLength(1);
     expect(states("m")).toEqual(["PROVISIONING", "BOOTING", "READY", "FAILED"]);
@@ -252,7 +243,7 @@ describe("resync", () => {
     const { driver, reconciler, reported, logs } = agentOn();
     driver.place("orphan", { supervised: true });
     driver.place("kept", { supervised: true });
-    await reconciler.resync(async () => [machine("kept", { state: "READY" }), machine("new")]);
+    await reconciler.resync(async () => [apiMachine("kept", { state: "READY" }), apiMachine("new")]);
     await reconciler.settle();
     expect(driver.callsOf("destroy")).toEqual([{ op: "destroy", id: "orphan" }]);
     expect(driver.callsOf("provision").map((c) => c.id)).toEqual(["new"]);
@@ -265,7 +256,7 @@ describe("resync", () => {
     const { driver, reconciler } = agentOn();
     await reconciler.resync(async () => {
       // While the list is read, the api places a machine and its change provisions it here.
-      reconciler.reconcile(machine("placed"));
+      reconciler.reconcile(apiMachine("placed"));
       await reconciler.settle();
       return [];
     });
@@ -353,10 +344,10 @@ describe("the newest input wins", () => {
     const { driver, reconciler } = agentOn();
     driver.place("m", { supervised: true });
     const release = driver.hold("reboot");
-    reconciler.reconcile(machine("m", { state: "READY", rebootGeneration: 1 }));
+    reconciler.reconcile(apiMachine("m", { state: "READY", rebootGeneration: 1 }));
     await vi.waitFor(() => expect(driver.callsOf("reboot")).toHaveLength(1));
     for (const generation of [2, 3, 4])
-      reconciler.reconcile(machine("m", { state: "READY", rebootGeneration: generation }));
+      reconciler.reconcile(apiMachine("m", { state: "READY", rebootGeneration: generation }));
     release();
     await reconciler.settle();
     expect(driver.callsOf("reboot").map((c) => c.generation)).toEqual([1, 4]);
@@ -364,9 +355,9 @@ describe("the newest input wins", () => {
 
   it("a stale RUNNING after DESTROYED does not provision again", async () => {
     const { driver, reconciler, states } = agentOn();
-    reconciler.reconcile(machine("m", { desiredState: "DESTROYED", state: "STOPPING" }));
+    reconciler.reconcile(apiMachine("m", { desiredState: "DESTROYED", state: "STOPPING" }));
     await reconciler.settle();
-    reconciler.reconcile(machine("m", { desiredState: "RUNNING", state: "PENDING" }));
+    reconciler.reconcile(apiMachine("m", { desiredState: "RUNNING", state: "PENDING" }));
     await reconciler.settle();
     expect(driver.mutations()).toEqual([]);
     expect(states("m")).toEqual(["DESTROYED"]);
@@ -375,10 +366,10 @@ describe("the newest input wins", () => {
   it("a destroy and a stale RUNNING that arrive during a provision make one destroy, and nothing stays", async () => {
     const { driver, reconciler, states } = agentOn();
     const release = driver.hold("provision");
-    reconciler.reconcile(machine("m"));
+    reconciler.reconcile(apiMachine("m"));
     await vi.waitFor(() => expect(driver.callsOf("provision")).toHaveLength(1));
-    reconciler.reconcile(machine("m", { desiredState: "DESTROYED", state: "PROVISIONING" }));
-    reconciler.reconcile(machine("m", { desiredState: "RUNNING", state: "PENDING" }));
+    reconciler.reconcile(apiMachine("m", { desiredState: "DESTROYED", state: "PROVISIONING" }));
+    reconciler.reconcile(apiMachine("m", { desiredState: "RUNNING", state: "PENDING" }));
     release();
     await reconciler.settle();
     expect(driver.mutations()).toEqual(["provision", "destroy", "collectImages"]);
@@ -390,10 +381,10 @@ describe("the newest input wins", () => {
     const { driver, reconciler } = agentOn();
     driver.place("m", { supervised: true });
     const release = driver.hold("reboot");
-    reconciler.reconcile(machine("m", { state: "READY", rebootGeneration: 1 }));
+    reconciler.reconcile(apiMachine("m", { state: "READY", rebootGeneration: 1 }));
     await vi.waitFor(() => expect(driver.callsOf("reboot")).toHaveLength(1));
-    reconciler.reconcile(machine("m", { state: "READY", rebootGeneration: 3 }));
-    reconciler.reconcile(machine("m", { state: "READY", rebootGeneration: 2 }));
+    reconciler.reconcile(apiMachine("m", { state: "READY", rebootGeneration: 3 }));
+    reconciler.reconcile(apiMachine("m", { state: "READY", rebootGeneration: 2 }));
     release();
     await reconciler.settle();
     expect(driver.callsOf("reboot").map((c) => c.generation)).toEqual([1, 3]);
@@ -404,11 +395,11 @@ describe("failures and crashes between steps", () => {
   it("retries a provision that failed after PROVISIONING, after its backoff, even once the api says PROVISIONING", async () => {
     const { driver, reconciler, states } = agentOn(new FakeDriver(), {}, 60);
     driver.failNext("provision", new Error("btrfs: device busy"), "PROVISIONING");
-    reconciler.reconcile(machine("m"));
+    reconciler.reconcile(apiMachine("m"));
     await reconciler.settle();
     expect(driver.callsOf("provision")).toHaveLength(1);
     // The api stored the PROVISIONING report: its change arrives before the backoff is over.
-    reconciler.reconcile(machine("m", { state: "PROVISIONING" }));
+    reconciler.reconcile(apiMachine("m", { state: "PROVISIONING" }));
     await reconciler.settle();
     expect(driver.callsOf("provision")).toHaveLength(1);
     await vi.waitFor(() => expect(driver.callsOf("provision")).toHaveLength(2));
@@ -420,7 +411,7 @@ describe("failures and crashes between steps", () => {
   it("goes FAILED after the last attempt of a transient failure", async () => {
     const { driver, reconciler, states, reasons } = agentOn();
     for (let i = 0; i < 3; i++) driver.failNext("provision", new Error(`try ${i}`), "BOOTING");
-    reconciler.reconcile(machine("m"));
+    reconciler.reconcile(apiMachine("m"));
     await vi.waitFor(() => expect(states("m")).toContain("FAILED"));
     await reconciler.settle();
     expect(driver.callsOf("provision")).toHaveLength(3);
@@ -433,7 +424,7 @@ describe("failures and crashes between steps", () => {
     async (error) => {
       const { driver, reconciler, states, reasons } = agentOn();
       driver.failNext("provision", error);
-      reconciler.reconcile(machine("m"));
+      reconciler.reconcile(apiMachine("m"));
       await reconciler.settle();
       await new Promise((r) => setTimeout(r, 30));
       await reconciler.settle();
@@ -446,9 +437,9 @@ describe("failures and crashes between steps", () => {
   it("a destroy that arrives during a provision's backoff wins over the retry", async () => {
     const { driver, reconciler, states } = agentOn(new FakeDriver(), {}, 20);
     driver.failNext("provision", new Error("transient"), "PROVISIONING");
-    reconciler.reconcile(machine("m"));
+    reconciler.reconcile(apiMachine("m"));
     await reconciler.settle();
-    reconciler.reconcile(machine("m", { desiredState: "DESTROYED", state: "PROVISIONING" }));
+    reconciler.reconcile(apiMachine("m", { desiredState: "DESTROYED", state: "PROVISIONING" }));
     await reconciler.settle();
     await new Promise((r) => setTimeout(r, 50));
     await reconciler.settle();
@@ -458,13 +449,13 @@ describe("failures and crashes between steps", () => {
 
   it("a new agent re-adopts what the previous one left running, and provisions nothing", async () => {
     const first = agentOn();
-    first.reconciler.reconcile(machine("m"));
+    first.reconciler.reconcile(apiMachine("m"));
     await first.reconciler.settle();
     await first.reconciler.stop();
     await first.driver.detach();
 
     const second = agentOn(first.driver.next());
-    await second.reconciler.resync(async () => [machine("m", { state: "READY" })]);
+    await second.reconciler.resync(async () => [apiMachine("m", { state: "READY" })]);
     await second.reconciler.settle();
     expect(second.driver.mutations()).toEqual(["adopt"]);
     expect(second.driver.isSupervised("m")).toBe(true);
@@ -473,14 +464,14 @@ describe("failures and crashes between steps", () => {
 
   it("a new agent fails a machine whose kernel died while no agent watched", async () => {
     const first = agentOn();
-    first.reconciler.reconcile(machine("m"));
+    first.reconciler.reconcile(apiMachine("m"));
     await first.reconciler.settle();
     await first.reconciler.stop();
     await first.driver.detach();
     first.driver.killKernel("m");
 
     const second = agentOn(first.driver.next());
-    await second.reconciler.resync(async () => [machine("m", { state: "READY" })]);
+    await second.reconciler.resync(async () => [apiMachine("m", { state: "READY" })]);
     await second.reconciler.settle();
     expect(second.states("m")).toEqual(["FAILED"]);
     expect(second.driver.disk.size).toBe(0);
@@ -489,15 +480,15 @@ describe("failures and crashes between steps", () => {
   it("a new agent after a crash mid-provision: FAILED when it had begun, provisioned when it had not", async () => {
     const first = agentOn(new FakeDriver(), {}, 10_000);
     first.driver.failNext("provision", new Error("the agent died here"), "PROVISIONING");
-    first.reconciler.reconcile(machine("begun"));
+    first.reconciler.reconcile(apiMachine("begun"));
     await first.reconciler.settle();
     // Stopped before its retry: the retry never comes.
     await first.reconciler.stop();
 
     const second = agentOn(first.driver.next());
     await second.reconciler.resync(async () => [
-      machine("begun", { state: "PROVISIONING" }),
-      machine("waiting", { state: "PENDING" }),
+      apiMachine("begun", { state: "PROVISIONING" }),
+      apiMachine("waiting", { state: "PENDING" }),
     ]);
     await second.reconciler.settle();
     expect(first.driver.callsOf("provision")).toHaveLength(1);
@@ -508,17 +499,17 @@ describe("failures and crashes between steps", () => {
 
   it("a new agent finishes a destroy the previous one did not", async () => {
     const first = agentOn();
-    first.reconciler.reconcile(machine("m"));
+    first.reconciler.reconcile(apiMachine("m"));
     await first.reconciler.settle();
     first.driver.failNext("destroy", new Error("the agent died here"));
-    first.reconciler.reconcile(machine("m", { desiredState: "DESTROYED", state: "READY" }));
+    first.reconciler.reconcile(apiMachine("m", { desiredState: "DESTROYED", state: "READY" }));
     await first.reconciler.settle();
     expect(first.driver.disk.has("m")).toBe(true);
     await first.reconciler.stop();
     await first.driver.detach();
 
     const second = agentOn(first.driver.next());
-    await second.reconciler.resync(async () => [machine("m", { desiredState: "DESTROYED", state: "STOPPING" })]);
+    await second.reconciler.resync(async () => [apiMachine("m", { desiredState: "DESTROYED", state: "STOPPING" })]);
     await second.reconciler.settle();
     expect(second.driver.mutations()).toEqual(["destroy", "collectImages"]);
     expect(second.states("m")).toEqual(["STOPPING", "DESTROYED"]);
@@ -529,7 +520,7 @@ describe("failures and crashes between steps", () => {
     const { driver, reconciler, logs, states } = agentOn();
     driver.place("m", { supervised: true });
     driver.failNext("destroy", new Error("umount: target is busy"));
-    const gone = machine("m", { desiredState: "DESTROYED", state: "STOPPING" });
+    const gone = apiMachine("m", { desiredState: "DESTROYED", state: "STOPPING" });
     reconciler.reconcile(gone);
     await reconciler.settle();
     expect(logs).toContain("reconciling m: umount: target is busy");
@@ -543,12 +534,12 @@ describe("failures and crashes between steps", () => {
     const { driver, reconciler } = agentOn(new FakeDriver(), {}, 100);
     driver.place("m", { supervised: true });
     driver.failNext("provision", new Error("transient"), "PROVISIONING");
-    reconciler.reconcile(machine("n"));
+    reconciler.reconcile(apiMachine("n"));
     await reconciler.settle();
     const release = driver.hold("reboot");
-    reconciler.reconcile(machine("m", { state: "READY", rebootGeneration: 1 }));
+    reconciler.reconcile(apiMachine("m", { state: "READY", rebootGeneration: 1 }));
     await vi.waitFor(() => expect(driver.callsOf("reboot")).toHaveLength(1));
-    reconciler.reconcile(machine("m", { state: "READY", rebootGeneration: 2 }));
+    reconciler.reconcile(apiMachine("m", { state: "READY", rebootGeneration: 2 }));
     const stopped = reconciler.stop();
     release();
     await stopped;
@@ -560,8 +551,8 @@ describe("failures and crashes between steps", () => {
   it("does nothing once stopped", async () => {
     const { driver, reconciler } = agentOn();
     await reconciler.stop();
-    reconciler.reconcile(machine("m"));
-    await reconciler.resync(async () => [machine("n")]);
+    reconciler.reconcile(apiMachine("m"));
+    await reconciler.resync(async () => [apiMachine("n")]);
     await reconciler.settle();
     expect(driver.mutations()).toEqual([]);
   });

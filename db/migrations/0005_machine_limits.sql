@@ -1,0 +1,1 @@
+ALTER TABLE "machines" ADD COLUMN "limits" jsonb DEFAULT '{}'::jsonb NOT NULL;
