@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { createYoga } from "graphql-yoga";
 import { DEFAULT_RATE_LIMIT, type RateLimit, RateLimiter } from "../core/index.js";
 import type { Database } from "../db/client.js";
@@ -57,6 +58,8 @@ export async function buildApp(deps: AppDeps) {
     schema,
     graphqlEndpoint: "/graphql",
     landingPage: false,
+    // GraphiQL's code inlined in its page: a classroom LAN often has no way to a CDN.
+    renderGraphiQL,
     plugins: queryLimitsPlugins(),
     context: ({ request, connectionParams }) =>
       connectionParams ? forConnection(connectionParams) : contextFor(base, request?.headers.get("authorization")),

@@ -154,6 +154,35 @@ describe("the web page", () => {
     await page.screenshot({ path: join(ARTIFACTS, "web-admin.png"), fullPage: true });
   });
 
+  it("serves GraphiQL that works with the network closed, and runs a query with the admin token", async () => {
+    const admin = await api.login("web-graphiql", "ADMIN");
+    const origin = new URL(url).origin;
+    const offline = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const elsewhere: string[] = [];
+    // Nothing but the api's own origin answers: a classroom LAN with no way out.
+    await offline.route("**/*", (route) => {
+      const target = route.request().url();
+      if (target.startsWith(origin) || target.startsWith("blob:") || target.startsWith("data:"))
+        return route.continue();
+      elsewhere.push(target);
+      return route.abort();
+    });
+    await offline.addInitScript((token) => {
+      localStorage.setItem("graphiql:headers", JSON.stringify({ Authorization: `Bearer ${token}` }));
+    }, admin);
+    try {
+      await offline.goto(new URL("/graphql?query=%7B%20viewer%20%7B%20name%20role%20%7D%20%7D", url).toString());
+      await offline.locator(".graphiql-execute-button").click({ timeout: 30_000 });
+      await expect
+        .poll(() => offline.locator(".result-window").textContent(), { timeout: 30_000 })
+        .toMatch(/"name":\s*"web-graphiql"/);
+      await offline.screenshot({ path: join(ARTIFACTS, "graphiql-offline.png") });
+      expect(elsewhere).toEqual([]);
+    } finally {
+      await offline.close();
+    }
+  });
+
   it("fits a phone's width without scrolling sideways", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.reload();
