@@ -39,6 +39,7 @@ const url = process.env.GAOL_DATABASE_URL;
 const database = url ? await openPostgres(url) : await openPglite(join(config.stateDir, "db"));
 const app = await buildApp({ database, stateDir: config.stateDir, log, rateLimit });
 const endpoint = await app.start(Number(values.port), values.host);
+log(`the web page at ${new URL("/", endpoint)}`);
 log(
   `GraphQL and GraphiQL at ${endpoint} (${url ? "Postgres" : `embedded database in ${join(config.stateDir, "db")}`})`,
 );

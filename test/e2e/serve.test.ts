@@ -95,6 +95,9 @@ describe("gaol serve", () => {
   // Each serve run logs to /tmp/gaol-t-serve-*.log.
   it("serves the api with its own agent and LAN; a token from `gaol token create` gets a READY machine", async () => {
     await startServe("first");
+    expect(await readFile(join("/tmp", `${NS}-first.log`), "utf8")).toContain(
+      "the web page at http://127.0.0.1:4000/\n",
+    );
     const { stdout: token } = await run(gaol, ["token", "create", "--user", "gaoltsrv", "--host-user", "gaoltsrv"], {
       netns: NS,
       env,

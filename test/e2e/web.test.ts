@@ -27,6 +27,8 @@ let url: string;
 let agent: Agent;
 let browser: Browser;
 let page: Page;
+/** Every request of the page that the api answered with an error (a favicon 404 was one). */
+const failedRequests: string[] = [];
 
 beforeAll(async () => {
   await ensureHost(hostConfigFromEnv(), () => undefined);
@@ -57,6 +59,9 @@ beforeAll(async () => {
     ],
   });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("response", (response) => {
+    if (response.status() >= 400) failedRequests.push(`${response.status()} ${response.url()}`);
+  });
 });
 
 afterAll(async () => {
@@ -191,5 +196,6 @@ describe("the web page", () => {
     const widths = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, view: window.innerWidth }));
     await page.screenshot({ path: join(ARTIFACTS, "web-phone.png"), fullPage: true });
     expect(widths.page).toBeLessThanOrEqual(widths.view);
+    expect(failedRequests).toEqual([]);
   });
 });
