@@ -105,6 +105,10 @@ async function untilReady(
 export async function ls(endpoint: Endpoint, json: boolean): Promise<void> {
   const machines = (await new GaolClient(endpoint).machines()).filter((m) => m.state !== "DESTROYED");
   if (json) return printJson(machines);
+  if (machines.length === 0) {
+    console.error("gaol: no machines yet: gaol up NAME makes one");
+    return;
+  }
   printTable([
     ["NAME", "STATE", "IP", "MEMORY", "IMAGE", "OWNER"],
     ...machines.map((m) => [

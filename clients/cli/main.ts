@@ -14,29 +14,35 @@ import { logs, ls, reboot, rm, ssh, sshConfig, up } from "./machines.js";
 const log = (line: string) => console.error(`gaol: ${line}`);
 
 const USAGE = `usage:
-  gaol serve [--port 4000] [--no-agent]   the api (GraphQL, GraphiQL) and this host's agent
-  gaol agent --api URL --token T      an agent for this host, talking to an api elsewhere
   gaol up [NAME] [--image I] [--memory MiB] [--processes N] [--cpu-percent P] [--json]
                                       a machine; shows its stages, exits when READY
-  gaol ls [--json]                    your machines (an admin: everyone's)
+  gaol ls [--json]                    your machines
+  gaol ssh NAME [CMD...]              ssh in as root, the machine's host key pinned
   gaol logs NAME [-f] [--json]        the boot log; -f follows it
-  gaol ssh NAME [-- CMD]              ssh in as root, the machine's host key pinned
-  gaol ssh-config [NAME] [--json]     OpenSSH Host blocks (VS Code, JetBrains Gateway, scp, rsync)
   gaol reboot NAME [--json]           a new boot on the same disk (for one that is unresponsive); exits when READY
-  gaol rm NAME                        destroy a machine
+  gaol rm NAME                        destroy a machine (your home directory is kept)
+  gaol ssh-config [NAME] [--json]     OpenSSH Host blocks (VS Code, JetBrains Gateway, scp, rsync)
   gaol images [--json]                images, their versions, sizes, sources and users
+  gaol token ls [--json]              your tokens: prefix, expiry, last use (never secrets)
+  gaol token revoke ID                the token stops working at once
+
+for admins and hosts — serve, agent, setup, try, hosts, image sync, token create, audit: gaol help admin`;
+
+const ADMIN_USAGE = `usage, for admins and hosts:
+  gaol serve [--port 4000] [--no-agent]   the api (GraphQL, GraphiQL) and this host's agent
+  gaol agent --api URL --token T      an agent for this host, talking to an api elsewhere
+  gaol setup                          install and prepare everything this host needs
+  gaol try [--owner USER] [--name N]  boot a machine on a private LAN; Ctrl-C destroys it
+  gaol hosts [--json]                 hosts, capacity and heartbeats
   gaol image sync NAME --from SOURCE [--every SECONDS]
-                                      rsync an image's master and build a new version (ADMIN)
-  gaol hosts [--json]                 hosts, capacity and heartbeats (ADMIN)
+                                      rsync an image's master and build a new version
   gaol token create --user NAME [--role ADMIN|USER|AGENT] [--host-user ACCOUNT] [--expires 7d]
                                       a new token, printed once (uses GAOL_TOKEN, or the server's admin token)
   gaol token ls [--user NAME] [--json]
-                                      tokens: prefix, user, role, expiry, last use, revocation (never secrets)
-  gaol token revoke ID                the token stops working at once (yours, or any for an ADMIN)
+                                      everyone's tokens
   gaol audit [--user NAME] [--action A] [--first N] [--after CURSOR] [--json]
-                                      who changed what, when, and how it went (ADMIN)
-  gaol setup                          install and prepare everything this host needs
-  gaol try [--owner USER] [--name N]  boot a machine on a private LAN; Ctrl-C destroys it`;
+                                      who changed what, when, and how it went
+  gaol ls [--json]                    everyone's machines`;
 
 function jsonFlag(args: string[]) {
   return parseArgs({ args, options: { json: { type: "boolean", default: false } } }).values;
@@ -138,9 +144,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "ssh": {
-      const [name, separator, ...command] = rest;
-      if (!name || (separator !== undefined && separator !== "--")) throw new Error("usage: gaol ssh NAME [-- CMD]");
-      return ssh(endpointFromEnv(), name, command);
+      // Like ssh itself: what follows the name is the command, with or without a `--` first.
+      const [name, ...after] = rest;
+      if (!name || name.startsWith("-")) throw new Error("usage: gaol ssh NAME [CMD...]");
+      return ssh(endpointFromEnv(), name, after[0] === "--" ? after.slice(1) : after);
     }
     case "ssh-config": {
       const { values, positionals } = parseArgs({
@@ -151,9 +158,15 @@ async function main(argv: string[]): Promise<number> {
       await sshConfig(endpointFromEnv(), positionals[0], values.json);
       return 0;
     }
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(rest[0] === "admin" ? ADMIN_USAGE : USAGE);
+      return 0;
     default:
-      console.error(USAGE);
-      return command === undefined || command === "help" || command === "--help" ? 0 : 2;
+      log(`unknown command "${command}": gaol help lists them`);
+      return 2;
   }
 }
 

@@ -160,6 +160,8 @@ describe("gaol serve", () => {
 
     // gaol ssh: the api's host keys pinned, the user's own key, no prompt.
     expect((await run(gaol, ["ssh", "cli-2", "--", "id", "-u"], as)).stdout).toBe("0");
+    // As with ssh itself, the command may follow the name without a `--`.
+    expect((await run(gaol, ["ssh", "cli-2", "id", "-un"], as)).stdout).toBe("root");
 
     // --json on the read commands.
     const [machine] = JSON.parse((await run(gaol, ["ls", "--json"], as)).stdout);
@@ -188,6 +190,8 @@ describe("gaol serve", () => {
     const removed = await run(gaol, ["rm", "cli-2"], as);
     expect(removed.stderr).toContain("cli-2 destroyed");
     expect(JSON.parse((await run(gaol, ["ls", "--json"], as)).stdout)).toEqual([]);
+    const empty = await run(gaol, ["ls"], as);
+    expect([empty.stdout, empty.stderr]).toEqual(["", "gaol: no machines yet: gaol up NAME makes one"]);
     await stopServe();
   });
 });
