@@ -167,6 +167,9 @@ export class Reconciler {
       if (m.rebootGeneration > (await this.driver.rebootGeneration(id))) {
         await this.driver.reboot(id, sink, m.rebootGeneration);
       }
+      // Keys added through the api reach the running machine without a reboot.
+      if (m.sshPublicKeys.length > 0 && (await this.driver.setSshKeys(id, m.sshPublicKeys)))
+        this.log(`ssh keys of ${m.name} now ${m.sshPublicKeys.length}`);
       return;
     }
     // A provision that failed left nothing here but reported PROVISIONING (or more): its retry provisions again.

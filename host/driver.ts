@@ -32,6 +32,8 @@ export interface MachineDriver<Handle extends object = object> {
   reboot(id: string, sink: MachineEventSink, generation: number): Promise<Handle | undefined>;
   /** Proves the machine's host key once more, as READY did; undefined when no proven boot is watched here. */
   probe(id: string): Promise<HealthProbe | undefined>;
+  /** The keys that may log in, written where the guest's sshd reads them; false when they already were. */
+  setSshKeys(id: string, keys: readonly string[]): Promise<boolean>;
   /** The reboot generation a machine last acted on (0 when never rebooted or unknown). */
   rebootGeneration(id: string): Promise<number>;
   /** Ids of the machines this host has (supervised or not). */

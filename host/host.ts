@@ -1,11 +1,13 @@
 import { existsSync } from "node:fs";
-import { readdir, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
 import {
   type MachineEventSink,
   MachineExistsError,
   type MachineSpec,
   stateChanged,
   validateSpec,
+  validateSshKeys,
 } from "../core/index.js";
 import { type HostConfig, paths } from "./config.js";
 import type { HealthProbe, HeldImageVersion, MachineDriver } from "./driver.js";
@@ -14,7 +16,7 @@ import { type SyncImageOptions, syncImage } from "./image/sync.js";
 import { allVersions, imageNames, newestVersion, versionOf } from "./image/versions.js";
 import { kernelLpj } from "./kernel/calibrate.js";
 import { kernelDoesDhcp } from "./kernel/features.js";
-import { createAndLaunch, launchKernel } from "./machine/provision.js";
+import { createAndLaunch, launchKernel, writeAuthorizedKeys } from "./machine/provision.js";
 import { type MachineRecord, readRecord } from "./machine/record.js";
 import { type ReadyInfo, Supervisor } from "./machine/supervise.js";
 import { stopKernel, teardown } from "./machine/teardown.js";
@@ -177,6 +179,18 @@ export class Host implements MachineDriver<MachineHandle> {
   }
 
   /** The reboot generation a machine last acted on (0 when never rebooted or unknown). */
+  async setSshKeys(id: string, keys: readonly string[]): Promise<boolean> {
+    const record = await readRecord(paths.machine(this.config, id));
+    if (!record) throw new Error(`no machine ${id} on this host`);
+    // The api checked them; the host checks again, since they reach a file the guest reads.
+    const valid = validateSshKeys(keys);
+    const file = join(record.guestConfigDir, "authorized_keys");
+    const now = await readFile(file, "utf8").catch(() => "");
+    if (now === valid.map((k) => `${k}\n`).join("")) return false;
+    await writeAuthorizedKeys(record.guestConfigDir, valid, record.owner);
+    return true;
+  }
+
   async rebootGeneration(id: string): Promise<number> {
     return (await readRecord(paths.machine(this.config, id)))?.rebootGeneration ?? 0;
   }

@@ -6,13 +6,14 @@ import {
   type MachineLimits,
   machineLimits,
   NotFoundError,
+  ValidationError,
 } from "../core/index.js";
 import { hostById } from "../db/queries/hosts.js";
 import { imageById } from "../db/queries/images.js";
 import { listMachines, type Machine, machineById } from "../db/queries/machines.js";
 import { userById } from "../db/queries/users.js";
 import { endingWith } from "../live/index.js";
-import { destroyMachine, provisionMachine, rebootMachine } from "../services/machines.js";
+import { addSshKeys, destroyMachine, provisionMachine, rebootMachine } from "../services/machines.js";
 import { builder } from "./builder.js";
 import { actorOf, type Context, canSeeMachine, spendMutation } from "./context.js";
 import { limited, MUTATION_ERRORS } from "./errors.js";
@@ -217,6 +218,29 @@ builder.mutationField("rebootMachine", (t) =>
     resolve: async (_root, { id }, ctx) => {
       spendMutation(ctx);
       return { machine: await rebootMachine(ctx.db, actorOf(ctx), id.id, mayAct(ctx)) };
+    },
+  }),
+);
+
+const AddMachineSshKeysPayload = payload("AddMachineSshKeysPayload");
+
+builder.mutationField("addMachineSshKeys", (t) =>
+  t.field({
+    type: AddMachineSshKeysPayload,
+    description: "Keys that may log in as root and the owner, added to a machine, running or not (no reboot)",
+    authScopes: { user: true },
+    args: {
+      id: t.arg.globalID({ required: true, for: [MachineRef] }),
+      sshPublicKeys: t.arg.stringList({ required: true }),
+    },
+    errors: {
+      types: limited(ValidationError, NotFoundError, InvalidStateError),
+      directResult: true,
+      union: { name: "AddMachineSshKeysResult" },
+    },
+    resolve: async (_root, { id, sshPublicKeys }, ctx) => {
+      spendMutation(ctx);
+      return { machine: await addSshKeys(ctx.db, actorOf(ctx), id.id, sshPublicKeys, mayAct(ctx)) };
     },
   }),
 );

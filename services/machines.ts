@@ -14,6 +14,7 @@ import {
   stateChanged,
   stateOnDestroy,
   validateProvision,
+  validateSshKeys,
 } from "../core/index.js";
 import type { Db, Tx } from "../db/client.js";
 import { audited } from "../db/queries/audit.js";
@@ -29,6 +30,7 @@ import {
   markDestroyRequested,
   ownerUsage,
   requestReboot,
+  setSshPublicKeys,
 } from "../db/queries/machines.js";
 import type { User } from "../db/queries/users.js";
 
@@ -110,5 +112,19 @@ export async function rebootMachine(db: Db, actor: Actor, id: string, mayAct: Ma
     const machine = await lockOwnMachine(tx, id, mayAct, target);
     if (!canReboot(machine.state)) throw new InvalidStateError(machine.state, "reboot");
     return requestReboot(tx, id);
+  });
+}
+
+/**
+ * Adds keys that may log in as root and the owner, to a machine that may be running: its agent
+ * writes them where the guest's sshd reads them, no reboot needed. Keys already there stay once.
+ */
+export async function addSshKeys(db: Db, actor: Actor, id: string, keys: string[], mayAct: MayAct): Promise<Machine> {
+  return audited(db, { actor, action: "MACHINE_SSH_KEYS_ADD", target: { id } }, async (tx, target) => {
+    const added = validateSshKeys(keys);
+    const machine = await lockOwnMachine(tx, id, mayAct, target);
+    if (machine.desiredState === "DESTROYED" || machine.state === "DESTROYED")
+      throw new InvalidStateError(machine.state, "add ssh keys to");
+    return setSshPublicKeys(tx, id, [...new Set([...machine.sshPublicKeys, ...added])]);
   });
 }

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline/promises";
 import { execa } from "execa";
 import { GaolClient, type Machine } from "../sdk/client.js";
 import type { Endpoint } from "../sdk/request.js";
@@ -25,7 +26,6 @@ function sshKey(): { publicKey: string; identityFile: string } | undefined {
   return undefined;
 }
 
-/** `gaol up`: provision, show each stage as it happens, exit when READY (or non-zero on FAILED). */
 /** A flag's whole number, or undefined when it was not given; the api checks its bounds. */
 function wholeNumber(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -34,12 +34,47 @@ function wholeNumber(flag: string, value: string | undefined): number | undefine
   return n;
 }
 
+/**
+ * The user's key, or, asked on a terminal, a new one made by ssh-keygen (it asks for a passphrase);
+ * without one, a plain warning: the machine boots, and nobody can log in until a key is added.
+ */
+async function keyOrOffer(): Promise<ReturnType<typeof sshKey>> {
+  const found = sshKey();
+  if (found) return found;
+  if (process.stdin.isTTY && process.stderr.isTTY) {
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    const answer = await rl.question("gaol: you have no ssh key (~/.ssh/id_ed25519.pub); make one now? [Y/n] ");
+    rl.close();
+    if (!/^n/i.test(answer.trim())) {
+      await mkdir(join(homedir(), ".ssh"), { recursive: true, mode: 0o700 });
+      await execa("ssh-keygen", ["-t", "ed25519", "-f", join(homedir(), ".ssh", "id_ed25519")], { stdio: "inherit" });
+      return sshKey();
+    }
+  }
+  console.error(
+    "gaol: warning: no ssh key in ~/.ssh, so gaol ssh will not get in: make one (ssh-keygen -t ed25519), then gaol key add NAME",
+  );
+  return undefined;
+}
+
+/** `gaol key add NAME [FILE]`: a public key (yours from ~/.ssh by default) may log in, running machine or not. */
+export async function addKey(endpoint: Endpoint, name: string | undefined, file: string | undefined): Promise<void> {
+  if (!name) throw new Error("usage: gaol key add NAME [PUBLIC_KEY_FILE]");
+  const publicKey = file ? (await readFile(file, "utf8")).trim() : sshKey()?.publicKey;
+  if (!publicKey) throw new Error("no ssh key in ~/.ssh: make one with ssh-keygen -t ed25519, or name a .pub file");
+  const client = new GaolClient(endpoint);
+  const machine = await machineNamed(client, name);
+  await client.addSshKeys(machine.id, [publicKey]);
+  console.error(`gaol: ${name} lets that key in now: gaol ssh ${name}`);
+}
+
+/** `gaol up`: provision, show each stage as it happens, exit when READY (or non-zero on FAILED). */
 export async function up(
   endpoint: Endpoint,
   args: { name?: string; image?: string; memory?: string; processes?: string; cpuPercent?: string; json?: boolean },
 ): Promise<number> {
   const client = new GaolClient(endpoint);
-  const key = sshKey();
+  const key = await keyOrOffer();
   const machine = await client.provision({
     name: args.name,
     image: args.image,

@@ -9,7 +9,7 @@ import {
   revokeTokenCommand,
   tokensCommand,
 } from "./admin.js";
-import { logs, ls, reboot, rm, ssh, sshConfig, up } from "./machines.js";
+import { addKey, logs, ls, reboot, rm, ssh, sshConfig, up } from "./machines.js";
 
 const log = (line: string) => console.error(`gaol: ${line}`);
 
@@ -21,6 +21,7 @@ const USAGE = `usage:
   gaol logs NAME [-f] [--json]        the boot log; -f follows it
   gaol reboot NAME [--json]           a new boot on the same disk (for one that is unresponsive); exits when READY
   gaol rm NAME                        destroy a machine (your home directory is kept)
+  gaol key add NAME [FILE]            let a public key in (yours from ~/.ssh by default), no reboot
   gaol ssh-config [NAME] [--json]     OpenSSH Host blocks (VS Code, JetBrains Gateway, scp, rsync)
   gaol images [--json]                images, their versions, sizes, sources and users
   gaol token ls [--json]              your tokens: prefix, expiry, last use (never secrets)
@@ -148,6 +149,12 @@ async function main(argv: string[]): Promise<number> {
       const [name, ...after] = rest;
       if (!name || name.startsWith("-")) throw new Error("usage: gaol ssh NAME [CMD...]");
       return ssh(endpointFromEnv(), name, after[0] === "--" ? after.slice(1) : after);
+    }
+    case "key": {
+      const [sub, name, file] = rest;
+      if (sub !== "add") throw new Error("usage: gaol key add NAME [PUBLIC_KEY_FILE]");
+      await addKey(endpointFromEnv(), name, file);
+      return 0;
     }
     case "ssh-config": {
       const { values, positionals } = parseArgs({

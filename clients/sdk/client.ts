@@ -1,5 +1,6 @@
 import { type ImageEvent, imageEvents, type MachineEvent, machineEvents } from "./events.js";
 import {
+  AddMachineSshKeysDocument,
   type AuditAction,
   AuditLogDocument,
   CreateTokenDocument,
@@ -78,6 +79,12 @@ export class GaolClient {
   async destroy(id: string): Promise<Machine> {
     const { destroyMachine } = await request(this.endpoint, DestroyMachineDocument, { id });
     return payloadOf(destroyMachine, "DestroyMachinePayload").machine;
+  }
+
+  /** Keys that may log in as root and the owner, added without a reboot. */
+  async addSshKeys(id: string, sshPublicKeys: string[]): Promise<Machine> {
+    const { addMachineSshKeys } = await request(this.endpoint, AddMachineSshKeysDocument, { id, sshPublicKeys });
+    return payloadOf(addMachineSshKeys, "AddMachineSshKeysPayload").machine;
   }
 
   async reboot(id: string): Promise<Machine> {

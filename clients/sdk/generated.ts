@@ -9,6 +9,7 @@ export type AuditAction =
   | 'MACHINE_DESTROY'
   | 'MACHINE_PROVISION'
   | 'MACHINE_REBOOT'
+  | 'MACHINE_SSH_KEYS_ADD'
   | 'TOKEN_CREATE'
   | 'TOKEN_REVOKE';
 
@@ -238,6 +239,20 @@ export type RebootMachineMutation = { rebootMachine:
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+   };
+
+export type AddMachineSshKeysMutationVariables = Exact<{
+  id: string | number;
+  sshPublicKeys: Array<string> | string;
+}>;
+
+
+export type AddMachineSshKeysMutation = { addMachineSshKeys:
+    | { __typename: 'AddMachineSshKeysPayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'InvalidStateError', message: string }
+    | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
+    | { __typename: 'ValidationError', message: string, fields: Array<{ field: string, message: string }> }
    };
 
 export type TokenFieldsFragment = { id: string, prefix: string | null, role: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null, active: boolean, user: { name: string } };
@@ -911,6 +926,71 @@ fragment MachineFields on Machine {
     ...SshHostKeyFields
   }
 }`) as unknown as TypedDocumentString<RebootMachineMutation, RebootMachineMutationVariables>;
+export const AddMachineSshKeysDocument = new TypedDocumentString(`
+    mutation AddMachineSshKeys($id: ID!, $sshPublicKeys: [String!]!) {
+  addMachineSshKeys(id: $id, sshPublicKeys: $sshPublicKeys) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on ValidationError {
+      fields {
+        field
+        message
+      }
+    }
+    ... on RateLimitedError {
+      retryAfterSeconds
+    }
+    ... on AddMachineSshKeysPayload {
+      machine {
+        ...MachineFields
+      }
+    }
+  }
+}
+    fragment SshHostKeyFields on SshHostKey {
+  type
+  fingerprintSha256
+  publicKey
+}
+fragment MachineFields on Machine {
+  id
+  name
+  state
+  stateReason
+  desiredState
+  ipAddress
+  macAddress
+  memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
+  createdAt
+  readyAt
+  health {
+    status
+    since
+    reason
+  }
+  imageVersion
+  image {
+    name
+  }
+  owner {
+    name
+    hostUser
+  }
+  host {
+    name
+  }
+  sshHostKeys {
+    ...SshHostKeyFields
+  }
+}`) as unknown as TypedDocumentString<AddMachineSshKeysMutation, AddMachineSshKeysMutationVariables>;
 export const CreateTokenDocument = new TypedDocumentString(`
     mutation CreateToken($input: CreateTokenInput!) {
   createToken(input: $input) {

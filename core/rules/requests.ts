@@ -48,6 +48,16 @@ function checkProvision(input: ProvisionInput, errors: FieldErrors) {
   };
 }
 
+/** Keys to add to a machine: at least one, each an OpenSSH public key; trimmed, duplicates dropped. */
+export function validateSshKeys(keys: readonly string[]): string[] {
+  const errors = new FieldErrors();
+  const trimmed = keys.map((k) => k.trim());
+  if (trimmed.length === 0) errors.add({ field: "sshPublicKeys", message: "needs at least one key" });
+  for (const [i, key] of trimmed.entries()) errors.check(fieldPath("sshPublicKeys", i), key, sshPublicKey);
+  errors.throwIfAny();
+  return [...new Set(trimmed)];
+}
+
 /** A provision request's fields, each checked, all bad ones reported at once; defaults filled in. */
 export function validateProvision(input: ProvisionInput) {
   const errors = new FieldErrors();

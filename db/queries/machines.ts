@@ -93,6 +93,13 @@ export async function requestReboot(tx: Tx, id: string): Promise<Machine> {
   return updated as Machine;
 }
 
+/** The keys that may log in; tells watchers (its agent writes them into the running machine). */
+export async function setSshPublicKeys(tx: Tx, id: string, keys: string[]): Promise<Machine> {
+  const [updated] = await tx.update(machines).set({ sshPublicKeys: keys }).where(eq(machines.id, id)).returning();
+  await notifyMachineChanged(tx, id);
+  return updated as Machine;
+}
+
 /** A page of machines, by owner or host or all, newest first. */
 export async function listMachines(
   db: Db,

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmod, chown, mkdir, open, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, open, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DEFAULT_INIT, machineLimits, memoryFileMiB, type validateSpec } from "../../core/index.js";
 import { type HostConfig, paths } from "../config.js";
@@ -49,9 +49,8 @@ export async function createAndLaunch(
   }
 
   const hostKey = await generateHostKey(guestConfigDir, `root@${spec.name}`);
-  const authorizedKeys = join(guestConfigDir, "authorized_keys");
-  await writeFile(authorizedKeys, spec.sshPublicKeys.map((k) => `${k}\n`).join(""), { mode: 0o600 });
-  for (const file of ["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub", "authorized_keys"]) {
+  await writeAuthorizedKeys(guestConfigDir, spec.sshPublicKeys, owner);
+  for (const file of ["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"]) {
     await chown(join(guestConfigDir, file), owner.uid, owner.gid);
   }
 
@@ -183,4 +182,20 @@ async function jailFor(record: MachineRecord, dir: string): Promise<string[]> {
     memoryFileMiB: memoryFileMiB(record.memoryMiB),
     cgroupProcs: cgroup.procsFiles,
   });
+}
+
+/**
+ * The keys the guest's sshd reads (through hostfs, so a running machine sees a change at once).
+ * The directory is its owner's: a new file and a rename, so a link they left there is replaced, never followed.
+ */
+export async function writeAuthorizedKeys(
+  guestConfigDir: string,
+  keys: readonly string[],
+  owner: { uid: number; gid: number },
+): Promise<void> {
+  const file = join(guestConfigDir, "authorized_keys");
+  const partial = `${file}.${process.pid}.${randomBytes(4).toString("hex")}`;
+  await writeFile(partial, keys.map((k) => `${k}\n`).join(""), { mode: 0o600, flag: "wx" });
+  await chown(partial, owner.uid, owner.gid);
+  await rename(partial, file);
 }

@@ -276,6 +276,38 @@ describe("destroyMachine", () => {
   });
 });
 
+describe("addMachineSshKeys", () => {
+  const ADD = `mutation ($id: ID!, $keys: [String!]!) {
+    addMachineSshKeys(id: $id, sshPublicKeys: $keys) {
+      __typename
+      ... on AddMachineSshKeysPayload { machine { sshPublicKeys } }
+      ... on ValidationError { fields { field } }
+      ... on InvalidStateError { state }
+    }
+  }`;
+  const KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl a@lab";
+  const KEY_B = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvTl2ZqYAUZa0CHRYbWtBvPT7J4nZtR3nE3ROfbqCSv b@lab";
+
+  it("adds keys once each, for the owner only, and not to a destroyed machine", async () => {
+    const id = (await provision(ann, { name: "keyed", sshPublicKeys: [KEY_A] })).machine.id;
+    const added = (await api.gql(ann, ADD, { id, keys: [KEY_B, KEY_A] })).data?.addMachineSshKeys;
+    expect(added).toEqual({ __typename: "AddMachineSshKeysPayload", machine: { sshPublicKeys: [KEY_A, KEY_B] } });
+    const bad = (await api.gql(ann, ADD, { id, keys: [KEY_B, "not a key"] })).data?.addMachineSshKeys;
+    expect(bad).toEqual({ __typename: "ValidationError", fields: [{ field: "sshPublicKeys.1" }] });
+    expect((await api.gql(ann, ADD, { id, keys: [] })).data?.addMachineSshKeys.__typename).toBe("ValidationError");
+    // Another user's attempt finds no such machine; an admin may.
+    expect((await api.gql(bob, ADD, { id, keys: [KEY_B] })).data?.addMachineSshKeys.__typename).toBe("NotFoundError");
+    expect((await api.gql(admin, ADD, { id, keys: [KEY_B] })).data?.addMachineSshKeys.__typename).toBe(
+      "AddMachineSshKeysPayload",
+    );
+    await api.gql(ann, "mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }", { id });
+    expect((await api.gql(ann, ADD, { id, keys: [KEY_B] })).data?.addMachineSshKeys).toEqual({
+      __typename: "InvalidStateError",
+      state: "DESTROYED",
+    });
+  });
+});
+
 describe("every typed error, and quotas under concurrency", () => {
   it("never over-allocates when one user sends 20 provisions at once", async () => {
     const racer = await api.login("racer");

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { localId } from "../../agent/api/ids.js";
 import { hostConfigFromEnv } from "../../host/config.js";
 import { HostCommandError } from "../../host/exec/error.js";
-import { type Launched, launch, run } from "../../host/exec/run.js";
+import { type Launched, launch, run, succeeds } from "../../host/exec/run.js";
 import { Host } from "../../host/host.js";
 import { MachineCgroup } from "../../host/jail/cgroup.js";
 import { removeIsolatedLan } from "../../host/network/lan.js";
@@ -186,6 +186,24 @@ describe("gaol serve", () => {
     const refused = await run("ssh", ["-F", config, "-o", "BatchMode=yes", "gaol-cli-2", "true"], as).catch((e) => e);
     expect(refused).toBeInstanceOf(HostCommandError);
     expect(refused.stderrTail).toMatch(/Host key verification failed/);
+
+    // A key added to the running machine lets its holder in, without a reboot; before, it did not.
+    const other = join(home, "other_ed25519");
+    await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other]);
+    const withOther = [
+      ...["-i", other, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"],
+      ...["-o", `UserKnownHostsFile=${block.userKnownHostsFile}`, `root@${machine.ipAddress}`, "true"],
+    ];
+    // gaol ssh-config writes the machine's real host key back into the file the last step spoiled.
+    await run(gaol, ["ssh-config", "cli-2"], as);
+    expect(await succeeds("ssh", withOther, { netns: NS })).toBe(false);
+    expect((await run(gaol, ["key", "add", "cli-2", `${other}.pub`], as)).stderr).toContain("lets that key in now");
+    let letIn = false;
+    for (let i = 0; i < 40 && !letIn; i++) {
+      letIn = await succeeds("ssh", withOther, { netns: NS });
+      if (!letIn) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(letIn).toBe(true);
 
     const removed = await run(gaol, ["rm", "cli-2"], as);
     expect(removed.stderr).toContain("cli-2 destroyed");

@@ -23,6 +23,7 @@ export type DriverCall =
   | { op: "destroy"; id: string }
   | { op: "reboot"; id: string; generation: number }
   | { op: "probe"; id: string }
+  | { op: "setSshKeys"; id: string; keys: readonly string[] }
   | { op: "collectImages" }
   | { op: "syncImage"; image: string; source: string; version?: number }
   | { op: "check" }
@@ -186,6 +187,14 @@ export class FakeDriver implements MachineDriver<{ id: string }> {
     if (!this.supervised.has(id) || !this.disk.get(id)?.kernelAlive) return undefined;
     const reason = this.silent.get(id);
     return reason === undefined ? { healthy: true } : { healthy: false, reason };
+  }
+
+  async setSshKeys(id: string, keys: readonly string[]): Promise<boolean> {
+    const machine = this.disk.get(id);
+    if (!machine || (machine.spec.sshPublicKeys ?? []).join("\n") === keys.join("\n")) return false;
+    machine.spec = { ...machine.spec, sshPublicKeys: [...keys] };
+    this.calls.push({ op: "setSshKeys", id, keys });
+    return true;
   }
 
   async rebootGeneration(id: string): Promise<number> {

@@ -169,6 +169,16 @@ describe("the reconciler's decision for each (desired, api state, host) case", (
 });
 
 describe("the reconciler's details", () => {
+  it("writes keys added through the api into a running machine, once", async () => {
+    const { driver, reconciler } = agentOn();
+    driver.place("m", { supervised: true });
+    reconciler.reconcile(apiMachine("m", { state: "READY", sshPublicKeys: ["ssh-ed25519 AAAA"] }));
+    await reconciler.settle();
+    reconciler.reconcile(apiMachine("m", { state: "READY", sshPublicKeys: ["ssh-ed25519 AAAA"] }));
+    await reconciler.settle();
+    expect(driver.callsOf("setSshKeys")).toEqual([{ op: "setSshKeys", id: "m", keys: ["ssh-ed25519 AAAA"] }]);
+  });
+
   it("provisions with the api's fields under the machine's plain id", async () => {
     const { driver, reconciler } = agentOn();
     reconciler.reconcile(
