@@ -49,7 +49,11 @@ export async function request<Result, Variables>(
     const message = body.errors.map((e) => e.message).join("; ");
     throw new ApiError(message);
   }
-  if (!response.ok || !body.data) throw new ApiError(`the api answered HTTP ${response.status}`);
+  if (response.status === 404)
+    throw new ApiError(
+      `${endpoint.url} is not a gaol api (HTTP 404): GAOL_API is the api's /graphql, e.g. http://host:4000/graphql`,
+    );
+  if (!response.ok || !body.data) throw new ApiError(`the api at ${endpoint.url} answered HTTP ${response.status}`);
   return body.data;
 }
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { GaolClient } from "../../clients/sdk/client.js";
 import { machineEvents } from "../../clients/sdk/events.js";
+import { endpointFromEnv } from "../../clients/sdk/node.js";
 import { startTestApi, type TestApi } from "../helpers/api.js";
 
 let api: TestApi;
@@ -79,5 +80,15 @@ describe("the SDK's event iterator", () => {
     await expect(waited).resolves.toBeUndefined();
     // Waiting for READY still reports the failure.
     await expect(client.waitForState(id, "READY", { timeoutMs: 10_000 })).rejects.toThrow(/failed: no DHCP answer/);
+  });
+
+  it("takes GAOL_API as people write it, and says what is wrong with one that is no api", async () => {
+    const root = new URL(url).origin;
+    const endpoint = endpointFromEnv({ GAOL_API: root, GAOL_TOKEN: `Bearer ${user}` });
+    expect(endpoint.url).toBe(`${root}/graphql`);
+    expect((await new GaolClient(endpoint).viewer()).name).toBe("sdk-user");
+    const elsewhere = new GaolClient({ url: `${root}/nothing-here`, token: user });
+    await expect(elsewhere.viewer()).rejects.toThrow(/is not a gaol api \(HTTP 404\): GAOL_API is the api's \/graphql/);
+    expect(() => endpointFromEnv({ GAOL_API: "localhost:4000" })).toThrow(/not a URL/);
   });
 });
