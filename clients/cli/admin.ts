@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { execa } from "execa";
 import { AUDIT_ACTIONS } from "../../core/index.js";
 import { GaolClient } from "../sdk/client.js";
 import type { AuditAction, Role } from "../sdk/generated.js";
@@ -19,6 +20,19 @@ async function adminEndpoint(): Promise<Endpoint> {
 }
 
 const ROLES: readonly Role[] = ["ADMIN", "USER", "AGENT"];
+
+/**
+ * A host account the api's own host does not have would fail the student's first machine much
+ * later: refused here when the api runs on this host, a warning when it is elsewhere.
+ */
+async function checkHostAccount(account: string): Promise<void> {
+  const found = await execa("getent", ["passwd", account], { reject: false });
+  if (found.exitCode === 0) return;
+  const local = ["127.0.0.1", "localhost", "[::1]"].includes(new URL(endpointFromEnv().url).hostname);
+  const problem = `there is no host account named ${account} on this host (getent passwd ${account})`;
+  if (local) throw new Error(`${problem}: make it (adduser ${account}), or name one that exists with --host-user`);
+  console.error(`gaol: warning: ${problem}; every host that runs their machines needs it`);
+}
 const CREATE_USAGE =
   "usage: gaol token create --user NAME [--role ADMIN|USER|AGENT] [--host-user ACCOUNT] [--expires 7d]";
 
@@ -33,6 +47,7 @@ export async function createTokenCommand(args: {
   const role = args.role?.toUpperCase() as Role | undefined;
   if (role && !ROLES.includes(role)) throw new Error("--role must be ADMIN, USER or AGENT");
   const expiresInSeconds = args.expires === undefined ? undefined : parseDuration(args.expires);
+  if (args["host-user"]) await checkHostAccount(args["host-user"]);
   const created = await new GaolClient(await adminEndpoint()).createToken({
     user: args.user,
     role,

@@ -98,6 +98,13 @@ describe("gaol serve", () => {
     expect(await readFile(join("/tmp", `${NS}-first.log`), "utf8")).toContain(
       "the web page at http://127.0.0.1:4000/\n",
     );
+    // A teacher's typo in the host account is refused now, not a student's FAILED machine later.
+    const typo = await run(gaol, ["token", "create", "--user", "gaoltsrv", "--host-user", "gaoltsrvv"], {
+      netns: NS,
+      env,
+    }).catch((error: HostCommandError) => error);
+    expect(typo).toBeInstanceOf(HostCommandError);
+    expect((typo as HostCommandError).message).toContain("there is no host account named gaoltsrvv on this host");
     const { stdout: token } = await run(gaol, ["token", "create", "--user", "gaoltsrv", "--host-user", "gaoltsrv"], {
       netns: NS,
       env,
