@@ -3,7 +3,6 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
-import { execa } from "execa";
 import { GaolClient, type Machine } from "../sdk/client.js";
 import type { Endpoint } from "../sdk/request.js";
 import { printJson, printTable, stateLabel } from "./output.js";
@@ -47,7 +46,11 @@ async function keyOrOffer(): Promise<ReturnType<typeof sshKey>> {
     rl.close();
     if (!/^n/i.test(answer.trim())) {
       await mkdir(join(homedir(), ".ssh"), { recursive: true, mode: 0o700 });
-      await execa("ssh-keygen", ["-t", "ed25519", "-f", join(homedir(), ".ssh", "id_ed25519")], { stdio: "inherit" });
+      await (await import("execa")).execa(
+        "ssh-keygen",
+        ["-t", "ed25519", "-f", join(homedir(), ".ssh", "id_ed25519")],
+        { stdio: "inherit" },
+      );
       return sshKey();
     }
   }
@@ -194,7 +197,7 @@ export async function ssh(endpoint: Endpoint, name: string, command: string[]): 
   if (machine.state !== "READY" || !machine.ipAddress) throw new Error(`${name} is ${machine.state}, not READY`);
   const file = await knownHosts(machine);
   const key = sshKey();
-  const result = await execa(
+  const result = await (await import("execa")).execa(
     "ssh",
     [
       "-o",

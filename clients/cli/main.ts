@@ -1,15 +1,9 @@
 import { parseArgs } from "node:util";
-import { endpointFromEnv } from "../sdk/node.js";
-import {
-  auditCommand,
-  createTokenCommand,
-  hostsCommand,
-  imageSyncCommand,
-  imagesCommand,
-  revokeTokenCommand,
-  tokensCommand,
-} from "./admin.js";
-import { addKey, logs, ls, reboot, rm, ssh, sshConfig, up } from "./machines.js";
+
+// Loaded for the command that needs them: `gaol help` starts without execa, ws or the SDK.
+const machines = () => import("./machines.js");
+const admin = () => import("./admin.js");
+const endpoint = async () => (await import("../sdk/node.js")).endpointFromEnv();
 
 const log = (line: string) => console.error(`gaol: ${line}`);
 
@@ -65,9 +59,9 @@ async function main(argv: string[]): Promise<number> {
           json: { type: "boolean", default: false },
         },
       });
-      if (sub === "create") await createTokenCommand(values);
-      else if (sub === "ls" || sub === "list") await tokensCommand(values);
-      else if (sub === "revoke") await revokeTokenCommand(positionals[0]);
+      if (sub === "create") await (await admin()).createTokenCommand(values);
+      else if (sub === "ls" || sub === "list") await (await admin()).tokensCommand(values);
+      else if (sub === "revoke") await (await admin()).revokeTokenCommand(positionals[0]);
       else throw new Error("usage: gaol token create --user NAME | gaol token ls | gaol token revoke ID");
       return 0;
     }
@@ -82,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
           json: { type: "boolean", default: false },
         },
       });
-      await auditCommand(values);
+      await (await admin()).auditCommand(values);
       return 0;
     }
     case "up": {
@@ -98,14 +92,14 @@ async function main(argv: string[]): Promise<number> {
         },
       });
       const { "cpu-percent": cpuPercent, ...others } = values;
-      return up(endpointFromEnv(), { name: positionals[0], cpuPercent, ...others });
+      return (await machines()).up(await endpoint(), { name: positionals[0], cpuPercent, ...others });
     }
     case "ls": {
-      await ls(endpointFromEnv(), jsonFlag(rest).json);
+      await (await machines()).ls(await endpoint(), jsonFlag(rest).json);
       return 0;
     }
     case "images":
-      await imagesCommand(endpointFromEnv(), jsonFlag(rest).json);
+      await (await admin()).imagesCommand(await endpoint(), jsonFlag(rest).json);
       return 0;
     case "image": {
       const [sub, ...flags] = rest;
@@ -115,10 +109,10 @@ async function main(argv: string[]): Promise<number> {
         options: { from: { type: "string" }, every: { type: "string" } },
       });
       if (sub !== "sync") throw new Error("usage: gaol image sync NAME --from SOURCE [--every SECONDS]");
-      return imageSyncCommand({ name: positionals[0], ...values });
+      return (await admin()).imageSyncCommand({ name: positionals[0], ...values });
     }
     case "hosts":
-      await hostsCommand(jsonFlag(rest).json);
+      await (await admin()).hostsCommand(jsonFlag(rest).json);
       return 0;
     case "logs": {
       const { values, positionals } = parseArgs({
@@ -127,7 +121,7 @@ async function main(argv: string[]): Promise<number> {
         options: { follow: { type: "boolean", short: "f", default: false }, json: { type: "boolean", default: false } },
       });
       if (!positionals[0]) throw new Error("usage: gaol logs NAME [-f] [--json]");
-      await logs(endpointFromEnv(), positionals[0], values.follow, values.json);
+      await (await machines()).logs(await endpoint(), positionals[0], values.follow, values.json);
       return 0;
     }
     case "reboot": {
@@ -137,23 +131,23 @@ async function main(argv: string[]): Promise<number> {
         options: { json: { type: "boolean", default: false } },
       });
       if (!positionals[0]) throw new Error("usage: gaol reboot NAME [--json]");
-      return reboot(endpointFromEnv(), positionals[0], values.json);
+      return (await machines()).reboot(await endpoint(), positionals[0], values.json);
     }
     case "rm": {
       if (!rest[0]) throw new Error("usage: gaol rm NAME");
-      await rm(endpointFromEnv(), rest[0]);
+      await (await machines()).rm(await endpoint(), rest[0]);
       return 0;
     }
     case "ssh": {
       // Like ssh itself: what follows the name is the command, with or without a `--` first.
       const [name, ...after] = rest;
       if (!name || name.startsWith("-")) throw new Error("usage: gaol ssh NAME [CMD...]");
-      return ssh(endpointFromEnv(), name, after[0] === "--" ? after.slice(1) : after);
+      return (await machines()).ssh(await endpoint(), name, after[0] === "--" ? after.slice(1) : after);
     }
     case "key": {
       const [sub, name, file] = rest;
       if (sub !== "add") throw new Error("usage: gaol key add NAME [PUBLIC_KEY_FILE]");
-      await addKey(endpointFromEnv(), name, file);
+      await (await machines()).addKey(await endpoint(), name, file);
       return 0;
     }
     case "ssh-config": {
@@ -162,7 +156,7 @@ async function main(argv: string[]): Promise<number> {
         allowPositionals: true,
         options: { json: { type: "boolean", default: false } },
       });
-      await sshConfig(endpointFromEnv(), positionals[0], values.json);
+      await (await machines()).sshConfig(await endpoint(), positionals[0], values.json);
       return 0;
     }
     case undefined:

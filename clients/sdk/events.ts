@@ -1,4 +1,3 @@
-import { createClient } from "graphql-ws";
 import {
   ImageEventsDocument,
   type ImageEventsSubscription,
@@ -42,6 +41,8 @@ async function* resumable<T extends { cursor: string }>(
   after?: string,
 ): AsyncGenerator<T> {
   let cursor = after;
+  // Loaded on the first subscription: a one-shot command (gaol ls) never pays for it.
+  const { createClient } = await import("graphql-ws");
   for (let attempt = 0; ; attempt++) {
     const client = createClient({
       url: websocketUrl(endpoint),
