@@ -89,6 +89,16 @@ describe("the web page", () => {
     await page.getByTestId("sign-in").click();
     await expect.poll(() => page.getByTestId("viewer").textContent()).toBe("gaoltweb (user)");
 
+    // The name's pattern is a valid regular expression for Chromium (the v flag): it flags "-rf" before the api must.
+    const name = page.getByTestId("new-name");
+    for (const [value, bad] of [
+      ["-rf", true],
+      ["a-", true],
+      ["web-1", false],
+    ] as const) {
+      await name.fill(value);
+      expect(await name.evaluate((input: HTMLInputElement) => input.validity.patternMismatch)).toBe(bad);
+    }
     await page.getByTestId("new-name").fill("web-1");
     await page.getByTestId("create").click();
     const row = page.getByTestId("machine-web-1");
