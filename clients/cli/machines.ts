@@ -214,7 +214,12 @@ export async function ssh(endpoint: Endpoint, name: string, command: string[]): 
 }
 
 /** `gaol ssh-config [NAME]`: OpenSSH Host blocks for VS Code Remote-SSH, JetBrains Gateway, scp, rsync. */
-export async function sshConfig(endpoint: Endpoint, name: string | undefined, json: boolean): Promise<void> {
+export async function sshConfig(
+  endpoint: Endpoint,
+  name: string | undefined,
+  json: boolean,
+  write = false,
+): Promise<void> {
   const machines = (await new GaolClient(endpoint).machines()).filter(
     (m) => m.state === "READY" && (!name || m.name === name),
   );
@@ -231,10 +236,33 @@ export async function sshConfig(endpoint: Endpoint, name: string | undefined, js
     });
   }
   if (json) return printJson(hosts);
-  for (const h of hosts) {
+  const blocks = hosts.map((h) => {
     const identity = h.identityFile ? `  IdentityFile ${h.identityFile}\n` : "";
-    console.log(
-      `Host ${h.host}\n  HostName ${h.hostName}\n  User root\n  UserKnownHostsFile ${h.userKnownHostsFile}\n  StrictHostKeyChecking yes\n${identity}`,
-    );
+    return `Host ${h.host}\n  HostName ${h.hostName}\n  User root\n  UserKnownHostsFile ${h.userKnownHostsFile}\n  StrictHostKeyChecking yes\n${identity}`;
+  });
+  if (!write) {
+    for (const block of blocks) console.log(block);
+    return;
   }
+  await writeIncludedConfig(blocks.join("\n"));
+  console.error(`gaol: ${blocks.length} machine(s) in ~/.ssh/${INCLUDED}, included from ~/.ssh/config: ssh gaol-NAME`);
+}
+
+const INCLUDED = "gaol_config";
+
+/**
+ * Writes gaol's Host blocks to a file of their own, replaced whole each time, and includes it
+ * once from ~/.ssh/config (as `coder config-ssh` does): running it twice never duplicates a block.
+ */
+async function writeIncludedConfig(text: string): Promise<void> {
+  const dir = join(homedir(), ".ssh");
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFile(join(dir, INCLUDED), `# Written by gaol ssh-config --write; changes here are lost.\n${text}`, {
+    mode: 0o600,
+  });
+  const config = join(dir, "config");
+  const current = await readFile(config, "utf8").catch(() => "");
+  if (new RegExp(`^\\s*Include\\s+${INCLUDED}\\s*$`, "mi").test(current)) return;
+  // At the top: an Include below a Host line would apply to that host only.
+  await writeFile(config, `Include ${INCLUDED}\n\n${current}`, { mode: 0o600 });
 }

@@ -16,7 +16,9 @@ const USAGE = `usage:
   gaol reboot NAME [--json]           a new boot on the same disk (for one that is unresponsive); exits when READY
   gaol rm NAME                        destroy a machine (your home directory is kept)
   gaol key add NAME [FILE]            let a public key in (yours from ~/.ssh by default), no reboot
-  gaol ssh-config [NAME] [--json]     OpenSSH Host blocks (VS Code, JetBrains Gateway, scp, rsync)
+  gaol ssh-config [NAME] [--json] [--write]
+                                      OpenSSH Host blocks (VS Code, JetBrains Gateway, scp, rsync);
+                                      --write keeps them in ~/.ssh/gaol_config, included from ~/.ssh/config
   gaol images [--json]                images, their versions, sizes, sources and users
   gaol token ls [--json]              your tokens: prefix, expiry, last use (never secrets)
   gaol token revoke ID                the token stops working at once
@@ -154,9 +156,9 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { json: { type: "boolean", default: false } },
+        options: { json: { type: "boolean", default: false }, write: { type: "boolean", default: false } },
       });
-      await (await machines()).sshConfig(await endpoint(), positionals[0], values.json);
+      await (await machines()).sshConfig(await endpoint(), positionals[0], values.json, values.write);
       return 0;
     }
     case undefined:

@@ -194,6 +194,17 @@ describe("gaol serve", () => {
     expect(refused).toBeInstanceOf(HostCommandError);
     expect(refused.stderrTail).toMatch(/Host key verification failed/);
 
+    // --write keeps the blocks in a file of their own, included once however often it runs.
+    await writeFile(join(home, ".ssh", "config"), "Host example\n  User nobody\n");
+    for (let i = 0; i < 2; i++) await run(gaol, ["ssh-config", "--write"], as);
+    const userConfig = await readFile(join(home, ".ssh", "config"), "utf8");
+    expect(userConfig.match(/^Include gaol_config$/gm)).toHaveLength(1);
+    expect(userConfig.startsWith("Include gaol_config\n")).toBe(true);
+    expect((await readFile(join(home, ".ssh", "gaol_config"), "utf8")).match(/^Host gaol-cli-2$/gm)).toHaveLength(1);
+    expect(
+      (await run("ssh", ["-F", join(home, ".ssh", "config"), "-o", "BatchMode=yes", "gaol-cli-2", "id -u"], as)).stdout,
+    ).toBe("0");
+
     // A key added to the running machine lets its holder in, without a reboot; before, it did not.
     const other = join(home, "other_ed25519");
     await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other]);
