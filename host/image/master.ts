@@ -1,6 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { DEFAULT_IMAGE } from "../../core/index.js";
 import { type HostConfig, paths } from "../config.js";
@@ -8,8 +7,8 @@ import { run } from "../exec/run.js";
 import { Reverter } from "../reverter.js";
 import { hostAptSources, hostCodename, pickDebianMirror } from "./mirror.js";
 
-/** What a Debian master needs beyond minbase: sshd, DHCP, entropy, and what users expect. */
-const DEBIAN_MASTER_PACKAGES = [
+/** What a Debian master needs beyond minbase: sshd, DHCP, entropy. */
+const BASE_PACKAGES = [
   "openssh-server",
   "haveged",
   "isc-dhcp-client",
@@ -24,8 +23,23 @@ const DEBIAN_MASTER_PACKAGES = [
   "busybox-static",
 ];
 
-/** Packages added to the list after masters were made: [package, a file it installs]. */
-const ADDED_LATER: ReadonlyArray<readonly [string, string]> = [["busybox-static", "bin/busybox"]];
+/** What a student expects on a first login, with no internet to fetch it from (issue 14). */
+const TOOLBOX_PACKAGES = [
+  "python3",
+  "curl",
+  "git",
+  "vim",
+  "nano",
+  "gcc",
+  "make",
+  // gcc cannot link a hello world without libc's headers and crt files.
+  "libc6-dev",
+  "iputils-ping",
+  "man-db",
+  "manpages",
+];
+
+export const DEBIAN_MASTER_PACKAGES: readonly string[] = [...BASE_PACKAGES, ...TOOLBOX_PACKAGES];
 
 /**
  * The default master: Debian (the host's own release) from the mirror the
@@ -47,7 +61,7 @@ export async function ensureDebianMaster(config: HostConfig, log: (line: string)
   await Reverter.run(async (reverter) => {
     await run("btrfs", ["subvolume", "create", partial]);
     reverter.add("partial master", () => run("btrfs", ["subvolume", "delete", partial]).then(() => undefined));
-    log(`debootstrap ${suite} from ${mirror} into ${master} (about 30 s)`);
+    log(`debootstrap ${suite} from ${mirror} into ${master} (about 2 minutes)`);
     await run(
       "debootstrap",
       ["--variant=minbase", `--include=${DEBIAN_MASTER_PACKAGES.join(",")}`, suite, partial, mirror],
@@ -61,26 +75,39 @@ export async function ensureDebianMaster(config: HostConfig, log: (line: string)
   return master;
 }
 
-/** A master made before a package joined the list gets it from the host's apt (the same Debian release). */
+/**
+ * A master made before a package joined the list gets it with the master's own apt, from the
+ * mirror it was debootstrapped from; a new dpkg status then rebuilds the image (build.ts).
+ */
 async function addLaterPackages(master: string, log: (line: string) => void): Promise<void> {
-  const missing = ADDED_LATER.filter(([, file]) => !existsSync(join(master, file))).map(([name]) => name);
-  if (missing.length === 0 || !existsSync(join(master, "var", "lib", "dpkg", "status"))) return;
-  log(`adding ${missing.join(", ")} to the master ${master}`);
-  const dir = await mkdtemp(join(tmpdir(), "gaol-debs-"));
+  const admindir = join(master, "var", "lib", "dpkg");
+  if (!existsSync(join(admindir, "status"))) return;
+  const missing: string[] = [];
+  for (const name of DEBIAN_MASTER_PACKAGES) {
+    const installed = await run("dpkg-query", [`--admindir=${admindir}`, "-W", "-f", "${db:Status-Abbrev}", name])
+      .then(({ stdout }) => stdout.startsWith("ii"))
+      .catch(() => false);
+    if (!installed) missing.push(name);
+  }
+  if (missing.length === 0) return;
+  log(`adding ${missing.join(", ")} to the master ${master} (a minute or two)`);
+  // No service may start inside the master while it is being changed.
+  const policy = join(master, "usr", "sbin", "policy-rc.d");
+  const hadPolicy = existsSync(policy);
+  if (!hadPolicy) await writeFile(policy, "#!/bin/sh\nexit 101\n", { mode: 0o755 });
+  const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", DEBIAN_FRONTEND: "noninteractive", LC_ALL: "C" };
   try {
-    const download = () => run("apt-get", ["download", ...missing], { cwd: dir, timeoutMs: 300_000 });
-    // A host that never ran apt-get update has no package lists to download from.
-    await download().catch(async () => {
-      await run("apt-get", ["update", "-q"], { timeoutMs: 300_000 });
-      await download();
+    await run("chroot", [master, "apt-get", "update", "-q"], { env, timeoutMs: 600_000 });
+    await run("chroot", [master, "apt-get", "install", "-y", "-q", "--no-install-recommends", ...missing], {
+      env,
+      timeoutMs: 1_800_000,
     });
-    const debs = (await readdir(dir)).filter((name) => name.endsWith(".deb")).map((name) => join(dir, name));
-    await run("dpkg", ["--root", master, "--install", ...debs], { timeoutMs: 300_000 });
+    await run("chroot", [master, "apt-get", "clean"], { env });
   } catch (error) {
-    // Only speed depends on them: startenv falls back to dhclient and iproute2.
-    log(`could not add ${missing.join(", ")} to the master (${(error as Error).message}); booting without them`);
+    // Machines still boot without them; the next setup tries again.
+    log(`could not add ${missing.join(", ")} to the master (${(error as Error).message.split("\n")[0]})`);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    if (!hadPolicy) await rm(policy, { force: true });
   }
 }
 

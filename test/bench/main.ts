@@ -1,5 +1,5 @@
 // `npm run bench`: numbers, never pass/fail. Real Postgres, real UML on LANs of its own.
-// BENCH=api,boot,burst,events,density,baselines,isolation picks sections (default: all).
+// BENCH=api,boot,burst,events,density,baselines,isolation,image picks sections (default: all).
 import { mkdir, rm } from "node:fs/promises";
 import { hostConfigFromEnv } from "../../host/config.js";
 import { ensureHost } from "../../host/setup/index.js";
@@ -7,12 +7,13 @@ import { NO_RATE_LIMIT, startTestApi } from "../helpers/api.js";
 import { setup as startPostgres, teardown as stopPostgres } from "../helpers/postgres-server.js";
 import { benchApiOnly } from "./api-only.js";
 import { benchBaselines } from "./baselines.js";
+import { benchImage } from "./image.js";
 import { benchIsolation } from "./isolation.js";
 import { Results } from "./results.js";
 import { benchThroughApi } from "./through-api.js";
 
 const WORK = "/var/lib/gaol-test/bench";
-const ALL = ["api", "boot", "burst", "events", "density", "baselines", "isolation"];
+const ALL = ["api", "boot", "burst", "events", "density", "baselines", "isolation", "image"];
 const sections = new Set((process.env.BENCH ?? ALL.join(",")).split(",").map((s) => s.trim()));
 const results = new Results();
 
@@ -31,6 +32,7 @@ try {
     await benchThroughApi(WORK, results, sections);
   if (sections.has("baselines")) await benchBaselines(WORK, results);
   if (sections.has("isolation")) await benchIsolation(WORK, results);
+  if (sections.has("image")) await benchImage(WORK, results);
 } finally {
   await stopPostgres();
   await rm(WORK, { recursive: true, force: true });

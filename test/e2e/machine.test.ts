@@ -165,6 +165,28 @@ describe("a machine on the test LAN", () => {
     expect(await asRoot(a, "ps -eo stat= | grep -c '^Z' || true")).toBe("0");
   });
 
+  it("has a first day's tools without the internet: a compiler, python, git, editors, ping, man", async () => {
+    const script = [
+      "cd /tmp",
+      `printf '#include <stdio.h>\\nint main(void) { puts("compiled"); return 0; }\\n' > hello.c`,
+      `printf 'hello: hello.c\\n\\tgcc -o hello hello.c\\n' > Makefile`,
+      "make -s >/dev/null && ./hello",
+      `python3 -c 'print("python", 6 * 7)'`,
+      "git init -q repo && echo git-$(git -C repo rev-parse --is-inside-work-tree)",
+      "command -v vim nano curl | wc -l",
+      `ping -c 1 -W 2 ${lan.gateway} >/dev/null && echo ping-ok`,
+      "man -w ls",
+    ].join(" && ");
+    expect((await asRoot(a, script)).split("\n")).toEqual([
+      "compiled",
+      "python 42",
+      "git-true",
+      "3",
+      "ping-ok",
+      expect.stringMatching(/man1\/ls\.1/),
+    ]);
+  });
+
   it("keeps root inside out of another account's 0700 home", async () => {
     const attempt = await asRoot(
       a,
