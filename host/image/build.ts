@@ -62,7 +62,7 @@ export async function buildImageVersion(
       timeoutMs: 600_000,
     });
     await chmod(partial, 0o444);
-    await writeFile(`${file}.guest`, await guestFilesHash(config, master));
+    await writeFile(`${file}.guest`, await buildInputsHash(config, master));
     // Another setup that finished first made the same version: keep the one machines may already use.
     if (existsSync(file)) await rm(partial, { force: true });
     else await run("mv", ["-T", partial, file]);
@@ -94,7 +94,7 @@ async function installGuestBusybox(config: HostConfig, tree: string): Promise<vo
 }
 
 /** Identifies the master's packages, the guest files, gaol's busybox and the recipe an image version was built with. */
-async function guestFilesHash(config: HostConfig, master: string): Promise<string> {
+async function buildInputsHash(config: HostConfig, master: string): Promise<string> {
   const hash = createHash("sha256").update(RECIPE);
   // A package added to the master (setup's, or an admin's) is a new image too.
   hash.update(await readFile(join(master, "var", "lib", "dpkg", "status")).catch(() => "no dpkg"));
@@ -109,7 +109,7 @@ export async function ensureImageVersion(config: HostConfig, image: string, log:
   const newest = (await listVersions(config, image)).at(-1);
   if (newest) {
     const builtWith = await readFile(`${newest.file}.guest`, "utf8").catch(() => "");
-    if (builtWith === (await guestFilesHash(config, paths.master(config, image)))) return newest;
+    if (builtWith === (await buildInputsHash(config, paths.master(config, image)))) return newest;
   }
   return buildImageVersion(config, image, log);
 }

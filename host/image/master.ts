@@ -3,6 +3,7 @@ import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { DEFAULT_IMAGE } from "../../core/index.js";
 import { type HostConfig, paths } from "../config.js";
+import type { HostCommandError } from "../exec/error.js";
 import { run } from "../exec/run.js";
 import { Reverter } from "../reverter.js";
 import { hostAptSources, hostCodename, pickDebianMirror } from "./mirror.js";
@@ -39,7 +40,7 @@ const TOOLBOX_PACKAGES = [
   "manpages",
 ];
 
-export const DEBIAN_MASTER_PACKAGES: readonly string[] = [...BASE_PACKAGES, ...TOOLBOX_PACKAGES];
+const DEBIAN_MASTER_PACKAGES: readonly string[] = [...BASE_PACKAGES, ...TOOLBOX_PACKAGES];
 
 /**
  * The default master: Debian (the host's own release) from the mirror the
@@ -82,13 +83,11 @@ export async function ensureDebianMaster(config: HostConfig, log: (line: string)
 async function addLaterPackages(master: string, log: (line: string) => void): Promise<void> {
   const admindir = join(master, "var", "lib", "dpkg");
   if (!existsSync(join(admindir, "status"))) return;
-  const missing: string[] = [];
-  for (const name of DEBIAN_MASTER_PACKAGES) {
-    const installed = await run("dpkg-query", [`--admindir=${admindir}`, "-W", "-f", "${db:Status-Abbrev}", name])
-      .then(({ stdout }) => stdout.startsWith("ii"))
-      .catch(() => false);
-    if (!installed) missing.push(name);
-  }
+  // One query on every start (setup is idempotent); it exits 1 naming a package dpkg never heard of.
+  const query = ["--admindir", admindir, "-W", "-f", "${Package} ${db:Status-Abbrev}\n", ...DEBIAN_MASTER_PACKAGES];
+  const { stdout } = await run("dpkg-query", query).catch((error: HostCommandError) => error);
+  const installed = new Set(stdout.split("\n").flatMap((line) => (/^(\S+) ii/.exec(line)?.[1] ?? []) as string[]));
+  const missing = DEBIAN_MASTER_PACKAGES.filter((name) => !installed.has(name));
   if (missing.length === 0) return;
   log(`adding ${missing.join(", ")} to the master ${master} (a minute or two)`);
   // No service may start inside the master while it is being changed.
