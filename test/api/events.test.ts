@@ -95,7 +95,7 @@ describe("machine events", () => {
       id: machineId,
     });
     const lastCursor = before.data?.machine.events.at(-1).cursor;
-    await api.app.stop();
+    await api.stop();
     const restarted = await startTestApi("postgres", api.database);
     const url2 = await restarted.app.start(0);
     const client = wsClient(url2, ann);
@@ -110,6 +110,7 @@ describe("machine events", () => {
     expect(events.map((e) => e.machineEvents.cursor)).toEqual([1, 2, 3].map((i) => String(Number(lastCursor) + i)));
     // The restarted api serves the remaining tests.
     api.app = restarted.app;
+    api.stop = restarted.stop;
     url = url2;
   });
 
@@ -131,8 +132,8 @@ describe("machine events", () => {
     await Promise.all([clientA.dispose(), clientB.dispose()]);
     expect(a.map((e) => e.machineEvents.text)).toEqual(["r1", "r2", "r3", "r4"]);
     expect(b).toEqual(a);
-    await replicaA.app.stop();
-    await replicaB.app.stop();
+    await replicaA.stop();
+    await replicaB.stop();
   });
 
   it("lets go of an unsubscribed stream at once, not at the machine's next event", async () => {
@@ -256,6 +257,6 @@ describe("machine events", () => {
     expect(text((await stream.next()).value)).toBe("f5");
     await stream.return();
     expect(own.app.notifier.watching(uuid)).toBe(0);
-    await own.app.stop();
+    await own.stop();
   });
 });

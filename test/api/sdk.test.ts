@@ -51,11 +51,12 @@ describe("the SDK's event iterator", () => {
     })();
     while (seen.length < 3) await new Promise((r) => setTimeout(r, 20));
     // The api goes away (every socket drops), events keep arriving in the database, the api returns.
-    await api.app.stop();
+    await api.stop();
     const restarted = await startTestApi("postgres", api.database);
     await report(["b1", "b2"], restarted);
     await restarted.app.start(port);
     api.app = restarted.app;
+    api.stop = restarted.stop;
     await report(["b3"]);
     await done;
     expect(seen).toEqual(["a1", "a2", "a3", "b1", "b2", "b3"]);

@@ -6,6 +6,7 @@ import { buildApp } from "../../api/app.js";
 import { openPglite } from "../../db/client.js";
 import { schema } from "../../schema/index.js";
 import { startTestApi, type TestApi, take, wsClient } from "../helpers/api.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 let api: TestApi;
 let url: string;
@@ -77,7 +78,7 @@ describe("the server", () => {
   });
 
   it("writes a first admin token, readable by root only, that works", async () => {
-    const stateDir = join("/tmp", `gaol-t-bootstrap-${process.pid}`);
+    const stateDir = join(await tempDir("gaol-t-bootstrap"), "state");
     const database = await openPglite();
     const app = await buildApp({ database, stateDir });
     await app.prepare();

@@ -276,11 +276,12 @@ describe("the loop under load and failure", () => {
     const id = await provision("restart-api");
     const port = Number(new URL(url).port);
     const firstPart = await eventsUntil(id, (e) => e.state === "BOOTING");
-    await api.app.stop();
+    await api.stop();
     await new Promise((r) => setTimeout(r, 1500));
     const restarted = await startTestApi("postgres", api.database);
     url = await restarted.app.start(port);
     api.app = restarted.app;
+    api.stop = restarted.stop;
     const rest = await eventsUntil(id, (e) => e.state === "READY" || e.state === "FAILED", firstPart.at(-1)?.cursor);
     const all = [...firstPart, ...rest].map((e) => Number(e.cursor));
     expect(all).toEqual(all.map((_, i) => i + 1));

@@ -1,4 +1,4 @@
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Client, createClient } from "graphql-ws";
@@ -29,6 +29,9 @@ export interface TestApi {
   ok(token: string, query: string, variables?: object): Promise<Loose>;
   /** A user (or agent, whose host gets a heartbeat and room) and a token for them. */
   login(name: string, role?: Role, options?: { hostMemoryMiB?: number; hostMaxMachines?: number }): Promise<string>;
+  /** Stops this replica and removes its state directory; the database stays for other replicas. */
+  stop(): Promise<void>;
+  /** stop(), then drops the test database. */
   close(): Promise<void>;
 }
 
@@ -54,7 +57,11 @@ export async function startTestApi(
     });
     return (await response.json()) as GqlResult<Loose>;
   };
-  return {
+  const stop = async () => {
+    await app.stop();
+    await rm(stateDir, { recursive: true, force: true });
+  };
+  const api: TestApi = {
     app,
     database: db.database,
     gql,
@@ -74,11 +81,14 @@ export async function startTestApi(
       }
       return (await createToken(db.database.db, user.id)).secret;
     },
+    stop,
+    // Through api.stop: a test that swaps in a restarted replica swaps its stop too.
     async close() {
-      await app.stop();
+      await api.stop();
       await db.drop();
     },
   };
+  return api;
 }
 
 /** A graphql-ws client for url with the token in connectionParams. */

@@ -1,5 +1,3 @@
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { HeartbeatMutationVariables } from "../../agent/api/generated.js";
@@ -7,6 +5,7 @@ import { ConsoleOffsets } from "../../agent/console-offsets.js";
 import { Heartbeat } from "../../agent/heartbeat.js";
 import { ImageSyncs, type PendingSync, type SyncReport } from "../../agent/image-syncs.js";
 import { FakeDriver } from "../helpers/fake-driver.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 const capacity = { memoryMiB: 4096, maxMachines: 4 };
 
@@ -151,7 +150,7 @@ describe("image syncs", () => {
 
 describe("console offsets", () => {
   it("saves how far each supervised machine's console was read, for the next agent's adopt", async () => {
-    const file = join(await mkdtemp(join(tmpdir(), "gaol-offsets-")), "console-offsets.json");
+    const file = join(await tempDir("gaol-offsets"), "console-offsets.json");
     const driver = new FakeDriver();
     driver.place("watched", { supervised: true });
     driver.place("unwatched");

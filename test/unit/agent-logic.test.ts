@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ValidationError, validateSpec } from "../../core/index.js";
@@ -12,6 +11,7 @@ import { macFromId, tapNameFromId } from "../../host/network/identity.js";
 import { parsePasswdLine } from "../../host/owner/account.js";
 import { Reverter, undoFailuresOf } from "../../host/reverter.js";
 import { kernelArgs } from "../../host/uml/cmdline.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 describe("machine spec validation", () => {
   it("accepts a good spec and fills defaults", () => {
@@ -80,7 +80,7 @@ describe("identity derived from the machine id", () => {
 
 describe("host keys", () => {
   it("computes the same SHA256 fingerprint as ssh-keygen", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gaol-key-"));
+    const dir = await tempDir("gaol-key");
     const key = await generateHostKey(dir, "test");
     const { stdout } = await run("ssh-keygen", ["-l", "-E", "sha256", "-f", join(dir, "ssh_host_ed25519_key.pub")]);
     expect(stdout.split(" ")[1]).toBe(key.fingerprintSha256);
@@ -88,12 +88,12 @@ describe("host keys", () => {
   });
 
   it("writes a private key OpenSSH reads back to the same public key, readable by its owner only", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gaol-key-"));
+    const dir = await tempDir("gaol-key");
     const key = await generateHostKey(dir, "root@m1");
     const { stdout } = await run("ssh-keygen", ["-y", "-f", join(dir, "ssh_host_ed25519_key")]);
     expect(stdout.trim()).toBe(`${key.publicKey} root@m1`);
     expect((await stat(join(dir, "ssh_host_ed25519_key"))).mode & 0o777).toBe(0o600);
-    const other = await generateHostKey(await mkdtemp(join(tmpdir(), "gaol-key-")), "root@m2");
+    const other = await generateHostKey(await tempDir("gaol-key"), "root@m2");
     expect(other.publicKey).not.toBe(key.publicKey);
   });
 });

@@ -1,10 +1,10 @@
-import { chmod, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parseConsoleLine } from "../../host/console/parse.js";
 import { run } from "../../host/exec/run.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 const guest = fileURLToPath(new URL("../../host/guest/", import.meta.url));
 const procFixture = fileURLToPath(new URL("../fixtures/proc/", import.meta.url));
@@ -40,7 +40,7 @@ describe("startenv's stage lines", () => {
   });
 
   it("the DHCP hook configures eth0 and prints a lease line for dhclient, dhcpcd and udhcpc", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gaol-hook-"));
+    const dir = await tempDir("gaol-hook");
     await mkdir(join(dir, "bin"));
     // A fake `ip` records what the hook asked for.
     await writeFile(join(dir, "bin", "ip"), `#!/bin/sh\ncat >> ${dir}/ip-batch\n`);
@@ -106,7 +106,7 @@ echo "busybox $*" >> ${dir}/busybox-calls
   });
 
   it("reads the kernel's DHCP lease and name servers back from /proc without running a program", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gaol-lease-"));
+    const dir = await tempDir("gaol-lease");
     const { stdout } = await runStartenvFunction("kernel_lease", 'kernel_lease && echo "$ip $prefix $router"', {
       GAOL_PROC: procFixture,
     });
@@ -127,7 +127,7 @@ echo "busybox $*" >> ${dir}/busybox-calls
   });
 
   it("the DHCP hook keeps the kernel's address when the client renews it, and replaces it when the server moves it", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gaol-hook-"));
+    const dir = await tempDir("gaol-hook");
     await mkdir(join(dir, "bin"));
     await writeFile(join(dir, "bin", "busybox"), `#!/bin/sh\necho "busybox $*" >> ${dir}/busybox-calls\n`);
     await chmod(join(dir, "bin", "busybox"), 0o755);
@@ -159,7 +159,7 @@ echo "busybox $*" >> ${dir}/busybox-calls
   });
 
   it("ignores DHCP events that are not a lease", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gaol-hook-"));
+    const dir = await tempDir("gaol-hook");
     await run("sh", [join(guest, "dhcp-hook")], {
       env: { reason: "PREINIT", PATH: "/usr/bin:/bin", GAOL_CONSOLE: join(dir, "console"), GAOL_BUSYBOX: "" },
     });
