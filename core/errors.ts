@@ -75,6 +75,16 @@ export class UnknownOwnerError extends GaolError {
   }
 }
 
+/** The user has no host account mapped, so no host could run their machine as anyone. */
+export class NoHostAccountError extends GaolError {
+  readonly code = "NO_HOST_ACCOUNT";
+  constructor(readonly user: string) {
+    super(
+      `${user} has no host account to run machines as: an admin gives one with \`gaol token create --user ${user} --host-user ACCOUNT\``,
+    );
+  }
+}
+
 /** A machine of that id already has a directory on this host. */
 export class MachineExistsError extends GaolError {
   readonly code = "MACHINE_EXISTS";

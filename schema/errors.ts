@@ -3,6 +3,7 @@ import {
   InvalidStateError,
   NameTakenError,
   NoCapacityError,
+  NoHostAccountError,
   NotFoundError,
   QuotaExceededError,
   RateLimitedError,
@@ -72,6 +73,14 @@ builder.objectType(NameTakenError, {
   fields: (t) => ({ name: t.exposeString("machineName") }),
 });
 
+builder.objectType(NoHostAccountError, {
+  name: "NoHostAccountError",
+  description: "You have no host account for machines to run as; an admin maps one",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof NoHostAccountError,
+  fields: (t) => ({ user: t.exposeString("user") }),
+});
+
 builder.objectType(InvalidStateError, {
   name: "InvalidStateError",
   description: "The machine's state does not allow this now",
@@ -101,4 +110,5 @@ export const MUTATION_ERRORS = limited(
   ImageNotFoundError,
   NoCapacityError,
   NameTakenError,
+  NoHostAccountError,
 );

@@ -9,6 +9,7 @@ import {
   InvalidStateError,
   NameTakenError,
   NoCapacityError,
+  NoHostAccountError,
   NotFoundError,
   type ProvisionInput,
   stateChanged,
@@ -43,6 +44,7 @@ export async function provisionMachine(db: Db, actor: Actor, owner: User, input:
   return audited(db, { actor, action: "MACHINE_PROVISION", target: { name: input.name } }, async (tx, target) => {
     const valid = validateProvision(input);
     await lockUser(tx, owner.id);
+    if (!owner.hostUser) throw new NoHostAccountError(owner.name);
     const image = await imageByName(tx, valid.image);
     if (!image) throw new ImageNotFoundError(valid.image);
     checkQuota(owner, await ownerUsage(tx, owner.id), valid.memoryMiB);

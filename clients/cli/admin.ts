@@ -55,6 +55,10 @@ export async function createTokenCommand(args: {
     expiresInSeconds,
   });
   console.log(created.token);
+  if (created.user.role === "USER" && !created.user.hostUser)
+    console.error(
+      `gaol: warning: ${created.user.name} has no host account, so their machines cannot start; add one with --host-user ACCOUNT`,
+    );
 }
 
 /** `gaol token ls [--user NAME] [--json]`: your tokens (an admin: everyone's), never their secrets. */

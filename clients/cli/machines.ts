@@ -160,7 +160,7 @@ export async function ls(endpoint: Endpoint, json: boolean): Promise<void> {
   ]);
 }
 
-/** What `gaol logs` says on stderr besides the console: the machine's states and health. */
+/** What `gaol logs` prints besides the console: states and health, in order on stdout so `| tail` and `| grep` see one log. */
 const NOTICES = new Set(["MachineStateChanged", "MachineUnresponsive", "MachineResponsive"]);
 
 /** `gaol logs NAME [-f] [--json]`: the whole boot log; with -f, follows it. */
@@ -171,7 +171,7 @@ export async function logs(endpoint: Endpoint, name: string, follow: boolean, js
   for await (const event of events) {
     if (json) console.log(JSON.stringify(event));
     else if (event.__typename === "ConsoleOutput") console.log(event.text);
-    else if (NOTICES.has(event.__typename)) console.error(`gaol: ${describeEvent(event)}`);
+    else if (NOTICES.has(event.__typename)) console.log(`gaol: ${describeEvent(event)}`);
   }
 }
 

@@ -69,5 +69,6 @@ export function payloadOf<T extends { __typename: string }, K extends T["__typen
     fields?: Array<{ field: string; message: string }>;
     retryAfterSeconds?: number;
   };
-  throw new ApiError(`${error.__typename}: ${error.message}`, error.__typename, error.fields, error.retryAfterSeconds);
+  // The message is for people; programs read the type.
+  throw new ApiError(error.message ?? error.__typename, error.__typename, error.fields, error.retryAfterSeconds);
 }

@@ -47,6 +47,15 @@ describe("provisionMachine", () => {
     expect(data?.machine.host.name).toBe("host-a");
   });
 
+  it("refuses a user with no host account at once, saying who can fix it", async () => {
+    const nobody = await api.login("no-account", "ADMIN");
+    const result = await provision(nobody, { name: "lab-nobody" });
+    expect(result.__typename).toBe("NoHostAccountError");
+    expect(result.message).toContain("gaol token create --user no-account --host-user ACCOUNT");
+    const { data } = await api.gql(nobody, "{ machines { edges { node { name } } } }");
+    expect(data?.machines.edges.map((e: { node: { name: string } }) => e.node.name)).not.toContain("lab-nobody");
+  });
+
   it("shows the host-side limits its cgroup will hold it to", async () => {
     const carol = await api.login("carol-limits");
     const result = await provision(carol, { name: "lab-limits", memoryMiB: 1024 });

@@ -373,7 +373,11 @@ describe("the gaol CLI against the api", () => {
     expect(listed.stdout).toMatch(/cli-1\s+READY\s+10\./);
     const json = JSON.parse((await cli(["ls", "--json"])).stdout);
     expect(json.find((m: { name: string }) => m.name === "cli-1").state).toBe("READY");
-    expect((await cli(["logs", "cli-1"])).stdout).toContain("gaol: stage=sshd");
+    // One ordered log on stdout, even through a pipe: states and console lines as they happened.
+    const log = (await cli(["logs", "cli-1"])).stdout;
+    const order = ["gaol: PENDING", "gaol: stage=sshd", "gaol: READY"].map((line) => log.indexOf(line));
+    expect(order[0]).toBeGreaterThan(-1);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
     const config = (await cli(["ssh-config", "cli-1"])).stdout;
     expect(config).toContain("Host gaol-cli-1");
     await writeFile(join(home, "ssh_config"), config);

@@ -105,6 +105,9 @@ describe("gaol serve", () => {
     }).catch((error: HostCommandError) => error);
     expect(typo).toBeInstanceOf(HostCommandError);
     expect((typo as HostCommandError).message).toContain("there is no host account named gaoltsrvv on this host");
+    // No host account at all: the token is made (a portal may map one later), with a warning that says how.
+    const unmapped = await run(gaol, ["token", "create", "--user", "gaoltsrv-unmapped"], { netns: NS, env });
+    expect(unmapped.stderr).toContain("gaoltsrv-unmapped has no host account, so their machines cannot start");
     const { stdout: token } = await run(gaol, ["token", "create", "--user", "gaoltsrv", "--host-user", "gaoltsrv"], {
       netns: NS,
       env,

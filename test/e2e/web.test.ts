@@ -99,6 +99,14 @@ describe("the web page", () => {
       await name.fill(value);
       expect(await name.evaluate((input: HTMLInputElement) => input.validity.patternMismatch)).toBe(bad);
     }
+    // Past the page's check, the api's answer is said once, in words.
+    await name.evaluate((input: HTMLInputElement) => input.removeAttribute("pattern"));
+    await name.fill("-rf");
+    await page.getByTestId("create").click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/^name: must be 1–32 of a-z/);
+    const said = (await page.getByRole("alert").textContent()) as string;
+    expect(said.match(/must be/g)).toHaveLength(1);
+    expect(said).not.toContain("ValidationError");
     await page.getByTestId("new-name").fill("web-1");
     await page.getByTestId("create").click();
     const row = page.getByTestId("machine-web-1");

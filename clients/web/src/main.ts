@@ -3,7 +3,6 @@ import { GaolClient, type Machine } from "../../sdk/client.js";
 import { type MachineEvent, websocketUrl } from "../../sdk/events.js";
 import { ago, stateLabel } from "../../sdk/format.js";
 import { MachineChangesDocument, type ViewerQuery } from "../../sdk/generated.js";
-import { ApiError } from "../../sdk/request.js";
 import { h, replace } from "./dom.js";
 
 type Viewer = ViewerQuery["viewer"];
@@ -24,8 +23,7 @@ const state = {
 };
 
 function message(error: unknown): string {
-  if (error instanceof ApiError && error.fields?.length)
-    return `${error.message}: ${error.fields.map((f) => `${f.field} ${f.message}`).join("; ")}`;
+  // A ValidationError's message already names each field once.
   return error instanceof Error ? error.message : String(error);
 }
 
