@@ -8,6 +8,7 @@ import { Notifier, type SocketServerContext, serveSubscriptions } from "../live/
 import { type Context, schema } from "../schema/index.js";
 import { bootstrap } from "./bootstrap.js";
 import { connectionContexts, contextFor } from "./context.js";
+import { startLeaseKeeper } from "./leases.js";
 import { queryLimitsPlugins } from "./limits.js";
 import { serveWeb } from "./web.js";
 
@@ -19,6 +20,8 @@ interface AppDeps {
   maxBodyBytes?: number;
   /** Mutations per token (agents' excepted), in this process; the default is DEFAULT_RATE_LIMIT. */
   rateLimit?: RateLimit;
+  /** How often lab machines' leases are checked (warnings, ends); 0: never (a test runs passes itself). */
+  leaseIntervalMs?: number;
 }
 
 const EXAMPLE_OPERATIONS = `# Set the Authorization header below: {"Authorization": "Bearer <your token>"}
@@ -88,6 +91,7 @@ export async function buildApp(deps: AppDeps) {
   let started = false;
   let prepared = false;
   let stopped = false;
+  let stopLeases: (() => Promise<void>) | undefined;
   /** Seeds the database on first start and starts listening for notifications; enough for yoga.fetch. */
   const prepare = async () => {
     if (prepared) return;
@@ -95,6 +99,8 @@ export async function buildApp(deps: AppDeps) {
     const tokenFile = await bootstrap(database.db, deps.stateDir);
     if (tokenFile) log(`first start: an admin token is in ${tokenFile} (mode 0600)`);
     await notifier.start();
+    const leaseIntervalMs = deps.leaseIntervalMs ?? 1000;
+    if (leaseIntervalMs > 0) stopLeases = startLeaseKeeper(database.db, leaseIntervalMs, log);
   };
   return {
     yoga,
@@ -116,6 +122,7 @@ export async function buildApp(deps: AppDeps) {
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;
+      await stopLeases?.();
       await subscriptions.dispose();
       if (started) {
         started = false;

@@ -1,5 +1,6 @@
 import { type RateLimiter, refusalAdvice } from "../core/index.js";
 import type { Db } from "../db/client.js";
+import { staffCourseIds } from "../db/queries/courses.js";
 import { authenticate } from "../db/queries/tokens.js";
 import type { Notifier } from "../live/index.js";
 import type { Context } from "../schema/index.js";
@@ -21,7 +22,9 @@ export async function contextFor(deps: Deps, authorization: unknown): Promise<Co
 async function authFor(db: Db, authorization: unknown): Promise<Auth> {
   const token = typeof authorization === "string" ? /^Bearer\s+(\S+)$/i.exec(authorization.trim())?.[1] : undefined;
   const found = token ? await authenticate(db, token) : { refused: { kind: "missing" as const } };
-  return "refused" in found ? { refusal: refusalAdvice(found.refused) } : { viewer: found };
+  if ("refused" in found) return { refusal: refusalAdvice(found.refused) };
+  if (found.user.role === "AGENT") return { viewer: found };
+  return { viewer: { ...found, staffCourses: new Set(await staffCourseIds(db, found.user.id)) } };
 }
 
 /** How long a graphql-ws connection's viewer is reused before it is looked up again. */

@@ -9,15 +9,24 @@ export const AUDIT_ACTIONS = [
   "TOKEN_CREATE",
   "TOKEN_REVOKE",
   "IMAGE_SYNC",
+  "COURSE_CREATE",
+  "COURSE_ENROL",
+  "COURSE_TOKEN_CREATE",
+  "LAB_CREATE",
+  "MACHINE_EXTEND",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** Who acted: the user (kept by name too, for after the user is gone) and the token they used. */
 export interface Actor {
-  userId: string;
+  /** Null for gaol itself (a lab's lease ending). */
+  userId: string | null;
   userName: string;
   tokenId?: string;
 }
+
+/** gaol acting on its own: a lease that ends destroys its machine. */
+export const GAOL_ACTOR: Actor = { userId: null, userName: "gaol" };
 
 /** What an action was done to. */
 export interface AuditTarget {

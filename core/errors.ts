@@ -18,11 +18,16 @@ export class ValidationError extends GaolError {
 export class QuotaExceededError extends GaolError {
   readonly code = "QUOTA_EXCEEDED";
   constructor(
-    readonly quota: "machines" | "memoryMiB",
+    /** machines, memoryMiB, or a course's budget: course.machines, course.memoryMiB, course.studentMachines, lab.machinesPerStudent. */
+    readonly quota: string,
     readonly limit: number,
     readonly requested: number,
   ) {
-    super(`quota exceeded: ${quota} would be ${requested}, limit ${limit}; destroy a machine or ask an admin for more`);
+    super(
+      quota === "lab.machinesPerStudent"
+        ? `you already have ${limit} machine${limit === 1 ? "" : "s"} of this lab (lab.machinesPerStudent); use it, or destroy it to start afresh`
+        : `quota exceeded: ${quota} would be ${requested}, limit ${limit}; destroy a machine or ask ${quota.startsWith("course.") ? "your instructor" : "an admin"} for more`,
+    );
   }
 }
 
@@ -72,6 +77,21 @@ export class UnknownOwnerError extends GaolError {
   readonly code = "UNKNOWN_OWNER";
   constructor(readonly owner: string) {
     super(`no host account named ${JSON.stringify(owner)} can own a machine`);
+  }
+}
+
+/** An extension past what the lab allows; says how much is left. */
+export class ExtensionRefusedError extends GaolError {
+  readonly code = "EXTENSION_REFUSED";
+  constructor(
+    readonly maxExtensionSeconds: number,
+    readonly extensionLeftSeconds: number,
+  ) {
+    super(
+      extensionLeftSeconds > 0
+        ? `the lab allows ${Math.floor(extensionLeftSeconds / 60)} more minutes of extension (${maxExtensionSeconds / 60} in all); ask for less`
+        : `this machine has had all the extension its lab allows (${maxExtensionSeconds / 60} minutes); save your work to your home directory`,
+    );
   }
 }
 

@@ -73,6 +73,23 @@ export const MACHINE_EVENTS = {
     description: "The host's health probe gets this machine's host key proof again, after MachineUnresponsive",
     fields: { unresponsiveSeconds: { kind: "float", description: "How long it did not answer" } },
   },
+  MachineExpiring: {
+    description: "A lab machine's lease ends soon: at `endsAt` it is destroyed (the owner's home directory is kept)",
+    fields: {
+      endsAt: { kind: "dateTime" },
+      secondsLeft: { kind: "int" },
+      extensionLeftSeconds: { kind: "int", description: "How much more gaol extend may add" },
+      message: { kind: "string", description: "What happens, when, and what the student can do" },
+    },
+  },
+  MachineLeaseExtended: {
+    description: "A lab machine's lease was extended",
+    fields: {
+      endsAt: { kind: "dateTime" },
+      bySeconds: { kind: "int" },
+      by: { kind: "string", description: "Who extended it" },
+    },
+  },
 } as const satisfies Record<string, KindSpec>;
 
 export type MachineEventKind = keyof typeof MACHINE_EVENTS;
@@ -103,6 +120,9 @@ export function stateChanged(
     },
   };
 }
+
+/** Kinds only the api itself emits: an agent that reports one is refused (it would forge a lease). */
+export const API_ONLY_KINDS: ReadonlySet<MachineEventKind> = new Set(["MachineExpiring", "MachineLeaseExtended"]);
 
 export function isMachineEventKind(kind: string): kind is MachineEventKind {
   return Object.hasOwn(MACHINE_EVENTS, kind);

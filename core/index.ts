@@ -1,5 +1,6 @@
 // The domain: gaol's words and rules. Imported by every other folder; imports none of them.
 export * from "./audit.js";
+export * from "./courses.js";
 export * from "./defaults.js";
 export * from "./errors.js";
 export * from "./events.js";
@@ -9,6 +10,7 @@ export * from "./machine-row.js";
 export * from "./placement.js";
 export * from "./rate-limit.js";
 export * from "./rules/check.js";
+export * from "./rules/courses.js";
 export * from "./rules/image-source.js";
 export * from "./rules/names.js";
 export * from "./rules/requests.js";

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import {
+  type AnyPgColumn,
   bigint,
   bigserial,
   index,
@@ -14,6 +15,8 @@ import {
 } from "drizzle-orm/pg-core";
 import {
   type AuditAction,
+  COURSE_ROLES,
+  DEFAULT_LEASE_WARNINGS,
   DEFAULT_QUOTA,
   DESIRED_STATES,
   type LimitRequest,
@@ -26,6 +29,7 @@ export const roleEnum = pgEnum("role", ["ADMIN", "USER", "AGENT"]);
 export const machineStateEnum = pgEnum("machine_state", MACHINE_STATES);
 export const desiredStateEnum = pgEnum("desired_state", DESIRED_STATES);
 export const machineHealthEnum = pgEnum("machine_health", MACHINE_HEALTH);
+export const courseRoleEnum = pgEnum("course_role", COURSE_ROLES);
 
 const created = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
 
@@ -37,6 +41,8 @@ export const users = pgTable("users", {
   hostUser: text("host_user"),
   maxMachines: integer("max_machines").notNull().default(DEFAULT_QUOTA.maxMachines),
   maxMemoryMiB: integer("max_memory_mib").notNull().default(DEFAULT_QUOTA.maxMemoryMiB),
+  /** The course whose enrolment made this user: its instructors may mint the user's tokens. */
+  enrolledVia: uuid("enrolled_via").references((): AnyPgColumn => courses.id, { onDelete: "set null" }),
   createdAt: created(),
 });
 
@@ -156,6 +162,62 @@ export const imageVersions = pgTable(
   (t) => [uniqueIndex("image_versions_image_version").on(t.imageId, t.version)],
 );
 
+/** A class: its staff and students, its labs, and budgets its labs' machines share. */
+export const courses = pgTable("courses", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  name: text("name").notNull().unique(),
+  title: text("title"),
+  /** Budgets for the course's live lab machines, all students together (null: none). */
+  maxMachines: integer("max_machines"),
+  maxMemoryMiB: integer("max_memory_mib"),
+  /** Each student's share of the course at once (null: none beyond the lab's one per student). */
+  studentMaxMachines: integer("student_max_machines"),
+  createdAt: created(),
+});
+
+export const courseMembers = pgTable(
+  "course_members",
+  {
+    courseId: uuid("course_id")
+      .notNull()
+      .references(() => courses.id, { onDelete: "cascade" }),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    role: courseRoleEnum("role").notNull().default("STUDENT"),
+    createdAt: created(),
+  },
+  (t) => [uniqueIndex("course_members_key").on(t.courseId, t.userId), index("course_members_user").on(t.userId)],
+);
+
+/** A course's starter environment and its rules: the image, the memory, how long a machine lives. */
+export const labs = pgTable(
+  "labs",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    courseId: uuid("course_id")
+      .notNull()
+      .references(() => courses.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    imageId: uuid("image_id")
+      .notNull()
+      .references(() => images.id),
+    imageVersion: integer("image_version"),
+    memoryMiB: integer("memory_mib").notNull(),
+    timeLimitSeconds: integer("time_limit_seconds").notNull(),
+    /** How much later than its first end a machine may be extended to, in all. */
+    maxExtensionSeconds: integer("max_extension_seconds").notNull().default(0),
+    /** Seconds before the end at which a MachineExpiring warning is sent. */
+    warnAtSeconds: jsonb("warn_at_seconds")
+      .$type<number[]>()
+      .notNull()
+      .default([...DEFAULT_LEASE_WARNINGS]),
+    machinesPerStudent: integer("machines_per_student").notNull().default(1),
+    createdAt: created(),
+  },
+  (t) => [uniqueIndex("labs_course_name").on(t.courseId, t.name)],
+);
+
 export const machines = pgTable(
   "machines",
   {
@@ -187,6 +249,13 @@ export const machines = pgTable(
     healthReason: text("health_reason"),
     /** The last event sequence number handed out for this machine. */
     lastEventSeq: integer("last_event_seq").notNull().default(0),
+    /** A lab machine's lab and course (course staff see it), and when its lease ends. */
+    labId: uuid("lab_id").references(() => labs.id, { onDelete: "set null" }),
+    courseId: uuid("course_id").references(() => courses.id, { onDelete: "set null" }),
+    expiresAt: timestamp("expires_at", { withTimezone: true }),
+    extendedSeconds: integer("extended_seconds").notNull().default(0),
+    /** How many of the lab's warnings (largest first) have been sent for the current end. */
+    leaseWarningsSent: integer("lease_warnings_sent").notNull().default(0),
     createdAt: created(),
     readyAt: timestamp("ready_at", { withTimezone: true }),
     destroyedAt: timestamp("destroyed_at", { withTimezone: true }),
@@ -196,6 +265,8 @@ export const machines = pgTable(
     uniqueIndex("machines_owner_live_name").on(t.ownerId, t.name).where(sql`${t.state} <> 'DESTROYED'`),
     index("machines_owner").on(t.ownerId, t.createdAt),
     index("machines_host").on(t.hostId),
+    index("machines_course").on(t.courseId),
+    index("machines_expires").on(t.expiresAt).where(sql`${t.expiresAt} is not null`),
   ],
 );
 

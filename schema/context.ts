@@ -9,6 +9,8 @@ export interface Viewer {
   user: User;
   tokenId: string;
   hostId?: string;
+  /** Courses where the user is an INSTRUCTOR or TA: their lab machines are visible to them. */
+  staffCourses?: ReadonlySet<string>;
 }
 
 export interface Context {
@@ -22,7 +24,10 @@ export interface Context {
 }
 
 /** Global ids are not secrets: every read of a machine checks this. */
-export function canSeeMachine(ctx: Context, machine: Pick<Machine, "ownerId" | "hostId">): boolean {
+export function canSeeMachine(
+  ctx: Context,
+  machine: Pick<Machine, "ownerId" | "hostId"> & { courseId?: string | null },
+): boolean {
   const viewer = ctx.viewer;
   if (!viewer) return false;
   switch (viewer.user.role) {
@@ -31,7 +36,10 @@ export function canSeeMachine(ctx: Context, machine: Pick<Machine, "ownerId" | "
     case "AGENT":
       return viewer.hostId !== undefined && machine.hostId === viewer.hostId;
     default:
-      return machine.ownerId === viewer.user.id;
+      return (
+        machine.ownerId === viewer.user.id ||
+        (machine.courseId != null && viewer.staffCourses?.has(machine.courseId) === true)
+      );
   }
 }
 

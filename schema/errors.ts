@@ -1,4 +1,5 @@
 import {
+  ExtensionRefusedError,
   ImageNotFoundError,
   InvalidStateError,
   NameTakenError,
@@ -79,6 +80,17 @@ builder.objectType(NoHostAccountError, {
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof NoHostAccountError,
   fields: (t) => ({ user: t.exposeString("user") }),
+});
+
+builder.objectType(ExtensionRefusedError, {
+  name: "ExtensionRefusedError",
+  description: "The extension is more than the machine's lab still allows",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof ExtensionRefusedError,
+  fields: (t) => ({
+    maxExtensionSeconds: t.exposeInt("maxExtensionSeconds"),
+    extensionLeftSeconds: t.exposeInt("extensionLeftSeconds"),
+  }),
 });
 
 builder.objectType(InvalidStateError, {

@@ -1,5 +1,5 @@
 import { GraphQLError } from "graphql";
-import { MACHINE_EVENTS, NotFoundError, parseMachineEvent, ValidationError } from "../core/index.js";
+import { API_ONLY_KINDS, MACHINE_EVENTS, NotFoundError, parseMachineEvent, ValidationError } from "../core/index.js";
 import { type AppendTarget, appendReported, eventsAfter, type StoredEvent } from "../db/queries/events.js";
 import { machineEventStream } from "../live/index.js";
 import { builder } from "./builder.js";
@@ -84,7 +84,9 @@ builder.mutationField("reportMachineEvents", (t) =>
     resolve: async (_root, { events }, ctx) => {
       // Checked against the vocabulary before anything is stored: a payload is stored as it came.
       const parsed = events.map((e, i) => {
-        const result = parseMachineEvent(e.kind, e.payload, `events.${i}`);
+        const result = API_ONLY_KINDS.has(e.kind as never)
+          ? { errors: [{ field: `events.${i}.kind`, message: "is the api's own kind, not an agent's" }] }
+          : parseMachineEvent(e.kind, e.payload, `events.${i}`);
         if ("errors" in result) {
           const { message, fields } = new ValidationError(result.errors);
           throw new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT", fields } });

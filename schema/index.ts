@@ -7,6 +7,7 @@ import "./host.js";
 import "./machine.js";
 import "./events.js";
 import "./audit.js";
+import "./course.js";
 
 /** The whole schema: each domain file registers its types, queries, mutations and subscriptions. */
 export const schema = builder.toSchema({ sortSchema: true });

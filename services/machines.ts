@@ -2,6 +2,7 @@ import {
   type Actor,
   type AuditTarget,
   canReboot,
+  checkCourseBudget,
   checkQuota,
   choosePlacement,
   generateName,
@@ -19,6 +20,7 @@ import {
 } from "../core/index.js";
 import type { Db, Tx } from "../db/client.js";
 import { audited } from "../db/queries/audit.js";
+import { type Course, courseUsage, type Lab, lockCourse } from "../db/queries/courses.js";
 import { appendEvent } from "../db/queries/events.js";
 import { defaultVersion, hostsHolding, imageByName } from "../db/queries/images.js";
 import {
@@ -35,16 +37,38 @@ import {
 } from "../db/queries/machines.js";
 import type { User } from "../db/queries/users.js";
 
+/** A lab machine's lab and course: its budgets, and its lease from the lab's time limit. */
+export interface LabStart {
+  lab: Lab;
+  course: Course;
+}
+
 /**
  * Records a new machine for owner: validated, within quotas, on a live host with room, with a
- * PENDING event. The owner's row lock serializes their provisions (quotas) and host row locks
- * serialize placement (the last slot goes to one machine only). Audited in the same transaction.
+ * PENDING event. The owner's row lock serializes their provisions (quotas), a lab's course row
+ * lock its budgets, and host row locks placement (the last slot goes to one machine only).
+ * Audited in the same transaction.
  */
-export async function provisionMachine(db: Db, actor: Actor, owner: User, input: ProvisionInput): Promise<Machine> {
+export async function provisionMachine(
+  db: Db,
+  actor: Actor,
+  owner: User,
+  input: ProvisionInput,
+  lab?: LabStart,
+): Promise<Machine> {
   return audited(db, { actor, action: "MACHINE_PROVISION", target: { name: input.name } }, async (tx, target) => {
     const valid = validateProvision(input);
     await lockUser(tx, owner.id);
     if (!owner.hostUser) throw new NoHostAccountError(owner.name);
+    if (lab) {
+      await lockCourse(tx, lab.course.id);
+      checkCourseBudget(
+        lab.course,
+        lab.lab,
+        await courseUsage(tx, lab.course.id, owner.id, lab.lab.id),
+        valid.memoryMiB,
+      );
+    }
     const image = await imageByName(tx, valid.image);
     if (!image) throw new ImageNotFoundError(valid.image);
     checkQuota(owner, await ownerUsage(tx, owner.id), valid.memoryMiB);
@@ -73,6 +97,11 @@ export async function provisionMachine(db: Db, actor: Actor, owner: User, input:
       memoryMiB: valid.memoryMiB,
       limits: valid.limits,
       sshPublicKeys: valid.sshPublicKeys,
+      ...(lab && {
+        labId: lab.lab.id,
+        courseId: lab.course.id,
+        expiresAt: new Date(Date.now() + lab.lab.timeLimitSeconds * 1000),
+      }),
     });
     Object.assign(target, { id: machine.id, name });
     await appendEvent(tx, machine.id, stateChanged("PENDING"));

@@ -5,8 +5,13 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 export type AuditAction =
+  | 'COURSE_CREATE'
+  | 'COURSE_ENROL'
+  | 'COURSE_TOKEN_CREATE'
   | 'IMAGE_SYNC'
+  | 'LAB_CREATE'
   | 'MACHINE_DESTROY'
+  | 'MACHINE_EXTEND'
   | 'MACHINE_PROVISION'
   | 'MACHINE_REBOOT'
   | 'MACHINE_SSH_KEYS_ADD'
@@ -99,6 +104,10 @@ type MachineEventFields_HomeMounted_Fragment = { __typename: 'HomeMounted', path
 
 type MachineEventFields_LeaseWarning_Fragment = { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string };
 
+type MachineEventFields_MachineExpiring_Fragment = { __typename: 'MachineExpiring', cursor: string, at: string };
+
+type MachineEventFields_MachineLeaseExtended_Fragment = { __typename: 'MachineLeaseExtended', cursor: string, at: string };
+
 type MachineEventFields_MachineLimitReached_Fragment = { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string };
 
 type MachineEventFields_MachineResponsive_Fragment = { __typename: 'MachineResponsive', unresponsiveSeconds: number, cursor: string, at: string };
@@ -118,6 +127,8 @@ export type MachineEventFieldsFragment =
   | MachineEventFields_DhcpLeaseAcquired_Fragment
   | MachineEventFields_HomeMounted_Fragment
   | MachineEventFields_LeaseWarning_Fragment
+  | MachineEventFields_MachineExpiring_Fragment
+  | MachineEventFields_MachineLeaseExtended_Fragment
   | MachineEventFields_MachineLimitReached_Fragment
   | MachineEventFields_MachineResponsive_Fragment
   | MachineEventFields_MachineStateChanged_Fragment
@@ -160,6 +171,8 @@ export type MachineLogQuery = { machine: { events: Array<
       | { __typename: 'DhcpLeaseAcquired', ip: string, mac: string, leaseSeconds: number | null, cursor: string, at: string }
       | { __typename: 'HomeMounted', path: string, cursor: string, at: string }
       | { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string }
+      | { __typename: 'MachineExpiring', cursor: string, at: string }
+      | { __typename: 'MachineLeaseExtended', cursor: string, at: string }
       | { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string }
       | { __typename: 'MachineResponsive', unresponsiveSeconds: number, cursor: string, at: string }
       | { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string }
@@ -310,6 +323,8 @@ export type MachineEventsSubscription = { machineEvents:
     | { __typename: 'DhcpLeaseAcquired', ip: string, mac: string, leaseSeconds: number | null, cursor: string, at: string }
     | { __typename: 'HomeMounted', path: string, cursor: string, at: string }
     | { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string }
+    | { __typename: 'MachineExpiring', cursor: string, at: string }
+    | { __typename: 'MachineLeaseExtended', cursor: string, at: string }
     | { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string }
     | { __typename: 'MachineResponsive', unresponsiveSeconds: number, cursor: string, at: string }
     | { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string }

@@ -17,7 +17,7 @@ interface EventToAppend {
 }
 
 /** The machine row an append may check before it writes (who may append to it). */
-export type AppendTarget = Pick<typeof machines.$inferSelect, "ownerId" | "hostId">;
+export type AppendTarget = Pick<typeof machines.$inferSelect, "ownerId" | "hostId" | "courseId">;
 
 type Reader = Pick<Db, "select">;
 
@@ -31,6 +31,7 @@ async function readForAppend(db: Reader, machineId: string, items: EventToAppend
       imageId: machines.imageId,
       ownerId: machines.ownerId,
       hostId: machines.hostId,
+      courseId: machines.courseId,
     })
     .from(machines)
     .where(eq(machines.id, machineId));

@@ -1,0 +1,95 @@
+import { COURSE_ROLES, type CourseRole, DEFAULT_LEASE_WARNINGS } from "../courses.js";
+import { DEFAULT_IMAGE, MEMORY_MIB } from "../defaults.js";
+import { fieldPath } from "../fields.js";
+import { FieldErrors } from "./check.js";
+import { hostAccount, imageName, machineName, userName } from "./names.js";
+import { integerWithin, memoryMiB, positiveInteger } from "./values.js";
+
+/** A lab machine lives from 5 seconds (tests, demos) to a week. */
+export const LAB_TIME_BOUNDS = { min: 5, max: 7 * 86_400 };
+const extension = integerWithin({ min: 0, max: LAB_TIME_BOUNDS.max });
+
+export interface CourseInput {
+  name: string;
+  title?: string | null;
+  maxMachines?: number | null;
+  maxMemoryMiB?: number | null;
+  studentMaxMachines?: number | null;
+}
+
+/** A course: a name like a user's (it is typed in commands), budgets positive when given. */
+export function validateCourse<T extends CourseInput>(input: T): T {
+  const errors = new FieldErrors().check("name", input.name, userName);
+  for (const key of ["maxMachines", "maxMemoryMiB", "studentMaxMachines"] as const) {
+    const value = input[key];
+    if (value != null) errors.check(key, value, positiveInteger);
+  }
+  errors.throwIfAny();
+  return input;
+}
+
+export interface EnrolmentInput {
+  user: string;
+  role?: CourseRole | null;
+  hostUser?: string | null;
+}
+
+export function validateEnrolments(enrolments: readonly EnrolmentInput[]) {
+  const errors = new FieldErrors();
+  if (enrolments.length === 0) errors.add({ field: "users", message: "needs at least one user" });
+  if (enrolments.length > 1000) errors.add({ field: "users", message: "at most 1000 at once" });
+  for (const [i, e] of enrolments.entries()) {
+    errors.check(fieldPath("users", i, "user"), e.user, userName);
+    if (e.hostUser) errors.check(fieldPath("users", i, "hostUser"), e.hostUser, hostAccount);
+    if (e.role && !COURSE_ROLES.includes(e.role))
+      errors.add({ field: fieldPath("users", i, "role"), message: "is not a course role" });
+  }
+  errors.throwIfAny();
+  return enrolments.map((e) => ({ user: e.user, role: e.role ?? "STUDENT", hostUser: e.hostUser ?? undefined }));
+}
+
+export interface LabInput {
+  name: string;
+  image?: string | null;
+  imageVersion?: number | null;
+  memoryMiB?: number | null;
+  timeLimitSeconds: number;
+  maxExtensionSeconds?: number | null;
+  warnAtSeconds?: number[] | null;
+  machinesPerStudent?: number | null;
+}
+
+/** A lab: its name is its machines' default name, so a DNS label; warnings fall inside the time limit. */
+export function validateLab(input: LabInput) {
+  const errors = new FieldErrors().check("name", input.name, machineName);
+  const image = input.image ?? DEFAULT_IMAGE;
+  errors.check("image", image, imageName);
+  if (input.imageVersion != null) errors.check("imageVersion", input.imageVersion, positiveInteger);
+  const memory = input.memoryMiB ?? MEMORY_MIB.default;
+  errors.check("memoryMiB", memory, memoryMiB);
+  errors.check("timeLimitSeconds", input.timeLimitSeconds, integerWithin(LAB_TIME_BOUNDS));
+  const maxExtensionSeconds = input.maxExtensionSeconds ?? 0;
+  errors.check("maxExtensionSeconds", maxExtensionSeconds, extension);
+  const warnAtSeconds = input.warnAtSeconds ?? DEFAULT_LEASE_WARNINGS.filter((w) => w < input.timeLimitSeconds);
+  const within = integerWithin({ min: 1, max: Math.max(1, input.timeLimitSeconds - 1) });
+  for (const [i, at] of warnAtSeconds.entries()) errors.check(fieldPath("warnAtSeconds", i), at, within);
+  const machinesPerStudent = input.machinesPerStudent ?? 1;
+  errors.check("machinesPerStudent", machinesPerStudent, integerWithin({ min: 1, max: 10 }));
+  errors.throwIfAny();
+  return {
+    name: input.name,
+    image,
+    imageVersion: input.imageVersion ?? undefined,
+    memoryMiB: memory,
+    timeLimitSeconds: input.timeLimitSeconds,
+    maxExtensionSeconds,
+    warnAtSeconds,
+    machinesPerStudent,
+  };
+}
+
+/** An extension: a positive whole number of seconds (the lab's cap is checked against the machine). */
+export function validateExtension(seconds: number): number {
+  new FieldErrors().check("seconds", seconds, integerWithin({ min: 1, max: LAB_TIME_BOUNDS.max })).throwIfAny();
+  return seconds;
+}
