@@ -41,11 +41,16 @@ export const NO_RATE_LIMIT: RateLimit = { burst: 0, perSecond: 0 };
 export async function startTestApi(
   kind: "postgres" | "pglite" = "postgres",
   existing?: Database,
-  options: { rateLimit?: RateLimit } = {},
+  options: { rateLimit?: RateLimit; leaseIntervalMs?: number } = {},
 ): Promise<TestApi> {
   const db = existing ? { database: existing, drop: async () => undefined } : await testDatabase(kind);
   const stateDir = await mkdtemp(join(tmpdir(), "gaol-api-"));
-  const app = await buildApp({ database: db.database, stateDir, rateLimit: options.rateLimit });
+  const app = await buildApp({
+    database: db.database,
+    stateDir,
+    rateLimit: options.rateLimit,
+    leaseIntervalMs: options.leaseIntervalMs,
+  });
   await app.prepare();
   const gql = async (token: string | undefined, query: string, variables?: object) => {
     const headers: Record<string, string> = { "content-type": "application/json" };

@@ -1,0 +1,278 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keepLeases } from "../../services/leases.js";
+import { startTestApi, type TestApi } from "../helpers/api.js";
+
+const CREATE_COURSE = `mutation ($input: CreateCourseInput!) { createCourse(input: $input) {
+  __typename ... on CreateCoursePayload { course { name } } ... on Error { message } } }`;
+const ENROL = `mutation ($course: String!, $users: [EnrolmentInput!]!) { enrolInCourse(course: $course, users: $users) {
+  __typename ... on EnrolInCoursePayload { enrolled { user { name } role } }
+  ... on Error { message } ... on ValidationError { fields { field message } } } }`;
+const TOKEN = `mutation ($course: String!, $user: String!) { createCourseToken(course: $course, user: $user) {
+  __typename ... on CreateCourseTokenPayload { token } ... on Error { message } } }`;
+const CREATE_LAB = `mutation ($course: String!, $input: CreateLabInput!) { createLab(course: $course, input: $input) {
+  __typename ... on CreateLabPayload { lab { name timeLimitSeconds warnAtSeconds } } ... on Error { message } } }`;
+const START_LAB = `mutation ($course: String!, $lab: String!, $name: String) { startLab(course: $course, lab: $lab, name: $name) {
+  __typename ... on StartLabPayload { machine { id name expiresAt extensionLeftSeconds lab { name } } }
+  ... on Error { message } ... on QuotaExceededError { quota limit requested } } }`;
+const EXTEND = `mutation ($id: ID!, $seconds: Int!) { extendMachine(id: $id, seconds: $seconds) {
+  __typename ... on ExtendMachinePayload { machine { expiresAt extendedSeconds extensionLeftSeconds } }
+  ... on Error { message } ... on ExtensionRefusedError { maxExtensionSeconds extensionLeftSeconds } } }`;
+const COURSE_MACHINES = `query ($name: String!) { course(name: $name) { viewerRole
+  machines { edges { node { name owner { name } } } } members { user { name } role } } }`;
+const MACHINE = `query ($id: ID!) { machine(id: $id) { name state desiredState stateReason expiresAt events {
+  __typename ... on MachineExpiring { secondsLeft extensionLeftSeconds message }
+  ... on MachineLeaseExtended { bySeconds by } } } }`;
+
+let api: TestApi;
+let admin: string;
+let instructor: string;
+let ta: string;
+let stuA: string;
+let stuB: string;
+let outsider: string;
+let agent: string;
+
+/** The row id inside a Relay global id ("Machine:<uuid>"), as the lease pass reports it. */
+const rowId = (globalId: string) => Buffer.from(globalId, "base64").toString().split(":")[1];
+
+let agentSeq = 0;
+async function report(machineId: string, kind: string, payload: object) {
+  return api.gql(
+    agent,
+    `mutation ($events: [MachineEventInput!]!) { reportMachineEvents(events: $events) { stored } }`,
+    { events: [{ machineId, agentSeq: ++agentSeq, kind, payload }] },
+  );
+}
+
+const names = (course: { machines: { edges: Array<{ node: { name: string; owner: { name: string } } }> } }) =>
+  course.machines.edges.map((e) => `${e.node.owner.name}/${e.node.name}`).sort();
+
+async function courseToken(course: string, user: string) {
+  const { createCourseToken } = await api.ok(instructor, TOKEN, { course, user });
+  expect(createCourseToken.__typename).toBe("CreateCourseTokenPayload");
+  return createCourseToken.token as string;
+}
+
+async function startLab(token: string, lab = "shell", name?: string) {
+  return (await api.ok(token, START_LAB, { course: "os101", lab, name })).startLab;
+}
+
+beforeAll(async () => {
+  // Leases are driven by keepLeases with a chosen clock, not by the replica's timer.
+  api = await startTestApi("postgres", undefined, { leaseIntervalMs: 0 });
+  agent = await api.login("courses-host", "AGENT");
+  admin = await api.login("courses-admin", "ADMIN");
+  instructor = await api.login("prof");
+  const made = await api.ok(admin, CREATE_COURSE, {
+    input: { name: "os101", title: "Operating systems", instructors: ["prof"], maxMachines: 3 },
+  });
+  expect(made.createCourse.__typename).toBe("CreateCoursePayload");
+  await api.ok(admin, CREATE_COURSE, { input: { name: "net202", instructors: ["prof"] } });
+  const enrolled = await api.ok(instructor, ENROL, {
+    course: "os101",
+    users: [
+      { user: "tina", role: "TA", hostUser: "tina" },
+      { user: "stu-a", hostUser: "stu-a" },
+      { user: "stu-b", hostUser: "stu-b" },
+      { user: "stu-c", hostUser: "stu-c" },
+      { user: "stu-d", hostUser: "stu-d" },
+    ],
+  });
+  expect(enrolled.enrolInCourse.__typename).toBe("EnrolInCoursePayload");
+  await api.ok(instructor, ENROL, { course: "net202", users: [{ user: "xavier", hostUser: "xavier" }] });
+  [ta, stuA, stuB, outsider] = await Promise.all([
+    courseToken("os101", "tina"),
+    courseToken("os101", "stu-a"),
+    courseToken("os101", "stu-b"),
+    courseToken("net202", "xavier"),
+  ]);
+  const lab = await api.ok(instructor, CREATE_LAB, {
+    course: "os101",
+    input: { name: "shell", timeLimitSeconds: 3600, maxExtensionSeconds: 900 },
+  });
+  expect(lab.createLab).toMatchObject({ lab: { name: "shell", timeLimitSeconds: 3600, warnAtSeconds: [600, 120] } });
+});
+afterAll(() => api?.close());
+
+describe("a course's lab machines", () => {
+  let machineA: string;
+  let machineB: string;
+
+  it("start for each student with the lab's lease, one per student", async () => {
+    const before = Date.now();
+    const a = await startLab(stuA);
+    expect(a).toMatchObject({
+      __typename: "StartLabPayload",
+      machine: { name: "shell", lab: { name: "shell" }, extensionLeftSeconds: 900 },
+    });
+    const ends = new Date(a.machine.expiresAt).getTime();
+    expect(ends).toBeGreaterThanOrEqual(before + 3600_000 - 1000);
+    expect(ends).toBeLessThanOrEqual(Date.now() + 3600_000 + 1000);
+    machineA = a.machine.id;
+    machineB = (await startLab(stuB)).machine.id;
+
+    const again = await startLab(stuA, "shell", "shell-2");
+    expect(again).toMatchObject({ __typename: "QuotaExceededError", quota: "lab.machinesPerStudent", limit: 1 });
+    expect(again.message).toMatch(/lab/);
+  });
+
+  it("are seen by the course's staff and by nobody outside it", async () => {
+    const byTa = (await api.ok(ta, COURSE_MACHINES, { name: "os101" })).course;
+    expect(byTa.viewerRole).toBe("TA");
+    expect(names(byTa)).toEqual(["stu-a/shell", "stu-b/shell"]);
+    expect((await api.ok(ta, MACHINE, { id: machineA })).machine.name).toBe("shell");
+
+    // A student sees their own machine in the course, and only the staff in its roster.
+    const byB = (await api.ok(stuB, COURSE_MACHINES, { name: "os101" })).course;
+    expect(names(byB)).toEqual(["stu-b/shell"]);
+    expect(byB.members.map((m: { role: string }) => m.role).sort()).toEqual(["INSTRUCTOR", "TA"]);
+    expect((await api.ok(stuB, MACHINE, { id: machineA })).machine).toBeNull();
+
+    // Another course's student: no course, no machine, no list.
+    expect((await api.ok(outsider, COURSE_MACHINES, { name: "os101" })).course).toBeNull();
+    expect((await api.ok(outsider, MACHINE, { id: machineA })).machine).toBeNull();
+    const theirs = await api.ok(outsider, "{ machines { edges { node { id } } } }");
+    expect(theirs.machines.edges).toEqual([]);
+  });
+
+  it("warn at 10 and 2 minutes before the end, once each, then are destroyed at it", async () => {
+    const ends = new Date((await api.ok(stuA, MACHINE, { id: machineA })).machine.expiresAt).getTime();
+    const at = (secondsBefore: number) => keepLeases(api.database.db, new Date(ends - secondsBefore * 1000));
+    const a = rowId(machineA);
+    expect((await at(601)).warned).not.toContain(a);
+    expect((await at(599)).warned).toContain(a);
+    expect((await at(598)).warned).not.toContain(a);
+    expect((await at(119)).warned).toContain(a);
+    expect((await at(1)).warned).not.toContain(a);
+
+    let machine = (await api.ok(stuA, MACHINE, { id: machineA })).machine;
+    const warnings = machine.events.filter((e: { __typename: string }) => e.__typename === "MachineExpiring");
+    expect(warnings.map((w: { secondsLeft: number }) => w.secondsLeft)).toEqual([599, 119]);
+    expect(warnings[0].message).toMatch(/destroyed in 10 minutes .*home directory is kept.*gaol extend/);
+    expect(machine.desiredState).not.toBe("DESTROYED");
+
+    for (const state of ["PROVISIONING", "BOOTING", "READY"]) await report(machineA, "MachineStateChanged", { state });
+    const pass = await at(0);
+    expect(pass.ended).toContain(a);
+    expect(pass.ended).not.toContain(rowId(machineB));
+    machine = (await api.ok(stuA, MACHINE, { id: machineA })).machine;
+    expect(machine).toMatchObject({ state: "STOPPING", desiredState: "DESTROYED" });
+    expect(machine.stateReason).toMatch(/lab's time is up/);
+    expect((await at(0)).ended).not.toContain(a);
+
+    const audit = await api.ok(admin, `{ auditLog(first: 50) { edges { node { action userName targetId } } } }`);
+    const entries = audit.auditLog.edges.map((e: { node: object }) => e.node);
+    expect(entries).toContainEqual({ action: "MACHINE_DESTROY", userName: "gaol", targetId: machineA });
+  });
+
+  it("extend within the lab's cap, and refuse beyond it", async () => {
+    const before = (await api.ok(stuB, MACHINE, { id: machineB })).machine;
+    const extended = (await api.ok(stuB, EXTEND, { id: machineB, seconds: 600 })).extendMachine;
+    expect(extended).toMatchObject({
+      __typename: "ExtendMachinePayload",
+      machine: { extendedSeconds: 600, extensionLeftSeconds: 300 },
+    });
+    expect(new Date(extended.machine.expiresAt).getTime() - new Date(before.expiresAt).getTime()).toBe(600_000);
+
+    const refused = (await api.ok(stuB, EXTEND, { id: machineB, seconds: 301 })).extendMachine;
+    expect(refused).toMatchObject({
+      __typename: "ExtensionRefusedError",
+      maxExtensionSeconds: 900,
+      extensionLeftSeconds: 300,
+    });
+    expect(refused.message).toMatch(/5 more minutes/);
+
+    // Staff may extend a student's machine; another student may not even find it.
+    expect((await api.ok(ta, EXTEND, { id: machineB, seconds: 60 })).extendMachine.machine.extendedSeconds).toBe(660);
+    expect((await api.ok(stuA, EXTEND, { id: machineB, seconds: 60 })).extendMachine.__typename).toBe("NotFoundError");
+
+    const events = (await api.ok(stuB, MACHINE, { id: machineB })).machine.events;
+    const extensions = events.filter((e: { __typename: string }) => e.__typename === "MachineLeaseExtended");
+    expect(extensions).toEqual([
+      { __typename: "MachineLeaseExtended", bySeconds: 600, by: "stu-b" },
+      { __typename: "MachineLeaseExtended", bySeconds: 60, by: "tina" },
+    ]);
+  });
+
+  it("refuse to extend a machine that is not a lab's", async () => {
+    const { provisionMachine } = await api.ok(
+      stuB,
+      `mutation { provisionMachine(input: { name: "own" }) { ... on ProvisionMachinePayload { machine { id } } } }`,
+    );
+    const result = (await api.ok(stuB, EXTEND, { id: provisionMachine.machine.id, seconds: 60 })).extendMachine;
+    expect(result.__typename).toBe("InvalidStateError");
+  });
+
+  it("share the course's budget: the machine past it is refused, naming the budget", async () => {
+    const stuC = await courseToken("os101", "stu-c");
+    const stuD = await courseToken("os101", "stu-d");
+    expect((await startLab(stuC)).__typename).toBe("StartLabPayload");
+    // stu-a's machine counts until its host has destroyed it.
+    expect((await startLab(ta)).__typename).toBe("QuotaExceededError");
+    await report(machineA, "MachineStateChanged", { state: "DESTROYED" });
+    expect((await startLab(ta)).__typename).toBe("StartLabPayload");
+    const over = await startLab(stuD);
+    expect(over).toMatchObject({ __typename: "QuotaExceededError", quota: "course.machines", limit: 3, requested: 4 });
+    expect(over.message).toMatch(/course/);
+  });
+
+  it("cannot be reported into by an agent: leases are the api's word", async () => {
+    const { data, errors } = await report(machineB, "MachineExpiring", {
+      endsAt: new Date().toISOString(),
+      secondsLeft: 1,
+      extensionLeftSeconds: 0,
+      message: "x",
+    });
+    expect(data?.reportMachineEvents ?? null).toBeNull();
+    expect(errors?.[0]?.message).toBeTruthy();
+  });
+});
+
+describe("course staff's limits", () => {
+  it("a TA cannot add labs or enrol, and an instructor of one course nothing in another", async () => {
+    const lab = await api.ok(ta, CREATE_LAB, { course: "os101", input: { name: "x", timeLimitSeconds: 60 } });
+    expect(lab.createLab.__typename).toBe("NotFoundError");
+    const enrol = await api.ok(ta, ENROL, { course: "os101", users: [{ user: "sneaky" }] });
+    expect(enrol.enrolInCourse.__typename).toBe("NotFoundError");
+  });
+
+  it("an instructor cannot take another user's host account, nor remap or mint for an admin's users", async () => {
+    const taken = await api.ok(instructor, ENROL, { course: "os101", users: [{ user: "mallory", hostUser: "stu-a" }] });
+    expect(taken.enrolInCourse.fields).toEqual([
+      { field: "users.0.hostUser", message: "is another user's host account" },
+    ]);
+
+    // "ann" was made by an admin (login maps her host account): enrolled, but not remapped or minted for.
+    await api.login("ann");
+    expect(
+      (await api.ok(instructor, ENROL, { course: "os101", users: [{ user: "ann" }] })).enrolInCourse.__typename,
+    ).toBe("EnrolInCoursePayload");
+    const remap = await api.ok(instructor, ENROL, { course: "os101", users: [{ user: "ann", hostUser: "ann2" }] });
+    expect(remap.enrolInCourse.__typename).toBe("ValidationError");
+    const mint = await api.ok(instructor, TOKEN, { course: "os101", user: "ann" });
+    expect(mint.createCourseToken.__typename).toBe("ValidationError");
+    expect(mint.createCourseToken.message).toMatch(/an admin makes their tokens/);
+
+    // Nor for an admin, whose token would be an admin's.
+    const enrolAdmin = await api.ok(instructor, ENROL, { course: "os101", users: [{ user: "courses-admin" }] });
+    expect(enrolAdmin.enrolInCourse.__typename).toBe("ValidationError");
+  });
+
+  it("an instructor cannot mint for a student who is also in a course they do not teach", async () => {
+    const other = await api.login("other-prof");
+    await api.ok(admin, CREATE_COURSE, { input: { name: "art1", instructors: ["other-prof"] } });
+    await api.ok(other, ENROL, { course: "art1", users: [{ user: "stu-b" }] });
+    const mint = await api.ok(instructor, TOKEN, { course: "os101", user: "stu-b" });
+    expect(mint.createCourseToken.__typename).toBe("ValidationError");
+  });
+
+  it("a course's lab rules are checked with the field named", async () => {
+    const bad = await api.ok(instructor, CREATE_LAB, {
+      course: "os101",
+      input: { name: "Bad Name", timeLimitSeconds: 2, warnAtSeconds: [5] },
+    });
+    expect(bad.createLab.__typename).toBe("ValidationError");
+    expect(bad.createLab.message).toMatch(/name/);
+    expect(bad.createLab.message).toMatch(/timeLimitSeconds/);
+  });
+});
