@@ -11,7 +11,7 @@ import { ago, fromNow, printJson, printTable } from "./output.js";
 import { bar, mebibytes, Progress } from "./progress.js";
 
 /** GAOL_TOKEN, or on the server itself the first admin token the server wrote. */
-async function adminEndpoint(): Promise<Endpoint> {
+export async function adminEndpoint(): Promise<Endpoint> {
   const endpoint = endpointFromEnv();
   if (endpoint.token) return endpoint;
   const file = join(process.env.GAOL_STATE_DIR ?? "/var/lib/gaol", "admin-token");

@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { GaolClient, type Machine } from "../sdk/client.js";
 import type { Endpoint } from "../sdk/request.js";
-import { printJson, printTable, stateLabel } from "./output.js";
+import { labPath } from "./courses.js";
+import { parseDuration } from "./duration.js";
+import { fromNow, printJson, printTable, stateLabel } from "./output.js";
 import { describeEvent, Progress } from "./progress.js";
 
 /** The viewer's live machine with that name. */
@@ -74,9 +76,26 @@ export async function addKey(endpoint: Endpoint, name: string | undefined, file:
 /** `gaol up`: provision, show each stage as it happens, exit when READY (or non-zero on FAILED). */
 export async function up(
   endpoint: Endpoint,
-  args: { name?: string; image?: string; memory?: string; processes?: string; cpuPercent?: string; json?: boolean },
+  args: {
+    name?: string;
+    image?: string;
+    memory?: string;
+    processes?: string;
+    cpuPercent?: string;
+    lab?: string;
+    json?: boolean;
+  },
 ): Promise<number> {
   const client = new GaolClient(endpoint);
+  if (args.lab) {
+    // A lab decides the image, memory and limits: flags that would contradict it are refused, not ignored.
+    const { course, lab } = labPath(args.lab, "usage: gaol up --lab COURSE/LAB [NAME]");
+    if (args.image || args.memory || args.processes || args.cpuPercent)
+      throw new Error("a lab's machine takes the lab's image and memory: drop --image, --memory and the limits");
+    const key = await keyOrOffer();
+    const machine = await client.startLab(course, lab, { name: args.name, sshPublicKeys: key ? [key.publicKey] : [] });
+    return untilReady(client, machine, new Progress(machine.name), { json: args.json });
+  }
   const key = await keyOrOffer();
   const machine = await client.provision({
     name: args.name,
@@ -110,6 +129,28 @@ async function lastCursor(client: GaolClient, id: string): Promise<string | unde
   }
 }
 
+/** "; it ends in 2 h (gaol extend adds time)" for a lab machine, "" for one that lives until destroyed. */
+function leaseNote(machine: Machine): string {
+  if (!machine.expiresAt) return "";
+  const extend = (machine.extensionLeftSeconds ?? 0) > 0 ? " (gaol extend adds time)" : "";
+  return `; the lab ends it ${fromNow(machine.expiresAt)}${extend}`;
+}
+
+/** `gaol extend NAME [--by 15m]`: a lab machine lives longer, within what its lab allows. */
+export async function extend(endpoint: Endpoint, name: string, by: string | undefined): Promise<void> {
+  const client = new GaolClient(endpoint);
+  const machine = await machineNamed(client, name);
+  if (!machine.expiresAt) throw new Error(`${name} is not a lab machine: it lives until you destroy it`);
+  const left = machine.extensionLeftSeconds ?? 0;
+  if (left === 0) throw new Error(`${name}'s lab allows no more time: save your work to your home directory`);
+  const seconds = by === undefined ? Math.min(left, 900) : parseDuration(by);
+  const extended = await client.extend(machine.id, seconds);
+  const more = extended.extensionLeftSeconds
+    ? `; ${Math.round(extended.extensionLeftSeconds / 60)} more minutes can be added`
+    : "";
+  console.error(`gaol: ${name} now ends ${fromNow(extended.expiresAt)}${more}`);
+}
+
 /** Shows the machine's events after `after` until it is READY (exit 0) or FAILED or DESTROYED (exit 1). */
 async function untilReady(
   client: GaolClient,
@@ -123,7 +164,7 @@ async function untilReady(
       if (line) progress.step(line);
       if (event.__typename !== "MachineStateChanged") continue;
       if (event.state === "READY") {
-        progress.done(`ready in ${progress.elapsed} — gaol ssh ${machine.name}`);
+        progress.done(`ready in ${progress.elapsed} — gaol ssh ${machine.name}${leaseNote(machine)}`);
         if (options.json) printJson(await client.machine(machine.id));
         else console.log(machine.name);
         return 0;
@@ -147,8 +188,12 @@ export async function ls(endpoint: Endpoint, json: boolean): Promise<void> {
     console.error("gaol: no machines yet: gaol up NAME makes one");
     return;
   }
+  // The lab columns only when a lab machine is listed: most users never see them.
+  const labs = machines.some((m) => m.expiresAt);
+  const lab = (m: Machine) =>
+    labs ? [m.lab ? `${m.lab.course.name}/${m.lab.name}` : "-", m.expiresAt ? fromNow(m.expiresAt) : "-"] : [];
   printTable([
-    ["NAME", "STATE", "IP", "MEMORY", "IMAGE", "OWNER"],
+    ["NAME", "STATE", "IP", "MEMORY", "IMAGE", "OWNER", ...(labs ? ["LAB", "ENDS"] : [])],
     ...machines.map((m) => [
       m.name,
       stateLabel(m),
@@ -156,12 +201,19 @@ export async function ls(endpoint: Endpoint, json: boolean): Promise<void> {
       `${m.memoryMiB} MiB`,
       m.imageVersion ? `${m.image.name}@${m.imageVersion}` : m.image.name,
       m.owner.name,
+      ...lab(m),
     ]),
   ]);
 }
 
 /** What `gaol logs` prints besides the console: states and health, in order on stdout so `| tail` and `| grep` see one log. */
-const NOTICES = new Set(["MachineStateChanged", "MachineUnresponsive", "MachineResponsive"]);
+const NOTICES = new Set([
+  "MachineStateChanged",
+  "MachineUnresponsive",
+  "MachineResponsive",
+  "MachineExpiring",
+  "MachineLeaseExtended",
+]);
 
 /** `gaol logs NAME [-f] [--json]`: the whole boot log; with -f, follows it. */
 export async function logs(endpoint: Endpoint, name: string, follow: boolean, json: boolean): Promise<void> {

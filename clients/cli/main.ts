@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 // Loaded for the command that needs them: `gaol help` starts without execa, ws or the SDK.
 const machines = () => import("./machines.js");
 const admin = () => import("./admin.js");
+const courses = () => import("./courses.js");
 const endpoint = async () => (await import("../sdk/node.js")).endpointFromEnv();
 
 const log = (line: string) => console.error(`gaol: ${line}`);
@@ -23,6 +24,13 @@ const USAGE = `usage:
   gaol token ls [--json]              your tokens: prefix, expiry, last use (never secrets)
   gaol token revoke ID                the token stops working at once
 
+in a course:
+  gaol course ls [--json]             your courses, your part in each, their labs
+  gaol lab ls [COURSE] [--json]       the labs you can start, with their time limits
+  gaol up --lab COURSE/LAB [NAME]     your machine for a lab; it ends when the lab's time is up
+  gaol extend NAME [--by 15m]         more time for a lab machine, within what the lab allows
+
+for instructors — course enrol, course token, course machines, lab create: gaol help course
 for admins and hosts — serve, agent, setup, try, hosts, image sync, token create, audit: gaol help admin`;
 
 const ADMIN_USAGE = `usage, for admins and hosts:
@@ -40,6 +48,18 @@ const ADMIN_USAGE = `usage, for admins and hosts:
   gaol audit [--user NAME] [--action A] [--first N] [--after CURSOR] [--json]
                                       who changed what, when, and how it went
   gaol ls [--json]                    everyone's machines`;
+
+const COURSE_USAGE = `usage, for a course's instructors (and its TAs: course machines):
+  gaol course enrol COURSE USER[:HOST_ACCOUNT]... [--role STUDENT|TA|INSTRUCTOR]
+                                      add members, making missing users with their host account
+  gaol course token COURSE USER [--expires 7d]
+                                      a token for a member the course enrolled, printed once
+  gaol course machines COURSE [--json]
+                                      everyone's lab machines: state, address, when each ends
+  gaol lab create COURSE/LAB --time 2h [--extend 30m] [--warn 10m,2m] [--image I] [--memory MiB] [--per-student N]
+                                      a lab: its starter image and each machine's time limit
+  gaol course create NAME [--title T] [--instructor USER]... [--max-machines N] [--max-memory MiB]
+      [--student-max-machines N]      ADMIN: a course, its instructors and its budgets`;
 
 function jsonFlag(args: string[]) {
   return parseArgs({ args, options: { json: { type: "boolean", default: false } } }).values;
@@ -90,11 +110,69 @@ async function main(argv: string[]): Promise<number> {
           memory: { type: "string" },
           processes: { type: "string" },
           "cpu-percent": { type: "string" },
+          lab: { type: "string" },
           json: { type: "boolean", default: false },
         },
       });
       const { "cpu-percent": cpuPercent, ...others } = values;
       return (await machines()).up(await endpoint(), { name: positionals[0], cpuPercent, ...others });
+    }
+    case "course": {
+      const [sub, ...flags] = rest;
+      const { values, positionals } = parseArgs({
+        args: flags,
+        allowPositionals: true,
+        options: {
+          title: { type: "string" },
+          instructor: { type: "string", multiple: true },
+          "max-machines": { type: "string" },
+          "max-memory": { type: "string" },
+          "student-max-machines": { type: "string" },
+          role: { type: "string" },
+          expires: { type: "string" },
+          json: { type: "boolean", default: false },
+        },
+      });
+      const c = await courses();
+      const [course, ...others] = positionals;
+      if (sub === "ls" || sub === "list") await c.listCourses(await endpoint(), values.json);
+      else if (sub === "create") await c.createCourse(await (await admin()).adminEndpoint(), course, values);
+      else if (sub === "enrol" || sub === "enroll") await c.enrol(await endpoint(), course, others, values.role);
+      else if (sub === "token") await c.courseToken(await endpoint(), course, others[0], values.expires);
+      else if (sub === "machines") await c.courseMachines(await endpoint(), course, values.json);
+      else throw new Error(COURSE_USAGE);
+      return 0;
+    }
+    case "lab": {
+      const [sub, ...flags] = rest;
+      const { values, positionals } = parseArgs({
+        args: flags,
+        allowPositionals: true,
+        options: {
+          time: { type: "string" },
+          extend: { type: "string" },
+          warn: { type: "string" },
+          image: { type: "string" },
+          memory: { type: "string" },
+          "per-student": { type: "string" },
+          json: { type: "boolean", default: false },
+        },
+      });
+      const c = await courses();
+      if (sub === "ls" || sub === "list") await c.listLabs(await endpoint(), positionals[0], values.json);
+      else if (sub === "create") await c.createLab(await endpoint(), positionals[0], values);
+      else throw new Error(COURSE_USAGE);
+      return 0;
+    }
+    case "extend": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { by: { type: "string" } },
+      });
+      if (!positionals[0]) throw new Error("usage: gaol extend NAME [--by 15m]");
+      await (await machines()).extend(await endpoint(), positionals[0], values.by);
+      return 0;
     }
     case "ls": {
       await (await machines()).ls(await endpoint(), jsonFlag(rest).json);
@@ -165,7 +243,7 @@ async function main(argv: string[]): Promise<number> {
     case "help":
     case "--help":
     case "-h":
-      console.log(rest[0] === "admin" ? ADMIN_USAGE : USAGE);
+      console.log(rest[0] === "admin" ? ADMIN_USAGE : rest[0] === "course" ? COURSE_USAGE : USAGE);
       return 0;
     default:
       log(`unknown command "${command}": gaol help lists them`);

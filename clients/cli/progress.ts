@@ -25,6 +25,10 @@ export function describeEvent(event: MachineEvent): string | undefined {
       return `unresponsive: ${event.probeFailure} (${event.failures} probes failed in a row; a reboot usually helps)`;
     case "MachineResponsive":
       return `responsive again after ${Math.round(event.unresponsiveSeconds)} s`;
+    case "MachineExpiring":
+      return `warning: ${event.message}`;
+    case "MachineLeaseExtended":
+      return `lease extended by ${Math.round(event.bySeconds / 60)} min by ${event.by}, to ${new Date(event.endsAt).toLocaleTimeString()}`;
     default:
       return undefined;
   }

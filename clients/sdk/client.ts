@@ -3,9 +3,20 @@ import {
   AddMachineSshKeysDocument,
   type AuditAction,
   AuditLogDocument,
+  CourseDocument,
+  CourseMachinesDocument,
+  CoursesDocument,
+  CreateCourseDocument,
+  type CreateCourseInput,
+  CreateCourseTokenDocument,
+  CreateLabDocument,
+  type CreateLabInput,
   CreateTokenDocument,
   type CreateTokenInput,
   DestroyMachineDocument,
+  EnrolInCourseDocument,
+  type EnrolmentInput,
+  ExtendMachineDocument,
   HostsDocument,
   ImagesDocument,
   MachineDocument,
@@ -17,6 +28,7 @@ import {
   RebootMachineDocument,
   RevokeTokenDocument,
   type SshHostKeyFieldsFragment,
+  StartLabDocument,
   SyncImageDocument,
   type SyncImageInput,
   TokensDocument,
@@ -133,6 +145,69 @@ export class GaolClient {
   async auditLog(options: { first?: number; after?: string; user?: string; action?: AuditAction } = {}) {
     const { auditLog } = await request(this.endpoint, AuditLogDocument, options);
     return { entries: auditLog.edges.map((edge) => edge.node), ...auditLog.pageInfo };
+  }
+
+  /** Your courses (an admin: every course), each with its labs and your role in it. */
+  async courses() {
+    return (await request(this.endpoint, CoursesDocument)).courses;
+  }
+
+  /** A course you are in, with its members (a student sees the staff), or null. */
+  async course(name: string) {
+    return (await request(this.endpoint, CourseDocument, { name })).course;
+  }
+
+  /** The course's lab machines, newest first: staff get everyone's, a student their own. */
+  async courseMachines(name: string, { live = true }: { live?: boolean } = {}): Promise<Machine[]> {
+    const machines: Machine[] = [];
+    let after: string | null | undefined;
+    do {
+      const course = (await request(this.endpoint, CourseMachinesDocument, { name, first: 100, after, live })).course;
+      if (!course) throw new ApiError(`you are in no course named ${name}`, "NotFoundError");
+      machines.push(...course.machines.edges.map((edge) => edge.node));
+      after = course.machines.pageInfo.hasNextPage ? course.machines.pageInfo.endCursor : undefined;
+    } while (after);
+    return machines;
+  }
+
+  /** ADMIN: a new course and its first instructors. */
+  async createCourse(input: CreateCourseInput) {
+    const { createCourse } = await request(this.endpoint, CreateCourseDocument, { input });
+    return payloadOf(createCourse, "CreateCoursePayload").course;
+  }
+
+  /** The course's instructor: enrols users (made, with their host account, if missing). */
+  async enrol(course: string, users: EnrolmentInput[]) {
+    const { enrolInCourse } = await request(this.endpoint, EnrolInCourseDocument, { course, users });
+    return payloadOf(enrolInCourse, "EnrolInCoursePayload").enrolled;
+  }
+
+  /** The course's instructor: a token for a member the course enrolled; `token` is shown this once. */
+  async createCourseToken(course: string, user: string, expiresInSeconds?: number) {
+    const { createCourseToken } = await request(this.endpoint, CreateCourseTokenDocument, {
+      course,
+      user,
+      expiresInSeconds,
+    });
+    return payloadOf(createCourseToken, "CreateCourseTokenPayload");
+  }
+
+  /** The course's instructor: a lab, its starter image and time limit. */
+  async createLab(course: string, input: CreateLabInput) {
+    const { createLab } = await request(this.endpoint, CreateLabDocument, { course, input });
+    return payloadOf(createLab, "CreateLabPayload").lab;
+  }
+
+  /** Your machine for a lab: the lab's image, memory and lease. */
+  async startLab(course: string, lab: string, options: { name?: string; sshPublicKeys?: string[] } = {}) {
+    const { startLab } = await request(this.endpoint, StartLabDocument, { course, lab, ...options });
+    return payloadOf(startLab, "StartLabPayload").machine;
+  }
+
+  /** Moves a lab machine's end later, within its lab's cap (ExtensionRefusedError beyond it). */
+  async extend(id: string, seconds: number): Promise<Machine> {
+    const { extendMachine } = await request(this.endpoint, ExtendMachineDocument, { id, seconds });
+    return payloadOf(extendMachine, "ExtendMachinePayload").machine;
   }
 
   /** The stored events (the whole boot log) after a cursor, oldest first. */

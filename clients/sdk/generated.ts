@@ -18,6 +18,40 @@ export type AuditAction =
   | 'TOKEN_CREATE'
   | 'TOKEN_REVOKE';
 
+/** INSTRUCTOR and TA are the course's staff: they see its lab machines; students see their own */
+export type CourseRole =
+  | 'INSTRUCTOR'
+  | 'STUDENT'
+  | 'TA';
+
+export type CreateCourseInput = {
+  /** Existing users, enrolled as INSTRUCTOR */
+  instructors?: Array<string> | null | undefined;
+  maxMachines?: number | null | undefined;
+  maxMemoryMiB?: number | null | undefined;
+  /** Typed in commands: like a user name */
+  name: string;
+  studentMaxMachines?: number | null | undefined;
+  title?: string | null | undefined;
+};
+
+export type CreateLabInput = {
+  /** The starter image; the default image when absent */
+  image?: string | null | undefined;
+  imageVersion?: number | null | undefined;
+  /** Live machines per student (default 1) */
+  machinesPerStudent?: number | null | undefined;
+  /** What extendMachine may add in all (default 0) */
+  maxExtensionSeconds?: number | null | undefined;
+  memoryMiB?: number | null | undefined;
+  /** A DNS label: its machines' default name */
+  name: string;
+  /** Each machine's lease from its start */
+  timeLimitSeconds: number;
+  /** Warnings before the end (default 600 and 120) */
+  warnAtSeconds?: Array<number> | null | undefined;
+};
+
 export type CreateTokenInput = {
   /** The token stops working this long from now */
   expiresInSeconds?: number | null | undefined;
@@ -31,6 +65,15 @@ export type CreateTokenInput = {
 export type DesiredState =
   | 'DESTROYED'
   | 'RUNNING';
+
+export type EnrolmentInput = {
+  /** The host account their machines run as (only for a user made here, unless you are an admin) */
+  hostUser?: string | null | undefined;
+  /** STUDENT when absent */
+  role?: CourseRole | null | undefined;
+  /** A gaol user name; made (role USER) if missing */
+  user: string;
+};
 
 export type ImageSyncState =
   | 'FAILED'
@@ -90,7 +133,7 @@ export type SyncImageInput = {
 
 export type SshHostKeyFieldsFragment = { type: string, fingerprintSha256: string, publicKey: string };
 
-export type MachineFieldsFragment = { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> };
+export type MachineFieldsFragment = { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null };
 
 type MachineEventFields_BootStageReached_Fragment = { __typename: 'BootStageReached', stage: string, uptimeSeconds: number | null, cursor: string, at: string };
 
@@ -104,9 +147,9 @@ type MachineEventFields_HomeMounted_Fragment = { __typename: 'HomeMounted', path
 
 type MachineEventFields_LeaseWarning_Fragment = { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string };
 
-type MachineEventFields_MachineExpiring_Fragment = { __typename: 'MachineExpiring', cursor: string, at: string };
+type MachineEventFields_MachineExpiring_Fragment = { __typename: 'MachineExpiring', endsAt: string, secondsLeft: number, extensionLeftSeconds: number, message: string, cursor: string, at: string };
 
-type MachineEventFields_MachineLeaseExtended_Fragment = { __typename: 'MachineLeaseExtended', cursor: string, at: string };
+type MachineEventFields_MachineLeaseExtended_Fragment = { __typename: 'MachineLeaseExtended', endsAt: string, bySeconds: number, by: string, cursor: string, at: string };
 
 type MachineEventFields_MachineLimitReached_Fragment = { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string };
 
@@ -148,14 +191,14 @@ export type MachinesQueryVariables = Exact<{
 }>;
 
 
-export type MachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type MachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type MachineQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type MachineQuery = { machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } | null };
+export type MachineQuery = { machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } | null };
 
 export type MachineLogQueryVariables = Exact<{
   id: string | number;
@@ -171,8 +214,8 @@ export type MachineLogQuery = { machine: { events: Array<
       | { __typename: 'DhcpLeaseAcquired', ip: string, mac: string, leaseSeconds: number | null, cursor: string, at: string }
       | { __typename: 'HomeMounted', path: string, cursor: string, at: string }
       | { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string }
-      | { __typename: 'MachineExpiring', cursor: string, at: string }
-      | { __typename: 'MachineLeaseExtended', cursor: string, at: string }
+      | { __typename: 'MachineExpiring', endsAt: string, secondsLeft: number, extensionLeftSeconds: number, message: string, cursor: string, at: string }
+      | { __typename: 'MachineLeaseExtended', endsAt: string, bySeconds: number, by: string, cursor: string, at: string }
       | { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string }
       | { __typename: 'MachineResponsive', unresponsiveSeconds: number, cursor: string, at: string }
       | { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string }
@@ -226,7 +269,7 @@ export type ProvisionMachineMutation = { provisionMachine:
     | { __typename: 'NameTakenError', message: string }
     | { __typename: 'NoCapacityError', message: string }
     | { __typename: 'NoHostAccountError', message: string }
-    | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
     | { __typename: 'QuotaExceededError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'ValidationError', message: string, fields: Array<{ field: string, message: string }> }
@@ -238,7 +281,7 @@ export type DestroyMachineMutationVariables = Exact<{
 
 
 export type DestroyMachineMutation = { destroyMachine:
-    | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
    };
@@ -252,7 +295,7 @@ export type RebootMachineMutation = { rebootMachine:
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
-    | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
    };
 
 export type AddMachineSshKeysMutationVariables = Exact<{
@@ -262,7 +305,7 @@ export type AddMachineSshKeysMutationVariables = Exact<{
 
 
 export type AddMachineSshKeysMutation = { addMachineSshKeys:
-    | { __typename: 'AddMachineSshKeysPayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } }
+    | { __typename: 'AddMachineSshKeysPayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
@@ -323,8 +366,8 @@ export type MachineEventsSubscription = { machineEvents:
     | { __typename: 'DhcpLeaseAcquired', ip: string, mac: string, leaseSeconds: number | null, cursor: string, at: string }
     | { __typename: 'HomeMounted', path: string, cursor: string, at: string }
     | { __typename: 'LeaseWarning', message: string, gaveUp: string | null, cursor: string, at: string }
-    | { __typename: 'MachineExpiring', cursor: string, at: string }
-    | { __typename: 'MachineLeaseExtended', cursor: string, at: string }
+    | { __typename: 'MachineExpiring', endsAt: string, secondsLeft: number, extensionLeftSeconds: number, message: string, cursor: string, at: string }
+    | { __typename: 'MachineLeaseExtended', endsAt: string, bySeconds: number, by: string, cursor: string, at: string }
     | { __typename: 'MachineLimitReached', limit: string, count: number, max: number, cursor: string, at: string }
     | { __typename: 'MachineResponsive', unresponsiveSeconds: number, cursor: string, at: string }
     | { __typename: 'MachineStateChanged', state: MachineState, reason: string | null, lastConsoleLines: Array<string>, cursor: string, at: string }
@@ -336,7 +379,120 @@ export type MachineEventsSubscription = { machineEvents:
 export type MachineChangesSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }> } };
+export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } };
+
+export type LabFieldsFragment = { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, image: { name: string } };
+
+export type CourseFieldsFragment = { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, image: { name: string } }> };
+
+export type CoursesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type CoursesQuery = { courses: Array<{ id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, image: { name: string } }> }> };
+
+export type CourseQueryVariables = Exact<{
+  name: string;
+}>;
+
+
+export type CourseQuery = { course: { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, members: Array<{ role: CourseRole, user: { name: string, hostUser: string | null } }>, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, image: { name: string } }> } | null };
+
+export type CourseMachinesQueryVariables = Exact<{
+  name: string;
+  first?: number | null | undefined;
+  after?: string | null | undefined;
+  live?: boolean | null | undefined;
+}>;
+
+
+export type CourseMachinesQuery = { course: { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
+
+export type CreateCourseMutationVariables = Exact<{
+  input: CreateCourseInput;
+}>;
+
+
+export type CreateCourseMutation = { createCourse:
+    | { __typename: 'CreateCoursePayload', course: { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, image: { name: string } }> } }
+    | { __typename: 'RateLimitedError', message: string }
+    | { __typename: 'ValidationError', message: string }
+   };
+
+export type EnrolInCourseMutationVariables = Exact<{
+  course: string;
+  users: Array<EnrolmentInput> | EnrolmentInput;
+}>;
+
+
+export type EnrolInCourseMutation = { enrolInCourse:
+    | { __typename: 'EnrolInCoursePayload', enrolled: Array<{ role: CourseRole, user: { name: string, hostUser: string | null } }> }
+    | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string }
+    | { __typename: 'ValidationError', message: string }
+   };
+
+export type CreateCourseTokenMutationVariables = Exact<{
+  course: string;
+  user: string;
+  expiresInSeconds?: number | null | undefined;
+}>;
+
+
+export type CreateCourseTokenMutation = { createCourseToken:
+    | { __typename: 'CreateCourseTokenPayload', token: string, user: { name: string, hostUser: string | null } }
+    | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string }
+    | { __typename: 'ValidationError', message: string }
+   };
+
+export type CreateLabMutationVariables = Exact<{
+  course: string;
+  input: CreateLabInput;
+}>;
+
+
+export type CreateLabMutation = { createLab:
+    | { __typename: 'CreateLabPayload', lab: { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, image: { name: string } } }
+    | { __typename: 'ImageNotFoundError', message: string }
+    | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string }
+    | { __typename: 'ValidationError', message: string }
+   };
+
+export type StartLabMutationVariables = Exact<{
+  course: string;
+  lab: string;
+  name?: string | null | undefined;
+  sshPublicKeys?: Array<string> | string | null | undefined;
+}>;
+
+
+export type StartLabMutation = { startLab:
+    | { __typename: 'ImageNotFoundError', message: string }
+    | { __typename: 'NameTakenError', message: string }
+    | { __typename: 'NoCapacityError', message: string }
+    | { __typename: 'NoHostAccountError', message: string }
+    | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'QuotaExceededError', message: string }
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
+    | { __typename: 'StartLabPayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'ValidationError', message: string }
+   };
+
+export type ExtendMachineMutationVariables = Exact<{
+  id: string | number;
+  seconds: number;
+}>;
+
+
+export type ExtendMachineMutation = { extendMachine:
+    | { __typename: 'ExtendMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'ExtensionRefusedError', message: string, maxExtensionSeconds: number, extensionLeftSeconds: number }
+    | { __typename: 'InvalidStateError', message: string }
+    | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string }
+    | { __typename: 'ValidationError', message: string }
+   };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -400,6 +556,14 @@ export const MachineFieldsFragmentDoc = new TypedDocumentString(`
   sshHostKeys {
     ...SshHostKeyFields
   }
+  expiresAt
+  extensionLeftSeconds
+  lab {
+    name
+    course {
+      name
+    }
+  }
 }
     fragment SshHostKeyFields on SshHostKey {
   type
@@ -462,6 +626,17 @@ export const MachineEventFieldsFragmentDoc = new TypedDocumentString(`
   ... on MachineResponsive {
     unresponsiveSeconds
   }
+  ... on MachineExpiring {
+    endsAt
+    secondsLeft
+    extensionLeftSeconds
+    message
+  }
+  ... on MachineLeaseExtended {
+    endsAt
+    bySeconds
+    by
+  }
 }
     fragment SshHostKeyFields on SshHostKey {
   type
@@ -483,6 +658,45 @@ export const TokenFieldsFragmentDoc = new TypedDocumentString(`
   active
 }
     `, {"fragmentName":"TokenFields"}) as unknown as TypedDocumentString<TokenFieldsFragment, unknown>;
+export const LabFieldsFragmentDoc = new TypedDocumentString(`
+    fragment LabFields on Lab {
+  name
+  image {
+    name
+  }
+  imageVersion
+  memoryMiB
+  timeLimitSeconds
+  maxExtensionSeconds
+  warnAtSeconds
+  machinesPerStudent
+}
+    `, {"fragmentName":"LabFields"}) as unknown as TypedDocumentString<LabFieldsFragment, unknown>;
+export const CourseFieldsFragmentDoc = new TypedDocumentString(`
+    fragment CourseFields on Course {
+  id
+  name
+  title
+  viewerRole
+  maxMachines
+  maxMemoryMiB
+  studentMaxMachines
+  labs {
+    ...LabFields
+  }
+}
+    fragment LabFields on Lab {
+  name
+  image {
+    name
+  }
+  imageVersion
+  memoryMiB
+  timeLimitSeconds
+  maxExtensionSeconds
+  warnAtSeconds
+  machinesPerStudent
+}`, {"fragmentName":"CourseFields"}) as unknown as TypedDocumentString<CourseFieldsFragment, unknown>;
 export const ViewerDocument = new TypedDocumentString(`
     query Viewer {
   viewer {
@@ -550,6 +764,14 @@ fragment MachineFields on Machine {
   sshHostKeys {
     ...SshHostKeyFields
   }
+  expiresAt
+  extensionLeftSeconds
+  lab {
+    name
+    course {
+      name
+    }
+  }
 }`) as unknown as TypedDocumentString<MachinesQuery, MachinesQueryVariables>;
 export const MachineDocument = new TypedDocumentString(`
     query Machine($id: ID!) {
@@ -597,6 +819,14 @@ fragment MachineFields on Machine {
   }
   sshHostKeys {
     ...SshHostKeyFields
+  }
+  expiresAt
+  extensionLeftSeconds
+  lab {
+    name
+    course {
+      name
+    }
   }
 }`) as unknown as TypedDocumentString<MachineQuery, MachineQueryVariables>;
 export const MachineLogDocument = new TypedDocumentString(`
@@ -666,6 +896,17 @@ fragment MachineEventFields on MachineEvent {
   }
   ... on MachineResponsive {
     unresponsiveSeconds
+  }
+  ... on MachineExpiring {
+    endsAt
+    secondsLeft
+    extensionLeftSeconds
+    message
+  }
+  ... on MachineLeaseExtended {
+    endsAt
+    bySeconds
+    by
   }
 }`) as unknown as TypedDocumentString<MachineLogQuery, MachineLogQueryVariables>;
 export const ImagesDocument = new TypedDocumentString(`
@@ -823,6 +1064,14 @@ fragment MachineFields on Machine {
   sshHostKeys {
     ...SshHostKeyFields
   }
+  expiresAt
+  extensionLeftSeconds
+  lab {
+    name
+    course {
+      name
+    }
+  }
 }`) as unknown as TypedDocumentString<ProvisionMachineMutation, ProvisionMachineMutationVariables>;
 export const DestroyMachineDocument = new TypedDocumentString(`
     mutation DestroyMachine($id: ID!) {
@@ -882,6 +1131,14 @@ fragment MachineFields on Machine {
   sshHostKeys {
     ...SshHostKeyFields
   }
+  expiresAt
+  extensionLeftSeconds
+  lab {
+    name
+    course {
+      name
+    }
+  }
 }`) as unknown as TypedDocumentString<DestroyMachineMutation, DestroyMachineMutationVariables>;
 export const RebootMachineDocument = new TypedDocumentString(`
     mutation RebootMachine($id: ID!) {
@@ -940,6 +1197,14 @@ fragment MachineFields on Machine {
   }
   sshHostKeys {
     ...SshHostKeyFields
+  }
+  expiresAt
+  extensionLeftSeconds
+  lab {
+    name
+    course {
+      name
+    }
   }
 }`) as unknown as TypedDocumentString<RebootMachineMutation, RebootMachineMutationVariables>;
 export const AddMachineSshKeysDocument = new TypedDocumentString(`
@@ -1005,6 +1270,14 @@ fragment MachineFields on Machine {
   }
   sshHostKeys {
     ...SshHostKeyFields
+  }
+  expiresAt
+  extensionLeftSeconds
+  lab {
+    name
+    course {
+      name
+    }
   }
 }`) as unknown as TypedDocumentString<AddMachineSshKeysMutation, AddMachineSshKeysMutationVariables>;
 export const CreateTokenDocument = new TypedDocumentString(`
@@ -1180,6 +1453,17 @@ fragment MachineEventFields on MachineEvent {
   ... on MachineResponsive {
     unresponsiveSeconds
   }
+  ... on MachineExpiring {
+    endsAt
+    secondsLeft
+    extensionLeftSeconds
+    message
+  }
+  ... on MachineLeaseExtended {
+    endsAt
+    bySeconds
+    by
+  }
 }`) as unknown as TypedDocumentString<MachineEventsSubscription, MachineEventsSubscriptionVariables>;
 export const MachineChangesDocument = new TypedDocumentString(`
     subscription MachineChanges {
@@ -1228,4 +1512,384 @@ fragment MachineFields on Machine {
   sshHostKeys {
     ...SshHostKeyFields
   }
+  expiresAt
+  extensionLeftSeconds
+  lab {
+    name
+    course {
+      name
+    }
+  }
 }`) as unknown as TypedDocumentString<MachineChangesSubscription, MachineChangesSubscriptionVariables>;
+export const CoursesDocument = new TypedDocumentString(`
+    query Courses {
+  courses {
+    ...CourseFields
+  }
+}
+    fragment LabFields on Lab {
+  name
+  image {
+    name
+  }
+  imageVersion
+  memoryMiB
+  timeLimitSeconds
+  maxExtensionSeconds
+  warnAtSeconds
+  machinesPerStudent
+}
+fragment CourseFields on Course {
+  id
+  name
+  title
+  viewerRole
+  maxMachines
+  maxMemoryMiB
+  studentMaxMachines
+  labs {
+    ...LabFields
+  }
+}`) as unknown as TypedDocumentString<CoursesQuery, CoursesQueryVariables>;
+export const CourseDocument = new TypedDocumentString(`
+    query Course($name: String!) {
+  course(name: $name) {
+    ...CourseFields
+    members {
+      user {
+        name
+        hostUser
+      }
+      role
+    }
+  }
+}
+    fragment LabFields on Lab {
+  name
+  image {
+    name
+  }
+  imageVersion
+  memoryMiB
+  timeLimitSeconds
+  maxExtensionSeconds
+  warnAtSeconds
+  machinesPerStudent
+}
+fragment CourseFields on Course {
+  id
+  name
+  title
+  viewerRole
+  maxMachines
+  maxMemoryMiB
+  studentMaxMachines
+  labs {
+    ...LabFields
+  }
+}`) as unknown as TypedDocumentString<CourseQuery, CourseQueryVariables>;
+export const CourseMachinesDocument = new TypedDocumentString(`
+    query CourseMachines($name: String!, $first: Int, $after: String, $live: Boolean) {
+  course(name: $name) {
+    machines(first: $first, after: $after, live: $live) {
+      edges {
+        node {
+          ...MachineFields
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+}
+    fragment SshHostKeyFields on SshHostKey {
+  type
+  fingerprintSha256
+  publicKey
+}
+fragment MachineFields on Machine {
+  id
+  name
+  state
+  stateReason
+  desiredState
+  ipAddress
+  macAddress
+  memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
+  createdAt
+  readyAt
+  health {
+    status
+    since
+    reason
+  }
+  imageVersion
+  image {
+    name
+  }
+  owner {
+    name
+    hostUser
+  }
+  host {
+    name
+  }
+  sshHostKeys {
+    ...SshHostKeyFields
+  }
+  expiresAt
+  extensionLeftSeconds
+  lab {
+    name
+    course {
+      name
+    }
+  }
+}`) as unknown as TypedDocumentString<CourseMachinesQuery, CourseMachinesQueryVariables>;
+export const CreateCourseDocument = new TypedDocumentString(`
+    mutation CreateCourse($input: CreateCourseInput!) {
+  createCourse(input: $input) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on CreateCoursePayload {
+      course {
+        ...CourseFields
+      }
+    }
+  }
+}
+    fragment LabFields on Lab {
+  name
+  image {
+    name
+  }
+  imageVersion
+  memoryMiB
+  timeLimitSeconds
+  maxExtensionSeconds
+  warnAtSeconds
+  machinesPerStudent
+}
+fragment CourseFields on Course {
+  id
+  name
+  title
+  viewerRole
+  maxMachines
+  maxMemoryMiB
+  studentMaxMachines
+  labs {
+    ...LabFields
+  }
+}`) as unknown as TypedDocumentString<CreateCourseMutation, CreateCourseMutationVariables>;
+export const EnrolInCourseDocument = new TypedDocumentString(`
+    mutation EnrolInCourse($course: String!, $users: [EnrolmentInput!]!) {
+  enrolInCourse(course: $course, users: $users) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on EnrolInCoursePayload {
+      enrolled {
+        user {
+          name
+          hostUser
+        }
+        role
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<EnrolInCourseMutation, EnrolInCourseMutationVariables>;
+export const CreateCourseTokenDocument = new TypedDocumentString(`
+    mutation CreateCourseToken($course: String!, $user: String!, $expiresInSeconds: Int) {
+  createCourseToken(
+    course: $course
+    user: $user
+    expiresInSeconds: $expiresInSeconds
+  ) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on CreateCourseTokenPayload {
+      token
+      user {
+        name
+        hostUser
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<CreateCourseTokenMutation, CreateCourseTokenMutationVariables>;
+export const CreateLabDocument = new TypedDocumentString(`
+    mutation CreateLab($course: String!, $input: CreateLabInput!) {
+  createLab(course: $course, input: $input) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on CreateLabPayload {
+      lab {
+        ...LabFields
+      }
+    }
+  }
+}
+    fragment LabFields on Lab {
+  name
+  image {
+    name
+  }
+  imageVersion
+  memoryMiB
+  timeLimitSeconds
+  maxExtensionSeconds
+  warnAtSeconds
+  machinesPerStudent
+}`) as unknown as TypedDocumentString<CreateLabMutation, CreateLabMutationVariables>;
+export const StartLabDocument = new TypedDocumentString(`
+    mutation StartLab($course: String!, $lab: String!, $name: String, $sshPublicKeys: [String!]) {
+  startLab(course: $course, lab: $lab, name: $name, sshPublicKeys: $sshPublicKeys) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on RateLimitedError {
+      retryAfterSeconds
+    }
+    ... on StartLabPayload {
+      machine {
+        ...MachineFields
+      }
+    }
+  }
+}
+    fragment SshHostKeyFields on SshHostKey {
+  type
+  fingerprintSha256
+  publicKey
+}
+fragment MachineFields on Machine {
+  id
+  name
+  state
+  stateReason
+  desiredState
+  ipAddress
+  macAddress
+  memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
+  createdAt
+  readyAt
+  health {
+    status
+    since
+    reason
+  }
+  imageVersion
+  image {
+    name
+  }
+  owner {
+    name
+    hostUser
+  }
+  host {
+    name
+  }
+  sshHostKeys {
+    ...SshHostKeyFields
+  }
+  expiresAt
+  extensionLeftSeconds
+  lab {
+    name
+    course {
+      name
+    }
+  }
+}`) as unknown as TypedDocumentString<StartLabMutation, StartLabMutationVariables>;
+export const ExtendMachineDocument = new TypedDocumentString(`
+    mutation ExtendMachine($id: ID!, $seconds: Int!) {
+  extendMachine(id: $id, seconds: $seconds) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on ExtensionRefusedError {
+      maxExtensionSeconds
+      extensionLeftSeconds
+    }
+    ... on ExtendMachinePayload {
+      machine {
+        ...MachineFields
+      }
+    }
+  }
+}
+    fragment SshHostKeyFields on SshHostKey {
+  type
+  fingerprintSha256
+  publicKey
+}
+fragment MachineFields on Machine {
+  id
+  name
+  state
+  stateReason
+  desiredState
+  ipAddress
+  macAddress
+  memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
+  createdAt
+  readyAt
+  health {
+    status
+    since
+    reason
+  }
+  imageVersion
+  image {
+    name
+  }
+  owner {
+    name
+    hostUser
+  }
+  host {
+    name
+  }
+  sshHostKeys {
+    ...SshHostKeyFields
+  }
+  expiresAt
+  extensionLeftSeconds
+  lab {
+    name
+    course {
+      name
+    }
+  }
+}`) as unknown as TypedDocumentString<ExtendMachineMutation, ExtendMachineMutationVariables>;

@@ -1,0 +1,177 @@
+import { GaolClient } from "../sdk/client.js";
+import type { CourseRole } from "../sdk/generated.js";
+import type { Endpoint } from "../sdk/request.js";
+import { parseDuration } from "./duration.js";
+import { fromNow, printJson, printTable, stateLabel } from "./output.js";
+
+const ROLES: readonly CourseRole[] = ["INSTRUCTOR", "TA", "STUDENT"];
+
+/** "2h", "45m": seconds, for a flag that takes a span of time. */
+const seconds = (flag: string, text: string | undefined) => {
+  if (text === undefined) return undefined;
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    throw new Error(`${flag}: ${(error as Error).message}`);
+  }
+};
+
+function whole(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) throw new Error(`${flag} takes a whole number, not ${text}`);
+  return Number(text);
+}
+
+/** "COURSE/LAB", as `gaol up --lab` and `gaol lab` take it. */
+export function labPath(text: string | undefined, usage: string): { course: string; lab: string } {
+  const match = /^([^/\s]+)\/([^/\s]+)$/.exec(text ?? "");
+  if (!match) throw new Error(usage);
+  return { course: match[1] as string, lab: match[2] as string };
+}
+
+/** "10m" or "10 min" as people read a span: minutes when whole, seconds otherwise. */
+const minutes = (s: number) => (s % 60 === 0 ? `${s / 60} min` : `${s} s`);
+
+/** `gaol course create NAME`: ADMIN; a course and its first instructors. */
+export async function createCourse(
+  endpoint: Endpoint,
+  name: string | undefined,
+  args: {
+    title?: string;
+    instructor?: string[];
+    "max-machines"?: string;
+    "max-memory"?: string;
+    "student-max-machines"?: string;
+  },
+) {
+  if (!name) throw new Error("usage: gaol course create NAME [--title T] [--instructor USER]... [--max-machines N]");
+  const course = await new GaolClient(endpoint).createCourse({
+    name,
+    title: args.title,
+    instructors: args.instructor,
+    maxMachines: whole("--max-machines", args["max-machines"]),
+    maxMemoryMiB: whole("--max-memory", args["max-memory"]),
+    studentMaxMachines: whole("--student-max-machines", args["student-max-machines"]),
+  });
+  console.error(`gaol: course ${course.name} made; its instructors enrol students with gaol course enrol ${name}`);
+}
+
+/** `gaol course ls`: your courses, your part in each, and their labs. */
+export async function listCourses(endpoint: Endpoint, json: boolean) {
+  const courses = await new GaolClient(endpoint).courses();
+  if (json) return printJson(courses);
+  if (courses.length === 0) {
+    console.error("gaol: you are in no course yet: your instructor enrols you");
+    return;
+  }
+  printTable([
+    ["COURSE", "ROLE", "TITLE", "LABS"],
+    ...courses.map((c) => [c.name, c.viewerRole, c.title ?? "-", c.labs.map((l) => l.name).join(", ") || "-"]),
+  ]);
+}
+
+/**
+ * `gaol course enrol COURSE USER[:ACCOUNT]... [--role R]`: adds members, making the users who are
+ * missing with the host account after the colon (their machines run as it, their home is its home).
+ */
+export async function enrol(endpoint: Endpoint, course: string | undefined, users: string[], role?: string) {
+  if (!course || users.length === 0)
+    throw new Error("usage: gaol course enrol COURSE USER[:HOST_ACCOUNT]... [--role STUDENT|TA|INSTRUCTOR]");
+  const asked = role?.toUpperCase() as CourseRole | undefined;
+  if (asked && !ROLES.includes(asked)) throw new Error("--role must be STUDENT, TA or INSTRUCTOR");
+  const enrolled = await new GaolClient(endpoint).enrol(
+    course,
+    users.map((entry) => {
+      const [user, hostUser] = entry.split(":");
+      return { user: user as string, hostUser: hostUser || undefined, role: asked };
+    }),
+  );
+  for (const m of enrolled) {
+    const account = m.user.hostUser ? `runs as ${m.user.hostUser}` : "no host account: their machines cannot start";
+    console.error(`gaol: ${m.user.name} is ${m.role} in ${course} (${account})`);
+  }
+}
+
+/** `gaol course token COURSE USER`: a token for a member the course enrolled, printed once on stdout. */
+export async function courseToken(
+  endpoint: Endpoint,
+  course: string | undefined,
+  user: string | undefined,
+  expires?: string,
+) {
+  if (!course || !user) throw new Error("usage: gaol course token COURSE USER [--expires 7d]");
+  const created = await new GaolClient(endpoint).createCourseToken(course, user, seconds("--expires", expires));
+  console.log(created.token);
+}
+
+/** `gaol course machines COURSE`: the instructor's view, everyone's lab machines with their state and end. */
+export async function courseMachines(endpoint: Endpoint, course: string | undefined, json: boolean) {
+  if (!course) throw new Error("usage: gaol course machines COURSE [--json]");
+  const machines = await new GaolClient(endpoint).courseMachines(course);
+  if (json) return printJson(machines);
+  if (machines.length === 0) {
+    console.error(`gaol: no live lab machines in ${course}`);
+    return;
+  }
+  printTable([
+    ["OWNER", "NAME", "LAB", "STATE", "IP", "ENDS"],
+    ...machines.map((m) => [
+      m.owner.name,
+      m.name,
+      m.lab?.name ?? "-",
+      stateLabel(m),
+      m.ipAddress ?? "-",
+      m.expiresAt ? fromNow(m.expiresAt) : "-",
+    ]),
+  ]);
+}
+
+const LAB_USAGE =
+  "usage: gaol lab create COURSE/LAB --time 2h [--extend 30m] [--warn 10m,2m] [--image I] [--memory MiB] [--per-student N]";
+
+/** `gaol lab create COURSE/LAB --time 2h`: the course's instructor adds a lab. */
+export async function createLab(
+  endpoint: Endpoint,
+  path: string | undefined,
+  args: { time?: string; extend?: string; warn?: string; image?: string; memory?: string; "per-student"?: string },
+) {
+  const { course, lab } = labPath(path, LAB_USAGE);
+  const timeLimitSeconds = seconds("--time", args.time);
+  if (timeLimitSeconds === undefined) throw new Error(`${LAB_USAGE}\n(--time is how long each machine lives)`);
+  const made = await new GaolClient(endpoint).createLab(course, {
+    name: lab,
+    timeLimitSeconds,
+    maxExtensionSeconds: seconds("--extend", args.extend),
+    warnAtSeconds: args.warn?.split(",").map((w) => seconds("--warn", w) as number),
+    image: args.image,
+    memoryMiB: whole("--memory", args.memory),
+    machinesPerStudent: whole("--per-student", args["per-student"]),
+  });
+  console.error(
+    `gaol: lab ${course}/${made.name}: machines live ${minutes(made.timeLimitSeconds)}, extendable by ${minutes(made.maxExtensionSeconds)}; students run gaol up --lab ${course}/${made.name}`,
+  );
+}
+
+/** `gaol lab ls [COURSE]`: the labs of your courses. */
+export async function listLabs(endpoint: Endpoint, course: string | undefined, json: boolean) {
+  const courses = (await new GaolClient(endpoint).courses()).filter((c) => !course || c.name === course);
+  if (course && courses.length === 0)
+    throw new Error(`you are in no course named ${course} (gaol course ls lists yours)`);
+  const labs = courses.flatMap((c) => c.labs.map((lab) => ({ course: c.name, ...lab })));
+  if (json) return printJson(labs);
+  if (labs.length === 0) {
+    console.error("gaol: no labs yet");
+    return;
+  }
+  printTable([
+    ["LAB", "IMAGE", "MEMORY", "TIME", "EXTEND", "WARNINGS"],
+    ...labs.map((l) => [
+      `${l.course}/${l.name}`,
+      l.imageVersion ? `${l.image.name}@${l.imageVersion}` : l.image.name,
+      `${l.memoryMiB} MiB`,
+      minutes(l.timeLimitSeconds),
+      minutes(l.maxExtensionSeconds),
+      l.warnAtSeconds.map(minutes).join(", ") || "-",
+    ]),
+  ]);
+}
