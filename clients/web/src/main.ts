@@ -3,6 +3,7 @@ import { GaolClient, type Machine } from "../../sdk/client.js";
 import { type MachineEvent, websocketUrl } from "../../sdk/events.js";
 import { ago, stateLabel } from "../../sdk/format.js";
 import { MachineChangesDocument, type ViewerQuery } from "../../sdk/generated.js";
+import { CoursesView, leaseText } from "./courses.js";
 import { h, replace } from "./dom.js";
 
 type Viewer = ViewerQuery["viewer"];
@@ -20,6 +21,7 @@ const state = {
   selected: undefined as string | undefined,
   stopMachines: undefined as (() => void) | undefined,
   stopEvents: undefined as (() => void) | undefined,
+  courses: undefined as CoursesView | undefined,
 };
 
 function message(error: unknown): string {
@@ -89,6 +91,7 @@ function signOut(): void {
   state.client = undefined;
   state.machines.clear();
   state.selected = undefined;
+  state.courses = undefined;
   showSignIn();
 }
 
@@ -98,10 +101,25 @@ const listBody = h("tbody", { "data-testid": "machine-list" });
 const detail = h("section", { class: "card detail", "data-testid": "machine-detail" });
 const admin = h("section", { class: "admin" });
 const createError = h("p", { class: "error", role: "alert" });
+/** The newest lease warning of the viewer's machine, above everything: it is the one thing not to miss. */
+const leaseBanner = h("div", { class: "lease-banner", role: "alert", "data-testid": "lease-warning", hidden: true });
 
 async function showMachines(): Promise<void> {
-  replace(app, h("div", { class: "columns" }, h("div", {}, createForm(), machineTable()), detail), admin);
+  const client = state.client as GaolClient;
+  state.courses = new CoursesView(client, (machine) => {
+    state.machines.set(machine.id, machine);
+    renderList();
+    select(machine.id);
+  });
+  replace(
+    app,
+    leaseBanner,
+    h("div", { class: "columns" }, h("div", {}, createForm(), machineTable()), detail),
+    state.courses.element,
+    admin,
+  );
   await reloadMachines();
+  void state.courses.load().catch((error) => console.error("courses", error));
   followMachines();
   if (state.viewer?.role === "ADMIN") void showAdmin();
   renderDetail();
@@ -132,6 +150,8 @@ function followMachines(): void {
     {
       next: ({ data }) => {
         if (!data) return;
+        state.courses?.changed(data.machines);
+        if (!mine(data.machines)) return;
         state.machines.set(data.machines.id, data.machines);
         renderList();
         if (data.machines.id === state.selected) renderDetailHeader();
@@ -146,9 +166,14 @@ function followMachines(): void {
   };
 }
 
+/** The list holds the viewer's own machines (an admin's: everyone's); course staff see students' in the course's card. */
+function mine(m: Machine): boolean {
+  return state.viewer?.role === "ADMIN" || m.owner.name === state.viewer?.name;
+}
+
 function visibleMachines(): Machine[] {
   return [...state.machines.values()]
-    .filter((m) => m.state !== "DESTROYED")
+    .filter((m) => m.state !== "DESTROYED" && mine(m))
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }
 
@@ -163,7 +188,11 @@ function machineTable(): HTMLElement {
       h(
         "table",
         {},
-        h("thead", {}, h("tr", {}, ...["Name", "State", "Address", "Memory", "Owner", ""].map((t) => h("th", {}, t)))),
+        h(
+          "thead",
+          {},
+          h("tr", {}, ...["Name", "State", "Address", "Memory", "Owner", "Time", ""].map((t) => h("th", {}, t))),
+        ),
         listBody,
       ),
     ),
@@ -184,6 +213,7 @@ function renderList(): void {
       h("td", {}, m.ipAddress ?? "–"),
       h("td", {}, `${m.memoryMiB} MiB`),
       h("td", {}, m.owner.name),
+      h("td", { "data-testid": "time-left" }, leaseText(m)),
       h(
         "td",
         { class: "actions" },
@@ -206,7 +236,7 @@ function renderList(): void {
   );
   replace(
     listBody,
-    ...(rows.length ? rows : [h("tr", {}, h("td", { colSpan: 6, class: "empty" }, "No machines yet."))]),
+    ...(rows.length ? rows : [h("tr", {}, h("td", { colSpan: 7, class: "empty" }, "No machines yet."))]),
   );
 }
 
@@ -396,6 +426,7 @@ function renderDetailHeader(): void {
           rebootButton(m),
         )
       : h("span"),
+    m.expiresAt ? leaseNote(m) : h("span"),
     h(
       "dl",
       {},
@@ -419,6 +450,37 @@ function renderDetailHeader(): void {
         )
       : h("span"),
   );
+}
+
+/** A lab machine's end, and a button for more time while its lab allows it. */
+function leaseNote(m: Machine): HTMLElement {
+  const left = m.extensionLeftSeconds ?? 0;
+  const by = Math.min(left, 900);
+  return h(
+    "p",
+    { class: "lease", "data-testid": "lease" },
+    `Lab ${m.lab?.course.name}/${m.lab?.name}: ${leaseText(m)} (ends ${new Date(m.expiresAt as string).toLocaleTimeString()}). `,
+    "Your home directory is kept when it ends. ",
+    left > 0
+      ? h(
+          "button",
+          { class: "secondary", "data-testid": "extend", onclick: () => void extend(m, by) },
+          `Add ${Math.round(by / 60) || 1} min`,
+        )
+      : "It cannot be extended further.",
+  );
+}
+
+async function extend(machine: Machine, seconds: number): Promise<void> {
+  try {
+    const extended = await state.client?.extend(machine.id, seconds);
+    if (extended) state.machines.set(extended.id, extended);
+    leaseBanner.hidden = true;
+    renderList();
+    renderDetailHeader();
+  } catch (error) {
+    createError.textContent = message(error);
+  }
 }
 
 function show(machine: Machine, event: MachineEvent): void {
@@ -472,6 +534,20 @@ function show(machine: Machine, event: MachineEvent): void {
       return;
     case "MachineResponsive":
       step("responsive again", `after ${Math.round(event.unresponsiveSeconds)} s`, "ready");
+      return;
+    case "MachineExpiring":
+      step("ends soon", event.message, "warning");
+      // Only a warning still ahead is news: a replayed one from before an extension is history.
+      if (
+        Date.parse(event.endsAt) > Date.now() &&
+        Date.parse(event.endsAt) === Date.parse(state.machines.get(machine.id)?.expiresAt ?? "")
+      ) {
+        leaseBanner.textContent = `${machine.name}: ${event.message}`;
+        leaseBanner.hidden = false;
+      }
+      return;
+    case "MachineLeaseExtended":
+      step("extended", `+${Math.round(event.bySeconds / 60)} min by ${event.by}`);
       return;
     default:
       return;
@@ -528,6 +604,13 @@ async function showAdmin(): Promise<void> {
     ),
   );
 }
+
+// Time left moves on by itself: redraw it twice a minute.
+setInterval(() => {
+  if (!state.client) return;
+  renderList();
+  state.courses?.render();
+}, 30_000);
 
 const saved = localStorage.getItem(TOKEN_KEY);
 if (saved) void signIn(saved);

@@ -1,0 +1,132 @@
+import type { GaolClient, Machine } from "../../sdk/client.js";
+import { stateLabel } from "../../sdk/format.js";
+import type { CoursesQuery } from "../../sdk/generated.js";
+import { h, replace } from "./dom.js";
+
+type Course = CoursesQuery["courses"][number];
+
+/** "58 min left", "40 s left", "ending": a lab machine's time, as its student reads it; "" for others. */
+export function leaseText(m: Pick<Machine, "expiresAt">, now = Date.now()): string {
+  if (!m.expiresAt) return "";
+  const seconds = Math.round((Date.parse(m.expiresAt) - now) / 1000);
+  if (seconds <= 0) return "ending";
+  if (seconds < 120) return `${seconds} s left`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min left`;
+  return `${Math.round(seconds / 3600)} h left`;
+}
+
+const minutes = (s: number) => (s % 60 === 0 ? `${s / 60} min` : `${s} s`);
+
+/**
+ * The viewer's courses: each lab with a Start button, and for the course's staff a live table of
+ * everyone's lab machines (the instructor's dashboard). Machines come from the page's own stream.
+ */
+export class CoursesView {
+  readonly element = h("div", { class: "courses" });
+  private courses: Course[] = [];
+  private readonly machines = new Map<string, Machine>();
+  private readonly problem = h("p", { class: "error", role: "alert" });
+
+  constructor(
+    private readonly client: GaolClient,
+    private readonly started: (machine: Machine) => void,
+  ) {}
+
+  async load(): Promise<void> {
+    this.courses = await this.client.courses();
+    const staffOf = this.courses.filter((c) => c.viewerRole !== "STUDENT");
+    for (const course of staffOf)
+      for (const m of await this.client.courseMachines(course.name)) this.machines.set(m.id, m);
+    this.render();
+  }
+
+  /** A machine the page's stream says changed: staff see their course's students' machines change too. */
+  changed(machine: Machine): void {
+    if (!machine.lab) return;
+    this.machines.set(machine.id, machine);
+    this.render();
+  }
+
+  render(): void {
+    replace(this.element, ...this.courses.map((c) => this.courseCard(c)));
+  }
+
+  private courseCard(course: Course): HTMLElement {
+    const staff = course.viewerRole !== "STUDENT";
+    return h(
+      "section",
+      { class: "card", "data-testid": `course-${course.name}` },
+      h(
+        "h2",
+        {},
+        course.title ? `${course.title} (${course.name})` : course.name,
+        " ",
+        h("small", {}, course.viewerRole.toLowerCase()),
+      ),
+      h(
+        "ul",
+        { class: "labs" },
+        ...course.labs.map((lab) =>
+          h(
+            "li",
+            { "data-testid": `lab-${lab.name}` },
+            h("strong", {}, lab.name),
+            ` · ${lab.image.name} · ${lab.memoryMiB} MiB · ${minutes(lab.timeLimitSeconds)}`,
+            lab.maxExtensionSeconds ? ` (+${minutes(lab.maxExtensionSeconds)})` : "",
+            h("button", { "data-testid": "start-lab", onclick: () => void this.start(course.name, lab.name) }, "Start"),
+          ),
+        ),
+      ),
+      course.labs.length ? null : h("p", { class: "empty" }, "No labs yet."),
+      this.problem,
+      staff ? this.dashboard(course) : null,
+    );
+  }
+
+  private async start(course: string, lab: string): Promise<void> {
+    this.problem.textContent = "";
+    try {
+      this.started(await this.client.startLab(course, lab));
+    } catch (error) {
+      this.problem.textContent = error instanceof Error ? error.message : String(error);
+    }
+  }
+
+  /** Staff: everyone's live lab machines in the course, their state, address and time left. */
+  private dashboard(course: Course): HTMLElement {
+    const rows = [...this.machines.values()]
+      .filter((m) => m.lab?.course.name === course.name && m.state !== "DESTROYED")
+      .sort((a, b) => a.owner.name.localeCompare(b.owner.name) || a.name.localeCompare(b.name))
+      .map((m) =>
+        h(
+          "tr",
+          { "data-testid": `course-machine-${m.owner.name}-${m.name}` },
+          h("td", {}, m.owner.name),
+          h("td", {}, m.name),
+          h("td", {}, m.lab?.name ?? "–"),
+          h("td", {}, stateLabel(m)),
+          h("td", {}, m.ipAddress ?? "–"),
+          h("td", {}, leaseText(m)),
+        ),
+      );
+    return h(
+      "div",
+      { class: "scroll" },
+      h("h3", {}, "Students' machines"),
+      h(
+        "table",
+        { "data-testid": "course-machines" },
+        h(
+          "thead",
+          {},
+          h("tr", {}, ...["Student", "Machine", "Lab", "State", "Address", "Time"].map((t) => h("th", {}, t))),
+        ),
+        h(
+          "tbody",
+          {},
+          ...(rows.length ? rows : [h("tr", {}, h("td", { colSpan: 6, class: "empty" }, "No lab machines running."))]),
+        ),
+      ),
+    );
+  }
+}
