@@ -1,4 +1,4 @@
-import { QuotaExceededError } from "./errors.js";
+import { inWords, QuotaExceededError } from "./errors.js";
 
 /** A member's part in a course: staff (INSTRUCTOR, TA) see and act on the course's machines; students their own. */
 export const COURSE_ROLES = ["INSTRUCTOR", "TA", "STUDENT"] as const;
@@ -44,13 +44,11 @@ export function warningsPassed(warnAtSeconds: readonly number[], secondsLeft: nu
 
 /** Words for a warning: what happens, when, and what the student can do. */
 export function expiringMessage(secondsLeft: number, extensionLeftSeconds: number): string {
-  const when =
-    secondsLeft >= 90 ? `${Math.round(secondsLeft / 60)} minutes` : `${Math.max(0, Math.round(secondsLeft))} seconds`;
   const extend =
     extensionLeftSeconds > 0
-      ? `; gaol extend can add up to ${Math.round(extensionLeftSeconds / 60)} more minutes`
+      ? `; gaol extend can add up to ${inWords(extensionLeftSeconds)} more`
       : "; it cannot be extended further";
-  return `this lab machine is destroyed in ${when} (your home directory is kept)${extend}`;
+  return `this lab machine is destroyed in ${inWords(secondsLeft)} (your home directory is kept)${extend}`;
 }
 
 interface Usage {

@@ -89,8 +89,8 @@ export class ExtensionRefusedError extends GaolError {
   ) {
     super(
       extensionLeftSeconds > 0
-        ? `the lab allows ${Math.floor(extensionLeftSeconds / 60)} more minutes of extension (${maxExtensionSeconds / 60} in all); ask for less`
-        : `this machine has had all the extension its lab allows (${maxExtensionSeconds / 60} minutes); save your work to your home directory`,
+        ? `the lab allows ${inWords(extensionLeftSeconds)} more of extension (${inWords(maxExtensionSeconds)} in all); ask for less`
+        : `this machine has had all the extension its lab allows (${inWords(maxExtensionSeconds)}); save your work to your home directory`,
     );
   }
 }

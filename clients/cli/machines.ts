@@ -7,7 +7,7 @@ import { GaolClient, type Machine } from "../sdk/client.js";
 import type { Endpoint } from "../sdk/request.js";
 import { labPath } from "./courses.js";
 import { parseDuration } from "./duration.js";
-import { fromNow, printJson, printTable, stateLabel } from "./output.js";
+import { fromNow, printJson, printTable, span, stateLabel } from "./output.js";
 import { describeEvent, Progress } from "./progress.js";
 
 /** The viewer's live machine with that name. */
@@ -145,9 +145,7 @@ export async function extend(endpoint: Endpoint, name: string, by: string | unde
   if (left === 0) throw new Error(`${name}'s lab allows no more time: save your work to your home directory`);
   const seconds = by === undefined ? Math.min(left, 900) : parseDuration(by);
   const extended = await client.extend(machine.id, seconds);
-  const more = extended.extensionLeftSeconds
-    ? `; ${Math.round(extended.extensionLeftSeconds / 60)} more minutes can be added`
-    : "";
+  const more = extended.extensionLeftSeconds ? `; ${span(extended.extensionLeftSeconds)} more can be added` : "";
   console.error(`gaol: ${name} now ends ${fromNow(extended.expiresAt)}${more}`);
 }
 

@@ -1,4 +1,5 @@
 import type { MachineEvent } from "../sdk/events.js";
+import { span } from "../sdk/format.js";
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
@@ -28,7 +29,7 @@ export function describeEvent(event: MachineEvent): string | undefined {
     case "MachineExpiring":
       return `warning: ${event.message}`;
     case "MachineLeaseExtended":
-      return `lease extended by ${Math.round(event.bySeconds / 60)} min by ${event.by}, to ${new Date(event.endsAt).toLocaleTimeString()}`;
+      return `lease extended by ${span(event.bySeconds)} by ${event.by}, to ${new Date(event.endsAt).toLocaleTimeString()}`;
     default:
       return undefined;
   }

@@ -1,5 +1,5 @@
 /** "40 s", "5 min", "3 h", "6 d": a span of time, for people. */
-function span(seconds: number): string {
+export function span(seconds: number): string {
   if (seconds < 120) return `${seconds} s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
   if (seconds < 172_800) return `${Math.round(seconds / 3600)} h`;

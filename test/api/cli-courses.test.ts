@@ -102,8 +102,10 @@ describe("gaol course and gaol lab", () => {
     );
 
     const extended = await gaol(student, ["extend", "intro", "--by", "4m"]);
-    expect(extended.stderr).toContain("gaol: intro now ends in 64 min; 6 more minutes can be added");
-    expect(await failure(student, ["extend", "intro", "--by", "7m"])).toMatch(/6 more minutes .*ask for less/);
+    expect(extended.stderr).toContain("gaol: intro now ends in 64 min; 6 min more can be added");
+    expect(await failure(student, ["extend", "intro", "--by", "7m"])).toMatch(
+      /6 minutes more of extension .*ask for less/,
+    );
 
     // A warning, as gaol logs shows it beside the boot's notices.
     const { machine } = await api.ok(admin, "query ($id: ID!) { machine(id: $id) { expiresAt } }", { id: machineId });

@@ -180,7 +180,7 @@ describe("a course's lab machines", () => {
       maxExtensionSeconds: 900,
       extensionLeftSeconds: 300,
     });
-    expect(refused.message).toMatch(/5 more minutes/);
+    expect(refused.message).toMatch(/allows 5 minutes more of extension \(15 minutes in all\)/);
 
     // Staff may extend a student's machine; another student may not even find it.
     expect((await api.ok(ta, EXTEND, { id: machineB, seconds: 60 })).extendMachine.machine.extendedSeconds).toBe(660);

@@ -36,7 +36,7 @@ describe("leaseDue", () => {
 describe("expiringMessage", () => {
   it("says when, that the home is kept, and whether it can be extended", () => {
     expect(expiringMessage(600, 900)).toBe(
-      "this lab machine is destroyed in 10 minutes (your home directory is kept); gaol extend can add up to 15 more minutes",
+      "this lab machine is destroyed in 10 minutes (your home directory is kept); gaol extend can add up to 15 minutes more",
     );
     expect(expiringMessage(45, 0)).toMatch(/in 45 seconds .*cannot be extended further$/);
   });

@@ -15,6 +15,17 @@ export function leaseText(m: Pick<Machine, "expiresAt">, now = Date.now()): stri
   return `${Math.round(seconds / 3600)} h left`;
 }
 
+/** A lab machine's time left, kept current by tickTimeLeft(); empty for other machines. */
+export function timeLeft(m: Pick<Machine, "expiresAt">, testid = "time-left"): HTMLElement {
+  return h("span", { "data-testid": testid, "data-expires-at": m.expiresAt ?? undefined }, leaseText(m));
+}
+
+/** Moves every time left on the page on, without redrawing what holds them. */
+export function tickTimeLeft(root: ParentNode = document): void {
+  for (const el of root.querySelectorAll<HTMLElement>("[data-expires-at]"))
+    el.textContent = leaseText({ expiresAt: el.dataset.expiresAt ?? null });
+}
+
 const minutes = (s: number) => (s % 60 === 0 ? `${s / 60} min` : `${s} s`);
 
 /**
@@ -106,7 +117,7 @@ export class CoursesView {
           h("td", {}, m.lab?.name ?? "–"),
           h("td", {}, stateLabel(m)),
           h("td", {}, m.ipAddress ?? "–"),
-          h("td", {}, leaseText(m)),
+          h("td", {}, timeLeft(m)),
         ),
       );
     return h(

@@ -1,9 +1,9 @@
 import { createClient } from "graphql-ws";
 import { GaolClient, type Machine } from "../../sdk/client.js";
 import { type MachineEvent, websocketUrl } from "../../sdk/events.js";
-import { ago, stateLabel } from "../../sdk/format.js";
+import { ago, span, stateLabel } from "../../sdk/format.js";
 import { MachineChangesDocument, type ViewerQuery } from "../../sdk/generated.js";
-import { CoursesView, leaseText } from "./courses.js";
+import { CoursesView, tickTimeLeft, timeLeft } from "./courses.js";
 import { h, replace } from "./dom.js";
 
 type Viewer = ViewerQuery["viewer"];
@@ -213,7 +213,7 @@ function renderList(): void {
       h("td", {}, m.ipAddress ?? "–"),
       h("td", {}, `${m.memoryMiB} MiB`),
       h("td", {}, m.owner.name),
-      h("td", { "data-testid": "time-left" }, leaseText(m)),
+      h("td", {}, timeLeft(m)),
       h(
         "td",
         { class: "actions" },
@@ -459,13 +459,15 @@ function leaseNote(m: Machine): HTMLElement {
   return h(
     "p",
     { class: "lease", "data-testid": "lease" },
-    `Lab ${m.lab?.course.name}/${m.lab?.name}: ${leaseText(m)} (ends ${new Date(m.expiresAt as string).toLocaleTimeString()}). `,
+    `Lab ${m.lab?.course.name}/${m.lab?.name}: `,
+    timeLeft(m, "lease-left"),
+    ` (ends ${new Date(m.expiresAt as string).toLocaleTimeString()}). `,
     "Your home directory is kept when it ends. ",
     left > 0
       ? h(
           "button",
           { class: "secondary", "data-testid": "extend", onclick: () => void extend(m, by) },
-          `Add ${Math.round(by / 60) || 1} min`,
+          `Add ${span(by)}`,
         )
       : "It cannot be extended further.",
   );
@@ -547,7 +549,7 @@ function show(machine: Machine, event: MachineEvent): void {
       }
       return;
     case "MachineLeaseExtended":
-      step("extended", `+${Math.round(event.bySeconds / 60)} min by ${event.by}`);
+      step("extended", `+${span(event.bySeconds)} by ${event.by}`);
       return;
     default:
       return;
@@ -605,12 +607,8 @@ async function showAdmin(): Promise<void> {
   );
 }
 
-// Time left moves on by itself: redraw it twice a minute.
-setInterval(() => {
-  if (!state.client) return;
-  renderList();
-  state.courses?.render();
-}, 30_000);
+// Time left moves on by itself.
+setInterval(() => tickTimeLeft(), 1000);
 
 const saved = localStorage.getItem(TOKEN_KEY);
 if (saved) void signIn(saved);

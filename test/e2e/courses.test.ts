@@ -1,0 +1,195 @@
+import { readFile, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Browser, chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { Agent } from "../../agent/agent.js";
+import { GaolClient, type Machine } from "../../clients/sdk/client.js";
+import type { MachineEvent } from "../../clients/sdk/events.js";
+import { hostConfigFromEnv } from "../../host/config.js";
+import { Host } from "../../host/host.js";
+import { ensureHost } from "../../host/setup/index.js";
+import { LEASE_ENDED } from "../../services/leases.js";
+import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
+import { startTestApi, type TestApi } from "../helpers/api.js";
+import { createTestLan, type TestLan } from "../helpers/lan.js";
+import { createSshClient, type SshClient } from "../helpers/ssh.js";
+
+// A course on real UML: two students' lab machines with a short lease, a TA, an outsider. Names unique to this file.
+const NS = "gaol-t-course";
+const WORK = "/var/lib/gaol-test/courses";
+const ARTIFACTS = fileURLToPath(new URL("../../test-artifacts/", import.meta.url));
+const config = { ...hostConfigFromEnv(), bridge: "br0", netns: NS, stateDir: join(WORK, "state") };
+/** Long enough to boot and work on this VM's slow stretches, short enough to watch end. */
+const LAB = { name: "shell", timeLimitSeconds: 45, maxExtensionSeconds: 30, warnAtSeconds: [25, 10] };
+
+let lan: TestLan;
+let api: TestApi;
+let url: string;
+let agent: Agent;
+let ssh: SshClient;
+let browser: Browser | undefined;
+let studentA: TestAccount;
+let studentB: TestAccount;
+const tokens: Record<string, string> = {};
+const client = (who: string) => new GaolClient({ url, token: tokens[who], webSocket: WebSocket });
+
+/** Every event of a machine, from its start, until it is DESTROYED. */
+async function eventsUntilDestroyed(who: string, id: string): Promise<MachineEvent[]> {
+  const seen: MachineEvent[] = [];
+  for await (const event of client(who).events(id)) {
+    seen.push(event);
+    if (event.__typename === "MachineStateChanged" && event.state === "DESTROYED") break;
+  }
+  return seen;
+}
+
+beforeAll(async () => {
+  await ensureHost(hostConfigFromEnv(), () => undefined);
+  await rm(WORK, { recursive: true, force: true });
+  lan = await createTestLan(NS, 47, join(WORK, "lan"));
+  studentA = await createAccount("gaoltcsa", 1571);
+  studentB = await createAccount("gaoltcsb", 1572);
+  ssh = await createSshClient(join(WORK, "ssh"), NS);
+  // The replica's own lease keeper, ticking faster than the default so the warnings' times can be held to a second.
+  api = await startTestApi("postgres", undefined, { leaseIntervalMs: 250 });
+  url = await api.app.start(0);
+  const agentToken = await api.login("course-host", "AGENT", { hostMemoryMiB: 0 });
+  agent = new Agent({ api: url, token: agentToken, config, capacity: { memoryMiB: 4096, maxMachines: 4 } });
+  await agent.start();
+
+  tokens.admin = await api.login("course-admin", "ADMIN");
+  tokens.prof = await api.login("course-prof");
+  await client("admin").createCourse({ name: "os-e2e", instructors: ["course-prof"], maxMachines: 4 });
+  await client("admin").createCourse({ name: "art-e2e", instructors: ["course-prof"] });
+  await client("prof").enrol("os-e2e", [
+    { user: studentA.name, hostUser: studentA.name },
+    { user: studentB.name, hostUser: studentB.name },
+    { user: "course-ta", role: "TA" },
+  ]);
+  await client("prof").enrol("art-e2e", [{ user: "course-outsider" }]);
+  for (const [who, course, user] of [
+    ["a", "os-e2e", studentA.name],
+    ["b", "os-e2e", studentB.name],
+    ["ta", "os-e2e", "course-ta"],
+    ["outsider", "art-e2e", "course-outsider"],
+  ] as const)
+    tokens[who] = (await client("prof").createCourseToken(course, user)).token;
+  await client("prof").createLab("os-e2e", LAB);
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close().catch(() => undefined);
+  await agent?.stop().catch(() => undefined);
+  const host = new Host(config);
+  for (const id of await host.localIds().catch(() => [])) await host.destroy(id).catch(() => undefined);
+  await api?.close();
+  await lan?.destroy();
+  for (const account of [studentA, studentB]) if (account) await removeAccount(account.name);
+  await rm(WORK, { recursive: true, force: true });
+});
+
+describe("a course's lab on real machines", () => {
+  it("gives each student a lab machine that the TA sees, the outsider does not, and the lease ends", async () => {
+    const startedAt = Date.now();
+    const [a, b] = await Promise.all(
+      (["a", "b"] as const).map((who) => client(who).startLab("os-e2e", "shell", { sshPublicKeys: [ssh.publicKey] })),
+    );
+    const a0 = a as Machine;
+    const b0 = b as Machine;
+    // Followed from the start: every warning and the end are seen however long the boots take.
+    const bEvents = eventsUntilDestroyed("b", b0.id);
+    const aEvents = eventsUntilDestroyed("a", a0.id);
+    const [readyA, readyB] = await Promise.all([
+      client("a").waitForReady(a0.id, { timeoutMs: 120_000 }),
+      client("b").waitForReady(b0.id, { timeoutMs: 120_000 }),
+    ]);
+    console.log(`both lab machines READY ${((Date.now() - startedAt) / 1000).toFixed(1)} s after startLab`);
+
+    // Each student's work goes to their home, on the host, as them.
+    for (const [who, ready] of [
+      [studentA, readyA],
+      [studentB, readyB],
+    ] as const)
+      await ssh.exec(who.name, ready.ip, "echo my-lab-work > ~/lab-work", ready.hostKeys);
+
+    // The TA sees both machines and a student's console; the outsider nothing of it.
+    const byTa = await client("ta").courseMachines("os-e2e");
+    expect(byTa.map((m) => m.owner.name).sort()).toEqual([studentA.name, studentB.name]);
+    const console_ = (await client("ta").log(b0.id)).filter((e) => e.__typename === "ConsoleOutput");
+    expect(console_.length).toBeGreaterThan(10);
+    expect(await client("outsider").course("os-e2e")).toBeNull();
+    expect(await client("outsider").machine(a0.id)).toBeNull();
+    expect((await client("outsider").machines()).length).toBe(0);
+    await expect(client("outsider").log(a0.id)).rejects.toThrow(/no machine/);
+
+    // The TA's dashboard in the page lists both, live.
+    browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(new URL("/", url).toString());
+    await page.getByTestId("token").fill(tokens.ta as string);
+    await page.getByTestId("sign-in").click();
+    const dashboard = page.getByTestId("course-machines");
+    await dashboard.getByTestId(`course-machine-${studentA.name}-shell`).waitFor({ timeout: 15_000 });
+    await dashboard.getByTestId(`course-machine-${studentB.name}-shell`).waitFor({ timeout: 15_000 });
+    expect(await dashboard.textContent()).toMatch(/READY.*s left/);
+    await page.screenshot({ path: join(ARTIFACTS, "course-dashboard.png"), fullPage: true });
+
+    // Student A extends within the cap; beyond it is refused, with what is left.
+    const extended = await client("a").extend(a0.id, 20);
+    expect(extended.extensionLeftSeconds).toBe(10);
+    expect(Date.parse(extended.expiresAt as string) - Date.parse(a0.expiresAt as string)).toBe(20_000);
+    await expect(client("a").extend(a0.id, 15)).rejects.toMatchObject({ type: "ExtensionRefusedError" });
+
+    // Student A's page shows the time left, then the warning as a banner.
+    const student = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await student.goto(new URL("/", url).toString());
+    await student.getByTestId("token").fill(tokens.a as string);
+    await student.getByTestId("sign-in").click();
+    const row = student.getByTestId("machine-shell");
+    await row.click();
+    expect(await row.getByTestId("time-left").textContent()).toMatch(/s left$/);
+    await expect
+      .poll(() => student.getByTestId("lease-warning").textContent(), { timeout: 60_000 })
+      .toMatch(/^shell: this lab machine is destroyed in \d+ seconds \(your home directory is kept\)/);
+    await student.screenshot({ path: join(ARTIFACTS, "course-lease-warning.png"), fullPage: true });
+
+    // B's lease: the warnings at 25 and 10 s before its end, on time, then the end itself.
+    const bSeen = await bEvents;
+    const endsB = Date.parse(b0.expiresAt as string);
+    const warnings = bSeen.filter((e) => e.__typename === "MachineExpiring");
+    expect(warnings.map((w) => (w.__typename === "MachineExpiring" ? w.secondsLeft : 0))).toEqual([25, 10]);
+    for (const w of warnings) {
+      if (w.__typename !== "MachineExpiring") continue;
+      const late = endsB - w.secondsLeft * 1000 - Date.parse(w.at);
+      // Sent within a tick or two of its time, never early.
+      expect(late).toBeLessThanOrEqual(0);
+      expect(late).toBeGreaterThan(-3000);
+    }
+    const stopping = bSeen.find((e) => e.__typename === "MachineStateChanged" && e.state === "STOPPING");
+    expect(stopping && "reason" in stopping ? stopping.reason : undefined).toBe(LEASE_ENDED);
+    const stoppedLate = Date.parse(stopping?.at as string) - endsB;
+    expect(stoppedLate).toBeGreaterThanOrEqual(0);
+    expect(stoppedLate).toBeLessThan(3000);
+    const destroyed = bSeen.at(-1) as MachineEvent;
+    console.log(
+      `lease of B: warnings ${warnings.map((w) => `${((endsB - Date.parse(w.at)) / 1000).toFixed(2)} s`).join(", ")} before the end; ` +
+        `stopping +${stoppedLate} ms after it, DESTROYED +${Date.parse(destroyed.at) - endsB} ms`,
+    );
+    expect(await readFile(join(studentB.home, "lab-work"), "utf8")).toBe("my-lab-work\n");
+    expect((await stat(join(studentB.home, "lab-work"))).uid).toBe(studentB.uid);
+
+    // A lives on for its extension, then goes the same way, its home kept too.
+    expect((await client("a").machine(a0.id))?.state).toBe("READY");
+    const aSeen = await aEvents;
+    const aStopping = aSeen.find((e) => e.__typename === "MachineStateChanged" && e.state === "STOPPING");
+    expect(Date.parse(aStopping?.at as string)).toBeGreaterThanOrEqual(Date.parse(extended.expiresAt as string));
+    expect(aSeen.some((e) => e.__typename === "MachineLeaseExtended")).toBe(true);
+    expect(await readFile(join(studentA.home, "lab-work"), "utf8")).toBe("my-lab-work\n");
+    expect(await new Host(config).localIds()).toEqual([]);
+  }, 240_000);
+});
