@@ -1,17 +1,24 @@
 import type { Db } from "../db/client.js";
 import { keepLeases } from "../services/leases.js";
+import { prestartLabs } from "../services/prestart.js";
 
 /**
- * Runs a lease pass every intervalMs (each replica does; a pass is idempotent), one at a time:
- * a slow pass delays the next instead of overlapping it.
+ * Runs the labs' passes every intervalMs (each replica does; each pass is idempotent), one at a
+ * time: scheduled labs' machines booted before they open, then leases warned and ended. A slow
+ * pass delays the next instead of overlapping it.
  */
 export function startLeaseKeeper(db: Db, intervalMs: number, log: (line: string) => void): () => Promise<void> {
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> = Promise.resolve();
   const tick = () => {
-    running = keepLeases(db)
-      .then((pass) => {
+    running = prestartLabs(db)
+      .then(async (prestarts) => {
+        for (const p of prestarts) {
+          log(`lab ${p.lab} opens soon: booted machines for ${p.started.length} students`);
+          for (const f of p.failed) log(`lab ${p.lab}: no machine for ${f.user}: ${f.reason}`);
+        }
+        const pass = await keepLeases(db);
         for (const id of pass.ended) log(`lease ended: machine ${id} destroyed`);
       })
       .catch((error: unknown) => log(`lease pass failed: ${(error as Error).message}`))

@@ -51,6 +51,30 @@ export function expiringMessage(secondsLeft: number, extensionLeftSeconds: numbe
   return `this lab machine is destroyed in ${inWords(secondsLeft)} (your home directory is kept)${extend}`;
 }
 
+/** Where a lab stands: a scheduled one is CLOSED until its machines are booted for it, then PRESTART until it opens. */
+export type LabWindow = "CLOSED" | "PRESTART" | "OPEN";
+
+export function labWindow(lab: { opensAt: Date | null; prestartSeconds: number }, now: Date): LabWindow {
+  if (!lab.opensAt || now.getTime() >= lab.opensAt.getTime()) return "OPEN";
+  return now.getTime() >= lab.opensAt.getTime() - lab.prestartSeconds * 1000 ? "PRESTART" : "CLOSED";
+}
+
+/** A new lab machine's end: its time limit from now, or from the opening of a lab not open yet. */
+export function leaseEnd(lab: { opensAt: Date | null; timeLimitSeconds: number }, now: Date): Date {
+  const start = lab.opensAt && lab.opensAt.getTime() > now.getTime() ? lab.opensAt : now;
+  return new Date(start.getTime() + lab.timeLimitSeconds * 1000);
+}
+
+/** Whether a scheduled lab's machines are due to be booted for its students now (and it has not ended). */
+export function prestartDue(
+  lab: { opensAt: Date | null; prestartSeconds: number; timeLimitSeconds: number; prestartedAt: Date | null },
+  now: Date,
+): boolean {
+  if (!lab.opensAt || lab.prestartedAt) return false;
+  const ended = now.getTime() >= lab.opensAt.getTime() + lab.timeLimitSeconds * 1000;
+  return labWindow(lab, now) !== "CLOSED" && !ended;
+}
+
 interface Usage {
   machines: number;
   memoryMiB: number;

@@ -95,6 +95,19 @@ export class ExtensionRefusedError extends GaolError {
   }
 }
 
+/** A scheduled lab that does not take machines yet: its students' machines are booted for them before it opens. */
+export class LabNotOpenError extends GaolError {
+  readonly code = "LAB_NOT_OPEN";
+  constructor(
+    readonly opensAt: Date,
+    readonly startsMachinesAt: Date,
+  ) {
+    super(
+      `this lab opens at ${opensAt.toISOString()}; gaol boots your machine for it from ${startsMachinesAt.toISOString()}, so come back then`,
+    );
+  }
+}
+
 /** The user has no host account mapped, so no host could run their machine as anyone. */
 export class NoHostAccountError extends GaolError {
   readonly code = "NO_HOST_ACCOUNT";

@@ -213,6 +213,12 @@ export const labs = pgTable(
       .notNull()
       .default([...DEFAULT_LEASE_WARNINGS]),
     machinesPerStudent: integer("machines_per_student").notNull().default(1),
+    /** A scheduled lab's start: its machines' leases run from here, and they are booted before it. */
+    opensAt: timestamp("opens_at", { withTimezone: true }),
+    /** How long before opensAt the enrolled students' machines are booted. */
+    prestartSeconds: integer("prestart_seconds").notNull().default(120),
+    /** When the students' machines were booted for opensAt (once: a pass that finds it set does nothing). */
+    prestartedAt: timestamp("prestarted_at", { withTimezone: true }),
     createdAt: created(),
   },
   (t) => [uniqueIndex("labs_course_name").on(t.courseId, t.name)],

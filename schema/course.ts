@@ -6,6 +6,7 @@ import {
   ImageNotFoundError,
   InvalidStateError,
   isCourseStaff,
+  LabNotOpenError,
   NotFoundError,
   ValidationError,
 } from "../core/index.js";
@@ -130,6 +131,19 @@ LabRef.implement({
       description: "MachineExpiring warnings, seconds before the end",
     }),
     machinesPerStudent: t.exposeInt("machinesPerStudent"),
+    opensAt: t.expose("opensAt", {
+      type: "DateTime",
+      nullable: true,
+      description: "A scheduled lab's start: its machines' leases run from here",
+    }),
+    prestartSeconds: t.exposeInt("prestartSeconds", {
+      description: "How long before opensAt gaol boots the enrolled students' machines",
+    }),
+    prestartedAt: t.expose("prestartedAt", {
+      type: "DateTime",
+      nullable: true,
+      description: "When gaol booted them (null until then)",
+    }),
   }),
 });
 
@@ -288,6 +302,12 @@ const CreateLabInput = builder.inputType("CreateLabInput", {
     maxExtensionSeconds: t.int({ required: false, description: "What extendMachine may add in all (default 0)" }),
     warnAtSeconds: t.intList({ required: false, description: "Warnings before the end (default 600 and 120)" }),
     machinesPerStudent: t.int({ required: false, description: "Live machines per student (default 1)" }),
+    opensAt: t.field({
+      type: "DateTime",
+      required: false,
+      description: "Schedules the lab: students' machines are booted before, leases run from it",
+    }),
+    prestartSeconds: t.int({ required: false, description: "How long before opensAt to boot them (default 120)" }),
   }),
 });
 
@@ -327,7 +347,11 @@ builder.mutationField("startLab", (t) =>
       name: t.arg.string({ required: false, description: "The machine's name; the lab's when absent" }),
       sshPublicKeys: t.arg.stringList({ required: false }),
     },
-    errors: { types: [...MUTATION_ERRORS, NotFoundError], directResult: true, union: { name: "StartLabResult" } },
+    errors: {
+      types: [...MUTATION_ERRORS, NotFoundError, LabNotOpenError],
+      directResult: true,
+      union: { name: "StartLabResult" },
+    },
     resolve: (_root, args, ctx) => {
       spendMutation(ctx);
       return startLab(ctx.db, actorOf(ctx), viewerOf(ctx), args.course, args.lab, args);

@@ -2,6 +2,7 @@ import {
   ExtensionRefusedError,
   ImageNotFoundError,
   InvalidStateError,
+  LabNotOpenError,
   NameTakenError,
   NoCapacityError,
   NoHostAccountError,
@@ -90,6 +91,17 @@ builder.objectType(ExtensionRefusedError, {
   fields: (t) => ({
     maxExtensionSeconds: t.exposeInt("maxExtensionSeconds"),
     extensionLeftSeconds: t.exposeInt("extensionLeftSeconds"),
+  }),
+});
+
+builder.objectType(LabNotOpenError, {
+  name: "LabNotOpenError",
+  description: "A scheduled lab does not take machines yet: gaol boots its students' machines before it opens",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof LabNotOpenError,
+  fields: (t) => ({
+    opensAt: t.expose("opensAt", { type: "DateTime" }),
+    startsMachinesAt: t.expose("startsMachinesAt", { type: "DateTime" }),
   }),
 });
 

@@ -8,6 +8,8 @@ import {
   ImageNotFoundError,
   InvalidStateError,
   type LabInput,
+  LabNotOpenError,
+  labWindow,
   machineEvent,
   NotFoundError,
   ValidationError,
@@ -28,6 +30,7 @@ import {
   type Lab,
   labById,
   labNamed,
+  liveLabMachine,
   memberRole,
   upsertMember,
 } from "../db/queries/courses.js";
@@ -37,7 +40,7 @@ import { lockMachine, type Machine } from "../db/queries/machines.js";
 import { createToken } from "../db/queries/tokens.js";
 import { type User, userByName } from "../db/queries/users.js";
 import { machines, users } from "../db/schema.js";
-import { type MayAct, provisionMachine } from "./machines.js";
+import { addSshKeys, type MayAct, provisionMachine } from "./machines.js";
 
 /** The viewer as the course rules see them: an admin runs any course, everyone else by their role in it. */
 export interface CourseViewer {
@@ -186,6 +189,8 @@ export async function createLab(db: Db, actor: Actor, viewer: CourseViewer, cour
         maxExtensionSeconds: valid.maxExtensionSeconds,
         warnAtSeconds: valid.warnAtSeconds,
         machinesPerStudent: valid.machinesPerStudent,
+        opensAt: valid.opensAt,
+        prestartSeconds: valid.prestartSeconds,
       });
       if (!lab) throw new ValidationError([{ field: "name", message: "the course has a lab of that name" }]);
       target.id = lab.id;
@@ -209,13 +214,36 @@ export async function startLab(
   const { course } = await visibleCourse(db, viewer, courseName);
   const lab = await labNamed(db, course.id, labName);
   if (!lab) throw new NotFoundError(`lab ${labName} in ${courseName}`);
+  const now = new Date();
+  if (labWindow(lab, now) === "CLOSED" && lab.opensAt)
+    throw new LabNotOpenError(lab.opensAt, new Date(lab.opensAt.getTime() - lab.prestartSeconds * 1000));
+  const name = input.name ?? lab.name;
+  // Idempotent by name: the machine gaol booted for a scheduled lab, or a second click, is the same machine.
+  const existing = await liveLabMachine(db, lab.id, viewer.user.id, name);
+  if (existing) {
+    const keys = input.sshPublicKeys ?? [];
+    if (keys.every((k) => existing.sshPublicKeys.includes(k))) return existing;
+    return addSshKeys(db, actor, existing.id, keys, (m) => m.ownerId === viewer.user.id);
+  }
+  return startLabMachine(db, actor, viewer.user, course, lab, { name, sshPublicKeys: input.sshPublicKeys });
+}
+
+/** Provisions a lab's machine for owner: the lab's image, memory and lease, within the budgets. */
+export async function startLabMachine(
+  db: Db,
+  actor: Actor,
+  owner: User,
+  course: Course,
+  lab: Lab,
+  input: { name: string; sshPublicKeys?: string[] | null },
+): Promise<Machine> {
   const image = await imageById(db, lab.imageId);
   return provisionMachine(
     db,
     actor,
-    viewer.user,
+    owner,
     {
-      name: input.name ?? lab.name,
+      name: input.name,
       image: image?.name,
       imageVersion: lab.imageVersion,
       memoryMiB: lab.memoryMiB,

@@ -8,6 +8,7 @@ import {
   generateName,
   ImageNotFoundError,
   InvalidStateError,
+  leaseEnd,
   NameTakenError,
   NoCapacityError,
   NoHostAccountError,
@@ -100,7 +101,7 @@ export async function provisionMachine(
       ...(lab && {
         labId: lab.lab.id,
         courseId: lab.course.id,
-        expiresAt: new Date(Date.now() + lab.lab.timeLimitSeconds * 1000),
+        expiresAt: leaseEnd(lab.lab, new Date()),
       }),
     });
     Object.assign(target, { id: machine.id, name });

@@ -127,13 +127,40 @@ export async function courseMachines(endpoint: Endpoint, course: string | undefi
 }
 
 const LAB_USAGE =
-  "usage: gaol lab create COURSE/LAB --time 2h [--extend 30m] [--warn 10m,2m] [--image I] [--memory MiB] [--per-student N]";
+  "usage: gaol lab create COURSE/LAB --time 2h [--extend 30m] [--warn 10m,2m] [--image I] [--memory MiB] [--per-student N] [--opens 14:00 [--prestart 2m]]";
+
+/**
+ * "14:00" (today, or tomorrow once past) or an ISO 8601 instant: when a scheduled lab opens.
+ */
+export function opensAt(text: string | undefined, now = new Date()): Date | undefined {
+  if (text === undefined) return undefined;
+  const clock = /^(\d{1,2}):(\d{2})$/.exec(text);
+  if (clock) {
+    const at = new Date(now);
+    at.setHours(Number(clock[1]), Number(clock[2]), 0, 0);
+    if (at.getTime() <= now.getTime()) at.setDate(at.getDate() + 1);
+    return at;
+  }
+  const at = new Date(text);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(at.getTime()))
+    throw new Error(`--opens takes a time such as 14:00 or 2026-12-03T14:00:00Z, not ${JSON.stringify(text)}`);
+  return at;
+}
 
 /** `gaol lab create COURSE/LAB --time 2h`: the course's instructor adds a lab. */
 export async function createLab(
   endpoint: Endpoint,
   path: string | undefined,
-  args: { time?: string; extend?: string; warn?: string; image?: string; memory?: string; "per-student"?: string },
+  args: {
+    time?: string;
+    extend?: string;
+    warn?: string;
+    image?: string;
+    memory?: string;
+    "per-student"?: string;
+    opens?: string;
+    prestart?: string;
+  },
 ) {
   const { course, lab } = labPath(path, LAB_USAGE);
   const timeLimitSeconds = seconds("--time", args.time);
@@ -146,9 +173,14 @@ export async function createLab(
     image: args.image,
     memoryMiB: whole("--memory", args.memory),
     machinesPerStudent: whole("--per-student", args["per-student"]),
+    opensAt: opensAt(args.opens)?.toISOString(),
+    prestartSeconds: seconds("--prestart", args.prestart),
   });
+  const scheduled = made.opensAt
+    ? `; it opens ${new Date(made.opensAt).toLocaleString()}, and its students' machines are booted ${minutes(made.prestartSeconds)} before`
+    : "";
   console.error(
-    `gaol: lab ${course}/${made.name}: machines live ${minutes(made.timeLimitSeconds)}, extendable by ${minutes(made.maxExtensionSeconds)}; students run gaol up --lab ${course}/${made.name}`,
+    `gaol: lab ${course}/${made.name}: machines live ${minutes(made.timeLimitSeconds)}, extendable by ${minutes(made.maxExtensionSeconds)}${scheduled}; students run gaol up --lab ${course}/${made.name}`,
   );
 }
 
@@ -164,7 +196,7 @@ export async function listLabs(endpoint: Endpoint, course: string | undefined, j
     return;
   }
   printTable([
-    ["LAB", "IMAGE", "MEMORY", "TIME", "EXTEND", "WARNINGS"],
+    ["LAB", "IMAGE", "MEMORY", "TIME", "EXTEND", "WARNINGS", "OPENS"],
     ...labs.map((l) => [
       `${l.course}/${l.name}`,
       l.imageVersion ? `${l.image.name}@${l.imageVersion}` : l.image.name,
@@ -172,6 +204,7 @@ export async function listLabs(endpoint: Endpoint, course: string | undefined, j
       minutes(l.timeLimitSeconds),
       minutes(l.maxExtensionSeconds),
       l.warnAtSeconds.map(minutes).join(", ") || "-",
+      l.opensAt && Date.parse(l.opensAt) > Date.now() ? fromNow(l.opensAt) : "open",
     ]),
   ]);
 }

@@ -57,7 +57,8 @@ const COURSE_USAGE = `usage, for a course's instructors (and its TAs: course mac
   gaol course machines COURSE [--json]
                                       everyone's lab machines: state, address, when each ends
   gaol lab create COURSE/LAB --time 2h [--extend 30m] [--warn 10m,2m] [--image I] [--memory MiB] [--per-student N]
-                                      a lab: its starter image and each machine's time limit
+      [--opens 14:00 [--prestart 2m]] a lab: its starter image and each machine's time limit; with --opens,
+                                      students' machines are booted before it opens and their time runs from it
   gaol course create NAME [--title T] [--instructor USER]... [--max-machines N] [--max-memory MiB]
       [--student-max-machines N]      ADMIN: a course, its instructors and its budgets`;
 
@@ -155,6 +156,8 @@ async function main(argv: string[]): Promise<number> {
           image: { type: "string" },
           memory: { type: "string" },
           "per-student": { type: "string" },
+          opens: { type: "string" },
+          prestart: { type: "string" },
           json: { type: "boolean", default: false },
         },
       });

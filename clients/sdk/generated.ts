@@ -46,6 +46,10 @@ export type CreateLabInput = {
   memoryMiB?: number | null | undefined;
   /** A DNS label: its machines' default name */
   name: string;
+  /** Schedules the lab: students' machines are booted before, leases run from it */
+  opensAt?: string | null | undefined;
+  /** How long before opensAt to boot them (default 120) */
+  prestartSeconds?: number | null | undefined;
   /** Each machine's lease from its start */
   timeLimitSeconds: number;
   /** Warnings before the end (default 600 and 120) */
@@ -381,21 +385,21 @@ export type MachineChangesSubscriptionVariables = Exact<{ [key: string]: never; 
 
 export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } };
 
-export type LabFieldsFragment = { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, image: { name: string } };
+export type LabFieldsFragment = { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, image: { name: string } };
 
-export type CourseFieldsFragment = { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, image: { name: string } }> };
+export type CourseFieldsFragment = { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, image: { name: string } }> };
 
 export type CoursesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type CoursesQuery = { courses: Array<{ id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, image: { name: string } }> }> };
+export type CoursesQuery = { courses: Array<{ id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, image: { name: string } }> }> };
 
 export type CourseQueryVariables = Exact<{
   name: string;
 }>;
 
 
-export type CourseQuery = { course: { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, members: Array<{ role: CourseRole, user: { name: string, hostUser: string | null } }>, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, image: { name: string } }> } | null };
+export type CourseQuery = { course: { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, members: Array<{ role: CourseRole, user: { name: string, hostUser: string | null } }>, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, image: { name: string } }> } | null };
 
 export type CourseMachinesQueryVariables = Exact<{
   name: string;
@@ -413,7 +417,7 @@ export type CreateCourseMutationVariables = Exact<{
 
 
 export type CreateCourseMutation = { createCourse:
-    | { __typename: 'CreateCoursePayload', course: { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, image: { name: string } }> } }
+    | { __typename: 'CreateCoursePayload', course: { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, image: { name: string } }> } }
     | { __typename: 'RateLimitedError', message: string }
     | { __typename: 'ValidationError', message: string }
    };
@@ -452,7 +456,7 @@ export type CreateLabMutationVariables = Exact<{
 
 
 export type CreateLabMutation = { createLab:
-    | { __typename: 'CreateLabPayload', lab: { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, image: { name: string } } }
+    | { __typename: 'CreateLabPayload', lab: { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, image: { name: string } } }
     | { __typename: 'ImageNotFoundError', message: string }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string }
@@ -469,6 +473,7 @@ export type StartLabMutationVariables = Exact<{
 
 export type StartLabMutation = { startLab:
     | { __typename: 'ImageNotFoundError', message: string }
+    | { __typename: 'LabNotOpenError', message: string }
     | { __typename: 'NameTakenError', message: string }
     | { __typename: 'NoCapacityError', message: string }
     | { __typename: 'NoHostAccountError', message: string }
@@ -670,6 +675,8 @@ export const LabFieldsFragmentDoc = new TypedDocumentString(`
   maxExtensionSeconds
   warnAtSeconds
   machinesPerStudent
+  opensAt
+  prestartSeconds
 }
     `, {"fragmentName":"LabFields"}) as unknown as TypedDocumentString<LabFieldsFragment, unknown>;
 export const CourseFieldsFragmentDoc = new TypedDocumentString(`
@@ -696,6 +703,8 @@ export const CourseFieldsFragmentDoc = new TypedDocumentString(`
   maxExtensionSeconds
   warnAtSeconds
   machinesPerStudent
+  opensAt
+  prestartSeconds
 }`, {"fragmentName":"CourseFields"}) as unknown as TypedDocumentString<CourseFieldsFragment, unknown>;
 export const ViewerDocument = new TypedDocumentString(`
     query Viewer {
@@ -1538,6 +1547,8 @@ export const CoursesDocument = new TypedDocumentString(`
   maxExtensionSeconds
   warnAtSeconds
   machinesPerStudent
+  opensAt
+  prestartSeconds
 }
 fragment CourseFields on Course {
   id
@@ -1575,6 +1586,8 @@ export const CourseDocument = new TypedDocumentString(`
   maxExtensionSeconds
   warnAtSeconds
   machinesPerStudent
+  opensAt
+  prestartSeconds
 }
 fragment CourseFields on Course {
   id
@@ -1679,6 +1692,8 @@ export const CreateCourseDocument = new TypedDocumentString(`
   maxExtensionSeconds
   warnAtSeconds
   machinesPerStudent
+  opensAt
+  prestartSeconds
 }
 fragment CourseFields on Course {
   id
@@ -1757,6 +1772,8 @@ export const CreateLabDocument = new TypedDocumentString(`
   maxExtensionSeconds
   warnAtSeconds
   machinesPerStudent
+  opensAt
+  prestartSeconds
 }`) as unknown as TypedDocumentString<CreateLabMutation, CreateLabMutationVariables>;
 export const StartLabDocument = new TypedDocumentString(`
     mutation StartLab($course: String!, $lab: String!, $name: String, $sshPublicKeys: [String!]) {

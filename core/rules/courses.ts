@@ -57,10 +57,16 @@ export interface LabInput {
   maxExtensionSeconds?: number | null;
   warnAtSeconds?: number[] | null;
   machinesPerStudent?: number | null;
+  /** A scheduled lab: machines' leases run from here, and they are booted prestartSeconds before. */
+  opensAt?: Date | null;
+  prestartSeconds?: number | null;
 }
 
+/** A lab may be scheduled up to a year ahead, its machines booted up to an hour before it opens. */
+export const LAB_SCHEDULE_BOUNDS = { maxAheadSeconds: 366 * 86_400, maxPrestartSeconds: 3600 };
+
 /** A lab: its name is its machines' default name, so a DNS label; warnings fall inside the time limit. */
-export function validateLab(input: LabInput) {
+export function validateLab(input: LabInput, now = new Date()) {
   const errors = new FieldErrors().check("name", input.name, machineName);
   const image = input.image ?? DEFAULT_IMAGE;
   errors.check("image", image, imageName);
@@ -75,6 +81,18 @@ export function validateLab(input: LabInput) {
   for (const [i, at] of warnAtSeconds.entries()) errors.check(fieldPath("warnAtSeconds", i), at, within);
   const machinesPerStudent = input.machinesPerStudent ?? 1;
   errors.check("machinesPerStudent", machinesPerStudent, integerWithin({ min: 1, max: 10 }));
+  const prestartSeconds = input.prestartSeconds ?? 120;
+  errors.check(
+    "prestartSeconds",
+    prestartSeconds,
+    integerWithin({ min: 0, max: LAB_SCHEDULE_BOUNDS.maxPrestartSeconds }),
+  );
+  if (input.opensAt) {
+    const ahead = (input.opensAt.getTime() - now.getTime()) / 1000;
+    if (!(ahead > 0)) errors.add({ field: "opensAt", message: "must be in the future (leave it out to open now)" });
+    else if (ahead > LAB_SCHEDULE_BOUNDS.maxAheadSeconds)
+      errors.add({ field: "opensAt", message: "at most a year ahead" });
+  }
   errors.throwIfAny();
   return {
     name: input.name,
@@ -85,6 +103,8 @@ export function validateLab(input: LabInput) {
     maxExtensionSeconds,
     warnAtSeconds,
     machinesPerStudent,
+    opensAt: input.opensAt ?? null,
+    prestartSeconds,
   };
 }
 

@@ -90,6 +90,23 @@ export async function labNamed(db: Queryable, courseId: string, name: string): P
   return row;
 }
 
+/** The owner's live machine of that name for the lab, if there is one. */
+export async function liveLabMachine(db: Queryable, labId: string, ownerId: string, name: string) {
+  const [row] = await db
+    .select()
+    .from(machines)
+    .where(
+      and(
+        eq(machines.labId, labId),
+        eq(machines.ownerId, ownerId),
+        eq(machines.name, name),
+        live,
+        ne(machines.desiredState, "DESTROYED"),
+      ),
+    );
+  return row;
+}
+
 export async function labById(db: Queryable, id: string): Promise<Lab | undefined> {
   const [row] = await db.select().from(labs).where(eq(labs.id, id));
   return row;

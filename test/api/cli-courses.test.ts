@@ -78,8 +78,8 @@ describe("gaol course and gaol lab", () => {
     expect(await failure(prof, ["lab", "create", "intro"])).toContain("usage: gaol lab create COURSE/LAB");
 
     const labs = (await gaol(student, ["lab", "ls"])).stdout;
-    expect(labs).toMatch(/^LAB\s+IMAGE\s+MEMORY\s+TIME\s+EXTEND\s+WARNINGS$/m);
-    expect(labs).toMatch(/^cs1\/intro\s+debian\s+256 MiB\s+60 min\s+10 min\s+5 min$/m);
+    expect(labs).toMatch(/^LAB\s+IMAGE\s+MEMORY\s+TIME\s+EXTEND\s+WARNINGS\s+OPENS$/m);
+    expect(labs).toMatch(/^cs1\/intro\s+debian\s+256 MiB\s+60 min\s+10 min\s+5 min\s+open$/m);
     expect((await gaol(student, ["course", "ls"])).stdout).toMatch(/^cs1\s+STUDENT\s+Intro\s+intro$/m);
   });
 
