@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keepLeases } from "../../services/leases.js";
+import { prestartLabs } from "../../services/prestart.js";
 import { startTestApi, type TestApi } from "../helpers/api.js";
 
 const CREATE_COURSE = `mutation ($input: CreateCourseInput!) { createCourse(input: $input) {
@@ -274,5 +275,79 @@ describe("course staff's limits", () => {
     expect(bad.createLab.__typename).toBe("ValidationError");
     expect(bad.createLab.message).toMatch(/name/);
     expect(bad.createLab.message).toMatch(/timeLimitSeconds/);
+  });
+});
+
+describe("a scheduled lab", () => {
+  const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdhb2wtc2NoZWR1bGVkLWxhYi10ZXN0LWtleS0xMjM0";
+  let opensAt: Date;
+  let students: string[];
+
+  beforeAll(async () => {
+    await api.ok(admin, CREATE_COURSE, { input: { name: "sched1", instructors: ["prof"] } });
+    students = ["sch-a", "sch-b", "sch-c"];
+    await api.ok(instructor, ENROL, {
+      course: "sched1",
+      users: [
+        ...students.map((user) => ({ user, hostUser: user })),
+        { user: "sch-ta", hostUser: "sch-ta", role: "TA" },
+      ],
+    });
+    opensAt = new Date(Math.ceil((Date.now() + 3600_000) / 1000) * 1000);
+    const made = await api.ok(instructor, CREATE_LAB, {
+      course: "sched1",
+      input: { name: "exam", timeLimitSeconds: 1800, opensAt: opensAt.toISOString(), prestartSeconds: 300 },
+    });
+    expect(made.createLab.__typename).toBe("CreateLabPayload");
+  });
+
+  it("takes no machines before its machines are booted, and says when", async () => {
+    const token = await courseToken("sched1", "sch-a");
+    const { startLab } = await api.ok(token, START_LAB, { course: "sched1", lab: "exam" });
+    expect(startLab.__typename).toBe("LabNotOpenError");
+    expect(startLab.message).toContain(`opens at ${opensAt.toISOString()}`);
+    expect(await prestartLabs(api.database.db, new Date(opensAt.getTime() - 301_000))).toEqual([]);
+  });
+
+  it("boots every student's machine before it opens, once, leases running from the opening", async () => {
+    const passes = await prestartLabs(api.database.db, new Date(opensAt.getTime() - 299_000));
+    expect(passes).toEqual([{ lab: "sched1/exam", started: students, failed: [] }]);
+    expect(await prestartLabs(api.database.db, new Date(opensAt.getTime() - 200_000))).toEqual([]);
+
+    const ta = await courseToken("sched1", "sch-ta");
+    const { course } = await api.ok(ta, COURSE_MACHINES, { name: "sched1" });
+    expect(names(course)).toEqual(students.map((s) => `${s}/exam`));
+
+    // The student's own start finds that machine, lets their key in, and ends when the lab says.
+    const token = await courseToken("sched1", "sch-b");
+    const started = (
+      await api.ok(
+        token,
+        `mutation ($keys: [String!]) { startLab(course: "sched1", lab: "exam", sshPublicKeys: $keys) {
+          __typename ... on StartLabPayload { machine { id name expiresAt sshPublicKeys } } ... on Error { message } } }`,
+        { keys: [KEY] },
+      )
+    ).startLab;
+    expect(started.__typename).toBe("StartLabPayload");
+    expect(started.machine.sshPublicKeys).toEqual([KEY]);
+    expect(Date.parse(started.machine.expiresAt)).toBe(opensAt.getTime() + 1800_000);
+    const again = (await api.ok(token, START_LAB, { course: "sched1", lab: "exam" })).startLab;
+    expect(again.machine.id).toBe(started.machine.id);
+
+    const audit = await api.ok(
+      admin,
+      `{ auditLog(first: 100, action: MACHINE_PROVISION) { edges { node { userName targetName } } } }`,
+    );
+    const byGaol = audit.auditLog.edges.filter((e: { node: { userName: string } }) => e.node.userName === "gaol");
+    expect(byGaol).toHaveLength(students.length);
+  });
+
+  it("refuses an opening in the past, with the field named", async () => {
+    const bad = await api.ok(instructor, CREATE_LAB, {
+      course: "sched1",
+      input: { name: "late", timeLimitSeconds: 60, opensAt: new Date(Date.now() - 1000).toISOString() },
+    });
+    expect(bad.createLab.__typename).toBe("ValidationError");
+    expect(bad.createLab.message).toMatch(/opensAt: must be in the future/);
   });
 });

@@ -32,6 +32,9 @@ let ssh: SshClient;
 let browser: Browser | undefined;
 let studentA: TestAccount;
 let studentB: TestAccount;
+/** The scheduled lab's class: ten accounts of their own. */
+const CLASS_SIZE = 10;
+const classAccounts: TestAccount[] = [];
 const tokens: Record<string, string> = {};
 const client = (who: string) => new GaolClient({ url, token: tokens[who], webSocket: WebSocket });
 
@@ -51,12 +54,13 @@ beforeAll(async () => {
   lan = await createTestLan(NS, 47, join(WORK, "lan"));
   studentA = await createAccount("gaoltcsa", 1571);
   studentB = await createAccount("gaoltcsb", 1572);
+  for (let i = 0; i < CLASS_SIZE; i++) classAccounts.push(await createAccount(`gaoltcs${i}`, 1580 + i));
   ssh = await createSshClient(join(WORK, "ssh"), NS);
   // The replica's own lease keeper, ticking faster than the default so the warnings' times can be held to a second.
   api = await startTestApi("postgres", undefined, { leaseIntervalMs: 250 });
   url = await api.app.start(0);
   const agentToken = await api.login("course-host", "AGENT", { hostMemoryMiB: 0 });
-  agent = new Agent({ api: url, token: agentToken, config, capacity: { memoryMiB: 4096, maxMachines: 4 } });
+  agent = new Agent({ api: url, token: agentToken, config, capacity: { memoryMiB: 8192, maxMachines: 14 } });
   await agent.start();
 
   tokens.admin = await api.login("course-admin", "ADMIN");
@@ -86,7 +90,7 @@ afterAll(async () => {
   for (const id of await host.localIds().catch(() => [])) await host.destroy(id).catch(() => undefined);
   await api?.close();
   await lan?.destroy();
-  for (const account of [studentA, studentB]) if (account) await removeAccount(account.name);
+  for (const account of [studentA, studentB, ...classAccounts]) if (account) await removeAccount(account.name);
   await rm(WORK, { recursive: true, force: true });
 });
 
@@ -191,5 +195,63 @@ describe("a course's lab on real machines", () => {
     expect(aSeen.some((e) => e.__typename === "MachineLeaseExtended")).toBe(true);
     expect(await readFile(join(studentA.home, "lab-work"), "utf8")).toBe("my-lab-work\n");
     expect(await new Host(config).localIds()).toEqual([]);
+  }, 240_000);
+
+  it("boots a scheduled lab's ten machines so that all are READY before it opens", async () => {
+    await client("admin").createCourse({ name: "exam-e2e", instructors: ["course-prof"] });
+    await client("prof").enrol(
+      "exam-e2e",
+      classAccounts.map((a) => ({ user: a.name, hostUser: a.name })),
+    );
+    // Booted 25 s ahead of an opening 30 s away: the pass runs in this replica's own keeper.
+    const opensAt = new Date(Date.now() + 30_000);
+    await client("prof").createLab("exam-e2e", {
+      name: "exam",
+      timeLimitSeconds: 600,
+      opensAt: opensAt.toISOString(),
+      prestartSeconds: 25,
+    });
+    let machines: Machine[] = [];
+    const ta = tokens.ta as string;
+    await client("prof").enrol("exam-e2e", [{ user: "course-ta", role: "TA" }]);
+    for (;;) {
+      machines = await new GaolClient({ url, token: ta, webSocket: WebSocket }).courseMachines("exam-e2e");
+      if (machines.length === CLASS_SIZE && machines.every((m) => m.state === "READY")) break;
+      if (Date.now() > opensAt.getTime() + 30_000) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const ready = machines.map((m) => Date.parse(m.readyAt ?? "")).sort((x, y) => x - y);
+    const booted = Math.min(...machines.map((m) => Date.parse(m.createdAt)));
+    console.log(
+      `scheduled lab: ${machines.filter((m) => m.state === "READY").length}/${CLASS_SIZE} READY; ` +
+        `booted ${((opensAt.getTime() - booted) / 1000).toFixed(1)} s before it opened, ` +
+        `the last READY ${((opensAt.getTime() - (ready.at(-1) ?? 0)) / 1000).toFixed(1)} s before it opened ` +
+        `(the class booted in ${(((ready.at(-1) ?? 0) - booted) / 1000).toFixed(1)} s)`,
+    );
+    expect(machines.map((m) => m.owner.name).sort()).toEqual(classAccounts.map((a) => a.name).sort());
+    for (const m of machines) {
+      expect(m.state).toBe("READY");
+      expect(Date.parse(m.readyAt as string)).toBeLessThan(opensAt.getTime());
+      expect(Date.parse(m.expiresAt as string)).toBe(opensAt.getTime() + 600_000);
+    }
+
+    // A student arriving finds theirs waiting, lets their key in, and is in at once.
+    const first = classAccounts[0] as TestAccount;
+    tokens.first = (await client("prof").createCourseToken("exam-e2e", first.name)).token;
+    const mine = await client("first").startLab("exam-e2e", "exam", { sshPublicKeys: [ssh.publicKey] });
+    expect(mine.id).toBe(machines.find((m) => m.owner.name === first.name)?.id);
+    const keyed = await client("first").waitForReady(mine.id);
+    await expect
+      .poll(() => ssh.exec(first.name, keyed.ip, "id -un", keyed.hostKeys).catch((e: Error) => e.message), {
+        timeout: 15_000,
+      })
+      .toBe(first.name);
+
+    await Promise.all(
+      machines.map(async (m) => {
+        await client("admin").destroy(m.id);
+        await client("admin").waitForState(m.id, "DESTROYED");
+      }),
+    );
   }, 240_000);
 });
