@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { checkOutputTail } from "../core/index.js";
 import type { HostConfig } from "../host/config.js";
 import type { MachineDriver } from "../host/driver.js";
 import { Host } from "../host/host.js";
@@ -9,6 +10,7 @@ import {
   MachineChangesDocument,
   PendingSyncsDocument,
   ReportEventsDocument,
+  ReportLabCheckDocument,
   ReportSyncDocument,
 } from "./api/generated.js";
 import { localId, machineGlobalId } from "./api/ids.js";
@@ -89,6 +91,16 @@ export class Agent {
       },
       savedOffset: (id) => this.offsets.saved(id),
       log: this.log,
+      reportCheck: async (machineId, checkId, run) => {
+        // The api keeps a check's tail; sending more than that is waste.
+        const output = checkOutputTail(run.output);
+        await this.client.request(ReportLabCheckDocument, {
+          checkId,
+          machineId,
+          output,
+          ...("error" in run ? { error: run.error } : { exitCode: run.exitCode }),
+        });
+      },
     });
     this.heartbeat = new Heartbeat({
       send: (beat) => this.client.request(HeartbeatDocument, beat),

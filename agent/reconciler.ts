@@ -6,7 +6,7 @@ import {
   RUNNING_STATES,
   stateChanged,
 } from "../core/index.js";
-import type { MachineDriver } from "../host/driver.js";
+import type { CheckRun, MachineDriver } from "../host/driver.js";
 import type { AgentMachineFragment } from "./api/generated.js";
 import { localId, machineGlobalId } from "./api/ids.js";
 import { KeyedQueue } from "./keyed-queue.js";
@@ -25,6 +25,8 @@ export interface ReconcilerOptions {
   attempts?: number;
   /** The wait before retry n (1, 2, …) of a provision. */
   retryDelayMs?: (retry: number) => number;
+  /** Sends how a lab check went in a machine (by its global id) to the api. */
+  reportCheck?: (machineId: string, checkId: string, run: CheckRun) => Promise<void>;
 }
 
 interface Known {
@@ -55,6 +57,9 @@ export class Reconciler {
   private resyncing?: Promise<void>;
   private resyncs = 0;
   private stopped = false;
+  /** Lab checks running or reported, as "check machine": each runs once per agent. */
+  private readonly checks = new Set<string>();
+  private readonly runningChecks = new Set<Promise<void>>();
 
   constructor(private readonly options: ReconcilerOptions) {
     this.driver = options.driver;
@@ -109,6 +114,7 @@ export class Reconciler {
     this.stopped = true;
     for (const known of this.known.values()) clearTimeout(known.retry);
     await this.queue.idle();
+    await Promise.all(this.runningChecks);
   }
 
   private async resyncOnce(list: () => Promise<ApiMachine[]>): Promise<void> {
@@ -170,6 +176,7 @@ export class Reconciler {
       // Keys added through the api reach the running machine without a reboot.
       if (m.sshPublicKeys.length > 0 && (await this.driver.setSshKeys(id, m.sshPublicKeys)))
         this.log(`ssh keys of ${m.name} now ${m.sshPublicKeys.length}`);
+      if (m.pendingCheck && m.state === "READY") this.startCheck(id, m, m.pendingCheck);
       return;
     }
     // A provision that failed left nothing here but reported PROVISIONING (or more): its retry provisions again.
@@ -178,6 +185,27 @@ export class Reconciler {
       return;
     }
     if (RUNNING_STATES.includes(m.state)) sink(stateChanged("FAILED", "lost: this host has no trace of it"));
+  }
+
+  /**
+   * Runs a lab check beside the machine's convergences, not in its queue: a script may take its
+   * whole timeout, and a destroy asked meanwhile must not wait for it.
+   */
+  private startCheck(id: string, m: ApiMachine, check: NonNullable<ApiMachine["pendingCheck"]>): void {
+    const key = `${check.id} ${id}`;
+    if (this.checks.has(key) || !this.options.reportCheck) return;
+    this.checks.add(key);
+    const report = this.options.reportCheck;
+    const running = this.driver
+      .runCheck(id, check.script, check.timeoutSeconds * 1000)
+      .then((run) => report(m.id, check.id, run))
+      .catch((error: unknown) => {
+        // Not reported: a later resync's list still shows it pending, and it runs again.
+        this.checks.delete(key);
+        this.log(`lab check ${check.id} on ${m.name}: ${(error as Error).message}`);
+      })
+      .finally(() => this.runningChecks.delete(running));
+    this.runningChecks.add(running);
   }
 
   private async provision(id: string, m: ApiMachine, known: Known, sink: MachineEventSink): Promise<void> {

@@ -13,6 +13,7 @@ export const AUDIT_ACTIONS = [
   "COURSE_ENROL",
   "COURSE_TOKEN_CREATE",
   "LAB_CREATE",
+  "LAB_CHECK_RUN",
   "MACHINE_EXTEND",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -4,6 +4,23 @@ import { inWords, QuotaExceededError } from "./errors.js";
 export const COURSE_ROLES = ["INSTRUCTOR", "TA", "STUDENT"] as const;
 export type CourseRole = (typeof COURSE_ROLES)[number];
 
+/** A lab check's result on one machine: PENDING until its host ran it; ERROR when it could not run. */
+export const LAB_CHECK_STATES = ["PENDING", "PASSED", "FAILED", "ERROR"] as const;
+export type LabCheckState = (typeof LAB_CHECK_STATES)[number];
+
+/** A check's output is kept to this many bytes (its tail: where a script says what went wrong). */
+export const LAB_CHECK_OUTPUT_BYTES = 16_384;
+
+/** A check's output cut to its last LAB_CHECK_OUTPUT_BYTES, on a character boundary. */
+export function checkOutputTail(output: string): string {
+  const bytes = Buffer.from(output);
+  if (bytes.length <= LAB_CHECK_OUTPUT_BYTES) return output;
+  return `…${bytes
+    .subarray(bytes.length - LAB_CHECK_OUTPUT_BYTES)
+    .toString()
+    .replace(/^\uFFFD+/, "")}`;
+}
+
 export const isCourseStaff = (role: CourseRole | undefined): boolean => role === "INSTRUCTOR" || role === "TA";
 
 /** Warnings before a lab machine's end, in seconds: ten minutes and two, as Coder and Instruqt users ask. */

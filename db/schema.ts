@@ -19,6 +19,7 @@ import {
   DEFAULT_LEASE_WARNINGS,
   DEFAULT_QUOTA,
   DESIRED_STATES,
+  LAB_CHECK_STATES,
   type LimitRequest,
   MACHINE_HEALTH,
   MACHINE_STATES,
@@ -30,6 +31,7 @@ export const machineStateEnum = pgEnum("machine_state", MACHINE_STATES);
 export const desiredStateEnum = pgEnum("desired_state", DESIRED_STATES);
 export const machineHealthEnum = pgEnum("machine_health", MACHINE_HEALTH);
 export const courseRoleEnum = pgEnum("course_role", COURSE_ROLES);
+export const labCheckStateEnum = pgEnum("lab_check_state", LAB_CHECK_STATES);
 
 const created = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
 
@@ -219,9 +221,50 @@ export const labs = pgTable(
     prestartSeconds: integer("prestart_seconds").notNull().default(120),
     /** When the students' machines were booted for opensAt (once: a pass that finds it set does nothing). */
     prestartedAt: timestamp("prestarted_at", { withTimezone: true }),
+    /** A script run as root in each student's machine by `runLabCheck`; exit 0 passes. */
+    checkScript: text("check_script"),
+    checkTimeoutSeconds: integer("check_timeout_seconds").notNull().default(30),
     createdAt: created(),
   },
   (t) => [uniqueIndex("labs_course_name").on(t.courseId, t.name)],
+);
+
+/** One run of a lab's check across its live machines, asked by course staff. */
+export const labChecks = pgTable(
+  "lab_checks",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    labId: uuid("lab_id")
+      .notNull()
+      .references(() => labs.id, { onDelete: "cascade" }),
+    /** The script as it was when the run was asked: a later edit does not change a run's meaning. */
+    script: text("script").notNull(),
+    timeoutSeconds: integer("timeout_seconds").notNull(),
+    requestedBy: text("requested_by").notNull(),
+    createdAt: created(),
+  },
+  (t) => [index("lab_checks_lab").on(t.labId, t.createdAt)],
+);
+
+/** A check's result on one machine, written by the machine's host. */
+export const labCheckResults = pgTable(
+  "lab_check_results",
+  {
+    checkId: uuid("check_id")
+      .notNull()
+      .references(() => labChecks.id, { onDelete: "cascade" }),
+    machineId: uuid("machine_id")
+      .notNull()
+      .references(() => machines.id, { onDelete: "cascade" }),
+    state: labCheckStateEnum("state").notNull().default("PENDING"),
+    exitCode: integer("exit_code"),
+    output: text("output"),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex("lab_check_results_key").on(t.checkId, t.machineId),
+    index("lab_check_results_pending").on(t.machineId, t.state),
+  ],
 );
 
 export const machines = pgTable(

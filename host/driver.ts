@@ -8,6 +8,9 @@ export interface HeldImageVersion {
   sizeBytes: number;
 }
 
+/** How a lab check went in a machine: its exit code and output, or why it could not run. */
+export type CheckRun = { exitCode: number; output: string } | { error: string; output: string };
+
 /** What one health probe of a READY machine found: its sshd proved the host key, or why not. */
 export type HealthProbe = { healthy: true } | { healthy: false; reason: string };
 
@@ -32,6 +35,8 @@ export interface MachineDriver<Handle extends object = object> {
   reboot(id: string, sink: MachineEventSink, generation: number): Promise<Handle | undefined>;
   /** Proves the machine's host key once more, as READY did; undefined when no proven boot is watched here. */
   probe(id: string): Promise<HealthProbe | undefined>;
+  /** Runs a lab's check script as root in a READY machine, over ssh with its host key pinned. */
+  runCheck(id: string, script: string, timeoutMs: number): Promise<CheckRun>;
   /** The keys that may log in, written where the guest's sshd reads them; false when they already were. */
   setSshKeys(id: string, keys: readonly string[]): Promise<boolean>;
   /** The reboot generation a machine last acted on (0 when never rebooted or unknown). */

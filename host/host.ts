@@ -10,12 +10,13 @@ import {
   validateSshKeys,
 } from "../core/index.js";
 import { type HostConfig, paths } from "./config.js";
-import type { HealthProbe, HeldImageVersion, MachineDriver } from "./driver.js";
+import type { CheckRun, HealthProbe, HeldImageVersion, MachineDriver } from "./driver.js";
 import { collectImageVersions } from "./image/gc.js";
 import { type SyncImageOptions, syncImage } from "./image/sync.js";
 import { allVersions, imageNames, newestVersion, versionOf } from "./image/versions.js";
 import { kernelLpj } from "./kernel/calibrate.js";
 import { kernelDoesDhcp } from "./kernel/features.js";
+import { type CheckKey, checkKey, runCheckScript } from "./machine/check.js";
 import { createAndLaunch, launchKernel, writeAuthorizedKeys } from "./machine/provision.js";
 import { type MachineRecord, readRecord } from "./machine/record.js";
 import { type ReadyInfo, Supervisor } from "./machine/supervise.js";
@@ -47,6 +48,23 @@ export class Host implements MachineDriver<MachineHandle> {
     private readonly options: { bootTimeoutMs: number } = { bootTimeoutMs: 120_000 },
   ) {}
 
+  private checkKeyMade?: Promise<CheckKey>;
+
+  /** The host's lab-check key, made once per state dir: every machine's authorized_keys holds it. */
+  private checkKey(): Promise<CheckKey> {
+    this.checkKeyMade ??= checkKey(join(this.config.stateDir, "check-key"));
+    return this.checkKeyMade;
+  }
+
+  /** Runs a lab check in a READY machine this host watches, where its sshd proved its host key. */
+  async runCheck(id: string, script: string, timeoutMs: number): Promise<CheckRun> {
+    const supervisor = this.supervisors.get(id);
+    const at = supervisor?.proven;
+    if (!supervisor || !at) return { error: "the machine is not READY on this host", output: "" };
+    const { record } = supervisor;
+    return runCheckScript(await this.checkKey(), { ...at, netns: record.netns }, record.hostKeys, script, timeoutMs);
+  }
+
   /** Refuses a host no machine could boot on (see hostProblems): at start, not as a kernel panic per machine. */
   check(): Promise<void> {
     return checkHost(this.config);
@@ -63,7 +81,8 @@ export class Host implements MachineDriver<MachineHandle> {
   provision(spec: MachineSpec, sink: MachineEventSink): Promise<MachineHandle> {
     const id = spec.id ?? spec.name;
     return this.exclusive(id, async () => {
-      const valid = validateSpec(spec);
+      const checked = validateSpec(spec);
+      const valid = { ...checked, sshPublicKeys: [...checked.sshPublicKeys, (await this.checkKey()).authorizedLine] };
       const owner = await lookupAccount(valid.owner);
       const version =
         valid.imageVersion === undefined
@@ -183,7 +202,7 @@ export class Host implements MachineDriver<MachineHandle> {
     const record = await readRecord(paths.machine(this.config, id));
     if (!record) throw new Error(`no machine ${id} on this host`);
     // The api checked them; the host checks again, since they reach a file the guest reads.
-    const valid = validateSshKeys(keys);
+    const valid = [...validateSshKeys(keys), (await this.checkKey()).authorizedLine];
     const file = join(record.guestConfigDir, "authorized_keys");
     const now = await readFile(file, "utf8").catch(() => "");
     if (now === valid.map((k) => `${k}\n`).join("")) return false;

@@ -48,7 +48,7 @@ export const CourseRoleEnum = builder.enumType("CourseRole", {
 });
 
 /** The viewer's role in the course: an admin counts as its instructor. */
-async function roleIn(ctx: Context, course: Course): Promise<CourseRole | undefined> {
+export async function roleIn(ctx: Context, course: Pick<Course, "id">): Promise<CourseRole | undefined> {
   const viewer = ctx.viewer?.user as User;
   return viewer.role === "ADMIN" ? "INSTRUCTOR" : memberRole(ctx.db, course.id, viewer.id);
 }
@@ -308,6 +308,11 @@ const CreateLabInput = builder.inputType("CreateLabInput", {
       description: "Schedules the lab: students' machines are booted before, leases run from it",
     }),
     prestartSeconds: t.int({ required: false, description: "How long before opensAt to boot them (default 120)" }),
+    checkScript: t.string({
+      required: false,
+      description: "Run as root in each machine by runLabCheck; exit 0 passes",
+    }),
+    checkTimeoutSeconds: t.int({ required: false, description: "How long a check may run (default 30)" }),
   }),
 });
 

@@ -8,6 +8,7 @@ import "./machine.js";
 import "./events.js";
 import "./audit.js";
 import "./course.js";
+import "./lab-check.js";
 
 /** The whole schema: each domain file registers its types, queries, mutations and subscriptions. */
 export const schema = builder.toSchema({ sortSchema: true });

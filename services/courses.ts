@@ -191,6 +191,8 @@ export async function createLab(db: Db, actor: Actor, viewer: CourseViewer, cour
         machinesPerStudent: valid.machinesPerStudent,
         opensAt: valid.opensAt,
         prestartSeconds: valid.prestartSeconds,
+        checkScript: valid.checkScript,
+        checkTimeoutSeconds: valid.checkTimeoutSeconds,
       });
       if (!lab) throw new ValidationError([{ field: "name", message: "the course has a lab of that name" }]);
       target.id = lab.id;

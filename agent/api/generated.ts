@@ -48,19 +48,19 @@ export type MachineState =
   | 'RUNNING'
   | 'STOPPING';
 
-export type AgentMachineFragment = { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string } };
+export type AgentMachineFragment = { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string }, pendingCheck: { id: string, script: string, timeoutSeconds: number } | null };
 
 export type HostMachinesQueryVariables = Exact<{
   after?: string | null | undefined;
 }>;
 
 
-export type HostMachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type HostMachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string }, pendingCheck: { id: string, script: string, timeoutSeconds: number } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type MachineChangesSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string } } };
+export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string }, pendingCheck: { id: string, script: string, timeoutSeconds: number } | null } };
 
 export type HeartbeatMutationVariables = Exact<{
   memoryMiB: number;
@@ -82,6 +82,17 @@ export type ReportSyncMutationVariables = Exact<{
 
 
 export type ReportSyncMutation = { reportImageSync: boolean };
+
+export type ReportLabCheckMutationVariables = Exact<{
+  checkId: string | number;
+  machineId: string | number;
+  exitCode?: number | null | undefined;
+  output: string;
+  error?: string | null | undefined;
+}>;
+
+
+export type ReportLabCheckMutation = { reportLabCheckResult: boolean };
 
 export type ReportEventsMutationVariables = Exact<{
   events: Array<MachineEventInput> | MachineEventInput;
@@ -131,6 +142,11 @@ export const AgentMachineFragmentDoc = new TypedDocumentString(`
     name
   }
   imageVersion
+  pendingCheck {
+    id
+    script
+    timeoutSeconds
+  }
 }
     `, {"fragmentName":"AgentMachine"}) as unknown as TypedDocumentString<AgentMachineFragment, unknown>;
 export const HostMachinesDocument = new TypedDocumentString(`
@@ -169,6 +185,11 @@ export const HostMachinesDocument = new TypedDocumentString(`
     name
   }
   imageVersion
+  pendingCheck {
+    id
+    script
+    timeoutSeconds
+  }
 }`) as unknown as TypedDocumentString<HostMachinesQuery, HostMachinesQueryVariables>;
 export const MachineChangesDocument = new TypedDocumentString(`
     subscription MachineChanges {
@@ -198,6 +219,11 @@ export const MachineChangesDocument = new TypedDocumentString(`
     name
   }
   imageVersion
+  pendingCheck {
+    id
+    script
+    timeoutSeconds
+  }
 }`) as unknown as TypedDocumentString<MachineChangesSubscription, MachineChangesSubscriptionVariables>;
 export const HeartbeatDocument = new TypedDocumentString(`
     mutation Heartbeat($memoryMiB: Int!, $maxMachines: Int!, $images: [HostImageInput!]) {
@@ -222,6 +248,17 @@ export const ReportSyncDocument = new TypedDocumentString(`
   reportImageSync(report: $report)
 }
     `) as unknown as TypedDocumentString<ReportSyncMutation, ReportSyncMutationVariables>;
+export const ReportLabCheckDocument = new TypedDocumentString(`
+    mutation ReportLabCheck($checkId: ID!, $machineId: ID!, $exitCode: Int, $output: String!, $error: String) {
+  reportLabCheckResult(
+    checkId: $checkId
+    machineId: $machineId
+    exitCode: $exitCode
+    output: $output
+    error: $error
+  )
+}
+    `) as unknown as TypedDocumentString<ReportLabCheckMutation, ReportLabCheckMutationVariables>;
 export const ReportEventsDocument = new TypedDocumentString(`
     mutation ReportEvents($events: [MachineEventInput!]!) {
   reportMachineEvents(events: $events) {

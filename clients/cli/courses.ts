@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { GaolClient } from "../sdk/client.js";
 import type { CourseRole } from "../sdk/generated.js";
 import type { Endpoint } from "../sdk/request.js";
@@ -160,6 +161,7 @@ export async function createLab(
     "per-student"?: string;
     opens?: string;
     prestart?: string;
+    check?: string;
   },
 ) {
   const { course, lab } = labPath(path, LAB_USAGE);
@@ -175,6 +177,7 @@ export async function createLab(
     machinesPerStudent: whole("--per-student", args["per-student"]),
     opensAt: opensAt(args.opens)?.toISOString(),
     prestartSeconds: seconds("--prestart", args.prestart),
+    checkScript: args.check === undefined ? undefined : await readFile(args.check, "utf8"),
   });
   const scheduled = made.opensAt
     ? `; it opens ${new Date(made.opensAt).toLocaleString()}, and its students' machines are booted ${minutes(made.prestartSeconds)} before`
@@ -182,6 +185,41 @@ export async function createLab(
   console.error(
     `gaol: lab ${course}/${made.name}: machines live ${minutes(made.timeLimitSeconds)}, extendable by ${minutes(made.maxExtensionSeconds)}${scheduled}; students run gaol up --lab ${course}/${made.name}`,
   );
+}
+
+/**
+ * `gaol lab check COURSE/LAB`: runs the lab's check in every student's machine, waits for the
+ * results (up to --wait), and prints them as a table; exit 1 when any did not pass.
+ */
+export async function checkLab(endpoint: Endpoint, path: string | undefined, args: { wait?: string; json?: boolean }) {
+  const { course, lab } = labPath(path, "usage: gaol lab check COURSE/LAB [--wait 2m] [--json]");
+  const client = new GaolClient(endpoint);
+  const waitMs = (seconds("--wait", args.wait) ?? 120) * 1000;
+  let check = await client.runLabCheck(course, lab);
+  const deadline = Date.now() + waitMs;
+  while (!check.done && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+    check = (await client.labCheck(check.id)) ?? check;
+  }
+  if (args.json) printJson(check);
+  else if (check.results.length === 0) console.error(`gaol: ${course}/${lab} has no live machines to check`);
+  else
+    printTable([
+      ["STUDENT", "MACHINE", "RESULT", "EXIT", "OUTPUT"],
+      ...check.results.map((r) => [
+        r.owner,
+        r.machineName,
+        r.state,
+        r.exitCode === null || r.exitCode === undefined ? "-" : String(r.exitCode),
+        (r.output ?? "").trim().split("\n").at(-1)?.slice(0, 60) ?? "",
+      ]),
+    ]);
+  const passed = check.results.filter((r) => r.state === "PASSED").length;
+  if (!args.json)
+    console.error(
+      `gaol: ${passed} of ${check.results.length} passed${check.done ? "" : "; some are still running (gaol lab check again later, or --wait longer)"}`,
+    );
+  return passed === check.results.length && check.done ? 0 : 1;
 }
 
 /** `gaol lab ls [COURSE]`: the labs of your courses. */

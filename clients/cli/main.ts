@@ -58,7 +58,10 @@ const COURSE_USAGE = `usage, for a course's instructors (and its TAs: course mac
                                       everyone's lab machines: state, address, when each ends
   gaol lab create COURSE/LAB --time 2h [--extend 30m] [--warn 10m,2m] [--image I] [--memory MiB] [--per-student N]
       [--opens 14:00 [--prestart 2m]] a lab: its starter image and each machine's time limit; with --opens,
-                                      students' machines are booted before it opens and their time runs from it
+                                      students' machines are booted before it opens and their time runs from it;
+                                      --check FILE: a script run as root in each machine by gaol lab check
+  gaol lab check COURSE/LAB [--wait 2m] [--json]
+                                      run the lab's check in every student's machine: a table of results
   gaol course create NAME [--title T] [--instructor USER]... [--max-machines N] [--max-memory MiB]
       [--student-max-machines N]      ADMIN: a course, its instructors and its budgets`;
 
@@ -158,12 +161,15 @@ async function main(argv: string[]): Promise<number> {
           "per-student": { type: "string" },
           opens: { type: "string" },
           prestart: { type: "string" },
+          check: { type: "string" },
+          wait: { type: "string" },
           json: { type: "boolean", default: false },
         },
       });
       const c = await courses();
       if (sub === "ls" || sub === "list") await c.listLabs(await endpoint(), positionals[0], values.json);
       else if (sub === "create") await c.createLab(await endpoint(), positionals[0], values);
+      else if (sub === "check") return c.checkLab(await endpoint(), positionals[0], values);
       else throw new Error(COURSE_USAGE);
       return 0;
     }

@@ -19,6 +19,7 @@ import {
   ExtendMachineDocument,
   HostsDocument,
   ImagesDocument,
+  LabCheckDocument,
   MachineDocument,
   type MachineFieldsFragment,
   MachineLogDocument,
@@ -27,6 +28,7 @@ import {
   type ProvisionMachineInput,
   RebootMachineDocument,
   RevokeTokenDocument,
+  RunLabCheckDocument,
   type SshHostKeyFieldsFragment,
   StartLabDocument,
   SyncImageDocument,
@@ -202,6 +204,17 @@ export class GaolClient {
   async startLab(course: string, lab: string, options: { name?: string; sshPublicKeys?: string[] } = {}) {
     const { startLab } = await request(this.endpoint, StartLabDocument, { course, lab, ...options });
     return payloadOf(startLab, "StartLabPayload").machine;
+  }
+
+  /** Course staff: runs the lab's check in each of its live machines; poll labCheck(id) until `done`. */
+  async runLabCheck(course: string, lab: string) {
+    const { runLabCheck } = await request(this.endpoint, RunLabCheckDocument, { course, lab });
+    return payloadOf(runLabCheck, "RunLabCheckPayload").check;
+  }
+
+  /** A check run's results so far (null when it is not yours to see). */
+  async labCheck(id: string) {
+    return (await request(this.endpoint, LabCheckDocument, { id })).labCheck;
   }
 
   /** Moves a lab machine's end later, within its lab's cap (ExtensionRefusedError beyond it). */

@@ -9,6 +9,7 @@ export type AuditAction =
   | 'COURSE_ENROL'
   | 'COURSE_TOKEN_CREATE'
   | 'IMAGE_SYNC'
+  | 'LAB_CHECK_RUN'
   | 'LAB_CREATE'
   | 'MACHINE_DESTROY'
   | 'MACHINE_EXTEND'
@@ -36,6 +37,10 @@ export type CreateCourseInput = {
 };
 
 export type CreateLabInput = {
+  /** Run as root in each machine by runLabCheck; exit 0 passes */
+  checkScript?: string | null | undefined;
+  /** How long a check may run (default 30) */
+  checkTimeoutSeconds?: number | null | undefined;
   /** The starter image; the default image when absent */
   image?: string | null | undefined;
   imageVersion?: number | null | undefined;
@@ -83,6 +88,13 @@ export type ImageSyncState =
   | 'FAILED'
   | 'PENDING'
   | 'SUCCEEDED';
+
+/** PASSED: the script exited 0; FAILED: another code; ERROR: it could not run (the output says why) */
+export type LabCheckState =
+  | 'ERROR'
+  | 'FAILED'
+  | 'PASSED'
+  | 'PENDING';
 
 export type MachineHealthStatus =
   | 'HEALTHY'
@@ -499,6 +511,28 @@ export type ExtendMachineMutation = { extendMachine:
     | { __typename: 'ValidationError', message: string }
    };
 
+export type LabCheckFieldsFragment = { id: string, requestedBy: string, createdAt: string, done: boolean, results: Array<{ owner: string, machineName: string, state: LabCheckState, exitCode: number | null, output: string | null, finishedAt: string | null }> };
+
+export type RunLabCheckMutationVariables = Exact<{
+  course: string;
+  lab: string;
+}>;
+
+
+export type RunLabCheckMutation = { runLabCheck:
+    | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string }
+    | { __typename: 'RunLabCheckPayload', check: { id: string, requestedBy: string, createdAt: string, done: boolean, results: Array<{ owner: string, machineName: string, state: LabCheckState, exitCode: number | null, output: string | null, finishedAt: string | null }> } }
+    | { __typename: 'ValidationError', message: string }
+   };
+
+export type LabCheckQueryVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type LabCheckQuery = { labCheck: { id: string, requestedBy: string, createdAt: string, done: boolean, results: Array<{ owner: string, machineName: string, state: LabCheckState, exitCode: number | null, output: string | null, finishedAt: string | null }> } | null };
+
 export class TypedDocumentString<TResult, TVariables>
   extends String
   implements DocumentTypeDecoration<TResult, TVariables>
@@ -706,6 +740,22 @@ export const CourseFieldsFragmentDoc = new TypedDocumentString(`
   opensAt
   prestartSeconds
 }`, {"fragmentName":"CourseFields"}) as unknown as TypedDocumentString<CourseFieldsFragment, unknown>;
+export const LabCheckFieldsFragmentDoc = new TypedDocumentString(`
+    fragment LabCheckFields on LabCheck {
+  id
+  requestedBy
+  createdAt
+  done
+  results {
+    owner
+    machineName
+    state
+    exitCode
+    output
+    finishedAt
+  }
+}
+    `, {"fragmentName":"LabCheckFields"}) as unknown as TypedDocumentString<LabCheckFieldsFragment, unknown>;
 export const ViewerDocument = new TypedDocumentString(`
     query Viewer {
   viewer {
@@ -1910,3 +1960,51 @@ fragment MachineFields on Machine {
     }
   }
 }`) as unknown as TypedDocumentString<ExtendMachineMutation, ExtendMachineMutationVariables>;
+export const RunLabCheckDocument = new TypedDocumentString(`
+    mutation RunLabCheck($course: String!, $lab: String!) {
+  runLabCheck(course: $course, lab: $lab) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on RunLabCheckPayload {
+      check {
+        ...LabCheckFields
+      }
+    }
+  }
+}
+    fragment LabCheckFields on LabCheck {
+  id
+  requestedBy
+  createdAt
+  done
+  results {
+    owner
+    machineName
+    state
+    exitCode
+    output
+    finishedAt
+  }
+}`) as unknown as TypedDocumentString<RunLabCheckMutation, RunLabCheckMutationVariables>;
+export const LabCheckDocument = new TypedDocumentString(`
+    query LabCheck($id: ID!) {
+  labCheck(id: $id) {
+    ...LabCheckFields
+  }
+}
+    fragment LabCheckFields on LabCheck {
+  id
+  requestedBy
+  createdAt
+  done
+  results {
+    owner
+    machineName
+    state
+    exitCode
+    output
+    finishedAt
+  }
+}`) as unknown as TypedDocumentString<LabCheckQuery, LabCheckQueryVariables>;

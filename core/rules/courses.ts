@@ -60,7 +60,13 @@ export interface LabInput {
   /** A scheduled lab: machines' leases run from here, and they are booted prestartSeconds before. */
   opensAt?: Date | null;
   prestartSeconds?: number | null;
+  /** Run as root in each student's machine by runLabCheck: exit 0 passes. */
+  checkScript?: string | null;
+  checkTimeoutSeconds?: number | null;
 }
+
+/** A check script is a file's worth of shell (64 KiB), run for at most ten minutes. */
+export const LAB_CHECK_BOUNDS = { maxScriptBytes: 65_536, maxTimeoutSeconds: 600 };
 
 /** A lab may be scheduled up to a year ahead, its machines booted up to an hour before it opens. */
 export const LAB_SCHEDULE_BOUNDS = { maxAheadSeconds: 366 * 86_400, maxPrestartSeconds: 3600 };
@@ -87,6 +93,17 @@ export function validateLab(input: LabInput, now = new Date()) {
     prestartSeconds,
     integerWithin({ min: 0, max: LAB_SCHEDULE_BOUNDS.maxPrestartSeconds }),
   );
+  const checkTimeoutSeconds = input.checkTimeoutSeconds ?? 30;
+  errors.check(
+    "checkTimeoutSeconds",
+    checkTimeoutSeconds,
+    integerWithin({ min: 1, max: LAB_CHECK_BOUNDS.maxTimeoutSeconds }),
+  );
+  if (input.checkScript != null) {
+    if (!input.checkScript.trim()) errors.add({ field: "checkScript", message: "is empty (leave it out for none)" });
+    else if (Buffer.byteLength(input.checkScript) > LAB_CHECK_BOUNDS.maxScriptBytes)
+      errors.add({ field: "checkScript", message: "is over 64 KiB" });
+  }
   if (input.opensAt) {
     const ahead = (input.opensAt.getTime() - now.getTime()) / 1000;
     if (!(ahead > 0)) errors.add({ field: "opensAt", message: "must be in the future (leave it out to open now)" });
@@ -105,6 +122,8 @@ export function validateLab(input: LabInput, now = new Date()) {
     machinesPerStudent,
     opensAt: input.opensAt ?? null,
     prestartSeconds,
+    checkScript: input.checkScript ?? null,
+    checkTimeoutSeconds,
   };
 }
 

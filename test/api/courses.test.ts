@@ -351,3 +351,90 @@ describe("a scheduled lab", () => {
     expect(bad.createLab.message).toMatch(/opensAt: must be in the future/);
   });
 });
+
+describe("a lab's check", () => {
+  const RUN = `mutation ($course: String!, $lab: String!) { runLabCheck(course: $course, lab: $lab) {
+    __typename ... on RunLabCheckPayload { check { id } } ... on Error { message } } }`;
+  const CHECK = `query ($id: ID!) { labCheck(id: $id) { done requestedBy results { owner machineName state exitCode output } } }`;
+  const PENDING = `query ($id: ID!) { machine(id: $id) { pendingCheck { id script timeoutSeconds } } }`;
+  const REPORT = `mutation ($checkId: ID!, $machineId: ID!, $exitCode: Int, $output: String!, $error: String) {
+    reportLabCheckResult(checkId: $checkId, machineId: $machineId, exitCode: $exitCode, output: $output, error: $error) }`;
+  let ready: string;
+  let ta: string;
+  let student: string;
+
+  beforeAll(async () => {
+    await api.ok(admin, CREATE_COURSE, { input: { name: "chk1", instructors: ["prof"] } });
+    await api.ok(instructor, ENROL, {
+      course: "chk1",
+      users: [
+        { user: "chk-a", hostUser: "chk-a" },
+        { user: "chk-b", hostUser: "chk-b" },
+        { user: "chk-ta", hostUser: "chk-ta", role: "TA" },
+      ],
+    });
+    await api.ok(instructor, CREATE_LAB, {
+      course: "chk1",
+      input: { name: "hw", timeLimitSeconds: 3600, checkScript: "test -f /root/done", checkTimeoutSeconds: 20 },
+    });
+    student = await courseToken("chk1", "chk-a");
+    ta = await courseToken("chk1", "chk-ta");
+    ready = (await api.ok(student, START_LAB, { course: "chk1", lab: "hw" })).startLab.machine.id;
+    for (const state of ["PROVISIONING", "BOOTING", "READY"]) await report(ready, "MachineStateChanged", { state });
+    const other = await courseToken("chk1", "chk-b");
+    await api.ok(other, START_LAB, { course: "chk1", lab: "hw" });
+  });
+
+  it("runs for staff only, in READY machines, and says why the others were not checked", async () => {
+    expect((await api.ok(student, RUN, { course: "chk1", lab: "hw" })).runLabCheck.__typename).toBe("NotFoundError");
+    const noScript = await api.ok(instructor, RUN, { course: "os101", lab: "shell" });
+    expect(noScript.runLabCheck.message).toMatch(/shell has no check script/);
+
+    const { runLabCheck } = await api.ok(ta, RUN, { course: "chk1", lab: "hw" });
+    expect(runLabCheck.__typename).toBe("RunLabCheckPayload");
+    const check = (await api.ok(ta, CHECK, { id: runLabCheck.check.id })).labCheck;
+    expect(check).toMatchObject({ done: false, requestedBy: "chk-ta" });
+    expect(check.results).toEqual([
+      { owner: "chk-a", machineName: "hw", state: "PENDING", exitCode: null, output: null },
+      {
+        owner: "chk-b",
+        machineName: "hw",
+        state: "ERROR",
+        exitCode: null,
+        output: "not run: the machine is PENDING, not READY",
+      },
+    ]);
+    expect((await api.ok(student, CHECK, { id: runLabCheck.check.id })).labCheck).toBeNull();
+
+    // The host sees the script; the student whose machine it is does not.
+    expect((await api.ok(agent, PENDING, { id: ready })).machine.pendingCheck).toEqual({
+      id: runLabCheck.check.id,
+      script: "test -f /root/done",
+      timeoutSeconds: 20,
+    });
+    expect((await api.ok(student, PENDING, { id: ready })).machine.pendingCheck).toBeNull();
+    const labs = await api.ok(student, `{ course(name: "chk1") { labs { checkScript } } }`);
+    expect(labs.course.labs).toEqual([{ checkScript: null }]);
+
+    // Another host's agent cannot answer for it; the machine's own host answers once.
+    const stranger = await api.login("chk-other-host", "AGENT");
+    const vars = { checkId: runLabCheck.check.id, machineId: ready, exitCode: 1, output: "no /root/done" };
+    expect((await api.ok(stranger, REPORT, { ...vars, exitCode: 0 })).reportLabCheckResult).toBe(false);
+    expect((await api.ok(agent, REPORT, vars)).reportLabCheckResult).toBe(true);
+    expect((await api.ok(agent, REPORT, { ...vars, exitCode: 0 })).reportLabCheckResult).toBe(false);
+    const after = (await api.ok(ta, CHECK, { id: runLabCheck.check.id })).labCheck;
+    expect(after.done).toBe(true);
+    expect(after.results[0]).toMatchObject({ state: "FAILED", exitCode: 1, output: "no /root/done" });
+    expect((await api.ok(agent, PENDING, { id: ready })).machine.pendingCheck).toBeNull();
+  });
+
+  it("refuses a student's report and keeps an error's reason", async () => {
+    const { runLabCheck } = await api.ok(instructor, RUN, { course: "chk1", lab: "hw" });
+    const vars = { checkId: runLabCheck.check.id, machineId: ready, output: "", error: "timed out after 20 s" };
+    const { errors } = await api.gql(student, REPORT, vars);
+    expect(errors?.[0]?.message).toMatch(/Not authorized/);
+    expect((await api.ok(agent, REPORT, vars)).reportLabCheckResult).toBe(true);
+    const check = (await api.ok(instructor, CHECK, { id: runLabCheck.check.id })).labCheck;
+    expect(check.results[0]).toMatchObject({ state: "ERROR", exitCode: null, output: "timed out after 20 s" });
+  });
+});

@@ -8,6 +8,8 @@ import { Agent } from "../../agent/agent.js";
 import { GaolClient, type Machine } from "../../clients/sdk/client.js";
 import type { MachineEvent } from "../../clients/sdk/events.js";
 import { hostConfigFromEnv } from "../../host/config.js";
+import { HostCommandError } from "../../host/exec/error.js";
+import { run } from "../../host/exec/run.js";
 import { Host } from "../../host/host.js";
 import { ensureHost } from "../../host/setup/index.js";
 import { LEASE_ENDED } from "../../services/leases.js";
@@ -22,7 +24,16 @@ const WORK = "/var/lib/gaol-test/courses";
 const ARTIFACTS = fileURLToPath(new URL("../../test-artifacts/", import.meta.url));
 const config = { ...hostConfigFromEnv(), bridge: "br0", netns: NS, stateDir: join(WORK, "state") };
 /** Long enough to boot and work on this VM's slow stretches, short enough to watch end. */
-const LAB = { name: "shell", timeLimitSeconds: 45, maxExtensionSeconds: 30, warnAtSeconds: [25, 10] };
+const LAB = {
+  name: "shell",
+  timeLimitSeconds: 45,
+  maxExtensionSeconds: 30,
+  warnAtSeconds: [25, 10],
+  // Its #! line picks the interpreter; what it prints on stderr is in the result too.
+  checkScript:
+    '#!/bin/bash\nif [[ -f /root/solved ]]; then echo "solved by $(cat /root/solved)"; else echo "no /root/solved yet" >&2; exit 3; fi\n',
+};
+const gaolBin = fileURLToPath(new URL("../../bin/gaol", import.meta.url));
 
 let lan: TestLan;
 let api: TestApi;
@@ -117,6 +128,17 @@ describe("a course's lab on real machines", () => {
       [studentB, readyB],
     ] as const)
       await ssh.exec(who.name, ready.ip, "echo my-lab-work > ~/lab-work", ready.hostKeys);
+
+    // The lab's check, run by the TA from the CLI in both machines: A solved it, B did not.
+    await ssh.exec("root", readyA.ip, "echo gaoltcsa > /root/solved", readyA.hostKeys);
+    const checked = await run(gaolBin, ["lab", "check", "os-e2e/shell", "--wait", "60s"], {
+      env: { GAOL_API: url, GAOL_TOKEN: tokens.ta as string, HOME: WORK },
+    }).catch((error: HostCommandError) => error);
+    expect(checked).toBeInstanceOf(HostCommandError);
+    const table = (checked as HostCommandError).stdout;
+    console.log(table);
+    expect(table).toMatch(new RegExp(`^${studentA.name}\\s+shell\\s+PASSED\\s+0\\s+solved by gaoltcsa$`, "m"));
+    expect(table).toMatch(new RegExp(`^${studentB.name}\\s+shell\\s+FAILED\\s+3\\s+no /root/solved yet$`, "m"));
 
     // The TA sees both machines and a student's console; the outsider nothing of it.
     const byTa = await client("ta").courseMachines("os-e2e");

@@ -16,6 +16,7 @@ export function apiMachine(id: string, fields: Partial<ApiMachine> = {}): ApiMac
     imageVersion: null,
     owner: { name: "ann", hostUser: "ann" },
     image: { name: "debian" },
+    pendingCheck: null,
     ...fields,
   };
 }

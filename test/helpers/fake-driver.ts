@@ -5,7 +5,7 @@ import {
   type MachineState,
   stateChanged,
 } from "../../core/index.js";
-import type { HealthProbe, HeldImageVersion, MachineDriver } from "../../host/driver.js";
+import type { CheckRun, HealthProbe, HeldImageVersion, MachineDriver } from "../../host/driver.js";
 import type { SyncImageOptions } from "../../host/image/sync.js";
 
 /** A machine on the fake host's disk. */
@@ -24,6 +24,7 @@ export type DriverCall =
   | { op: "reboot"; id: string; generation: number }
   | { op: "probe"; id: string }
   | { op: "setSshKeys"; id: string; keys: readonly string[] }
+  | { op: "runCheck"; id: string; script: string }
   | { op: "collectImages" }
   | { op: "syncImage"; image: string; source: string; version?: number }
   | { op: "check" }
@@ -187,6 +188,15 @@ export class FakeDriver implements MachineDriver<{ id: string }> {
     if (!this.supervised.has(id) || !this.disk.get(id)?.kernelAlive) return undefined;
     const reason = this.silent.get(id);
     return reason === undefined ? { healthy: true } : { healthy: false, reason };
+  }
+
+  /** What runCheck answers: by default, exit 0 with the script echoed. */
+  checkResult: (id: string, script: string) => CheckRun = (_id, script) => ({ exitCode: 0, output: script });
+
+  async runCheck(id: string, script: string): Promise<CheckRun> {
+    this.calls.push({ op: "runCheck", id, script });
+    if (!this.disk.get(id)?.kernelAlive) return { error: "no such machine running here", output: "" };
+    return this.checkResult(id, script);
   }
 
   async setSshKeys(id: string, keys: readonly string[]): Promise<boolean> {

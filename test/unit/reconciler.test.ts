@@ -179,6 +179,42 @@ describe("the reconciler's details", () => {
     expect(driver.callsOf("setSshKeys")).toEqual([{ op: "setSshKeys", id: "m", keys: ["ssh-ed25519 AAAA"] }]);
   });
 
+  it("runs a READY machine's pending lab check once, beside its queue, and reports how it went", async () => {
+    const driver = new FakeDriver();
+    const reports: Array<{ machineId: string; checkId: string; run: unknown }> = [];
+    let finish: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (finish = r));
+    driver.checkResult = () => ({ exitCode: 3, output: "no nginx on :80" });
+    const reconciler = new Reconciler({
+      driver,
+      report: () => undefined,
+      reportCheck: async (machineId, checkId, run) => {
+        await gate;
+        reports.push({ machineId, checkId, run });
+      },
+    });
+    driver.place("m", { supervised: true });
+    const pendingCheck = { id: "c1", script: "curl -fs localhost", timeoutSeconds: 5 };
+    reconciler.reconcile(apiMachine("m", { state: "READY", pendingCheck }));
+    await reconciler.settle();
+    // The check still reporting does not hold the machine's queue (settle returns), and it is not run twice.
+    reconciler.reconcile(apiMachine("m", { state: "READY", pendingCheck }));
+    await reconciler.settle();
+    expect(driver.callsOf("runCheck")).toEqual([{ op: "runCheck", id: "m", script: "curl -fs localhost" }]);
+    finish();
+    await reconciler.stop();
+    expect(reports).toEqual([
+      { machineId: machineGlobalId("m"), checkId: "c1", run: { exitCode: 3, output: "no nginx on :80" } },
+    ]);
+
+    // Not READY: not run.
+    const other = agentOn();
+    other.driver.place("n", { supervised: true });
+    other.reconciler.reconcile(apiMachine("n", { state: "BOOTING", pendingCheck }));
+    await other.reconciler.settle();
+    expect(other.driver.callsOf("runCheck")).toEqual([]);
+  });
+
   it("provisions with the api's fields under the machine's plain id", async () => {
     const { driver, reconciler } = agentOn();
     reconciler.reconcile(
