@@ -170,8 +170,10 @@ export class Reconciler {
       return;
     }
     if (local) {
-      if (m.rebootGeneration > (await this.driver.rebootGeneration(id))) {
-        await this.driver.reboot(id, sink, m.rebootGeneration);
+      const acted = await this.driver.rebootGeneration(id);
+      if (m.rebootGeneration > acted) {
+        // A reset asked since the last boot this host acted on, even one a later reboot overtook, gets its new disk.
+        await this.driver.reboot(id, sink, m.rebootGeneration, m.resetGeneration > acted);
       }
       // Keys added through the api reach the running machine without a reboot.
       if (m.sshPublicKeys.length > 0 && (await this.driver.setSshKeys(id, m.sshPublicKeys)))
@@ -289,6 +291,7 @@ function newest(known: ApiMachine, next: ApiMachine): ApiMachine {
     ...next,
     desiredState: known.desiredState === "DESTROYED" ? known.desiredState : next.desiredState,
     rebootGeneration: Math.max(known.rebootGeneration, next.rebootGeneration),
+    resetGeneration: Math.max(known.resetGeneration, next.resetGeneration),
     state: canReach(known.state, next.state) ? next.state : known.state,
   };
 }

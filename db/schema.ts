@@ -287,6 +287,8 @@ export const machines = pgTable(
     desiredState: desiredStateEnum("desired_state").notNull().default("RUNNING"),
     /** Raised by rebootMachine; the agent reboots when it differs from what it last acted on. */
     rebootGeneration: integer("reboot_generation").notNull().default(0),
+    /** The reboot generation that also gives the machine a new root disk from its image version (a reset). */
+    resetGeneration: integer("reset_generation").notNull().default(0),
     state: machineStateEnum("state").notNull().default("PENDING"),
     stateReason: text("state_reason"),
     ipAddress: text("ip_address"),

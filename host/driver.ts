@@ -31,8 +31,8 @@ export interface MachineDriver<Handle extends object = object> {
   adopt(id: string, sink: MachineEventSink, consoleOffset?: number): Promise<Handle | undefined>;
   /** Stops and removes a machine; one that does not exist is already destroyed. */
   destroy(id: string, sink?: MachineEventSink): Promise<boolean>;
-  /** A new boot on the same disk, unless the machine already acted on this generation. */
-  reboot(id: string, sink: MachineEventSink, generation: number): Promise<Handle | undefined>;
+  /** A new boot, unless the machine already acted on this generation; fresh: on a new root disk from its image version. */
+  reboot(id: string, sink: MachineEventSink, generation: number, fresh?: boolean): Promise<Handle | undefined>;
   /** Proves the machine's host key once more, as READY did; undefined when no proven boot is watched here. */
   probe(id: string): Promise<HealthProbe | undefined>;
   /** Runs a lab's check script as root in a READY machine, over ssh with its host key pinned. */

@@ -17,7 +17,7 @@ import { allVersions, imageNames, newestVersion, versionOf } from "./image/versi
 import { kernelLpj } from "./kernel/calibrate.js";
 import { kernelDoesDhcp } from "./kernel/features.js";
 import { type CheckKey, checkKey, runCheckScript } from "./machine/check.js";
-import { createAndLaunch, launchKernel, writeAuthorizedKeys } from "./machine/provision.js";
+import { createAndLaunch, launchKernel, replaceRootDisk, writeAuthorizedKeys } from "./machine/provision.js";
 import { type MachineRecord, readRecord } from "./machine/record.js";
 import { type ReadyInfo, Supervisor } from "./machine/supervise.js";
 import { stopKernel, teardown } from "./machine/teardown.js";
@@ -159,7 +159,7 @@ export class Host implements MachineDriver<MachineHandle> {
    * umid): a clean shutdown first, a halt if the guest takes over 15 s.
    * `generation` is remembered so the same reboot request is acted on once.
    */
-  reboot(id: string, sink: MachineEventSink, generation: number): Promise<MachineHandle | undefined> {
+  reboot(id: string, sink: MachineEventSink, generation: number, fresh = false): Promise<MachineHandle | undefined> {
     return this.exclusive(id, async () => {
       const dir = paths.machine(this.config, id);
       const record = await readRecord(dir);
@@ -167,11 +167,13 @@ export class Host implements MachineDriver<MachineHandle> {
       const supervisor = this.supervisors.get(id);
       this.supervisors.delete(id);
       supervisor?.expectExit();
-      sink(stateChanged("STOPPING", "reboot"));
+      const why = fresh ? "reset to its image" : "reboot";
+      sink(stateChanged("STOPPING", why));
       await stopKernel(record, { how: "cad", graceMs: 15_000 });
       await supervisor?.stop();
+      if (fresh) await replaceRootDisk(this.config, record, dir);
       record.rebootGeneration = generation;
-      sink(stateChanged("BOOTING", "reboot"));
+      sink(stateChanged("BOOTING", why));
       const launched = await launchKernel(record, dir);
       const next = new Supervisor(record, sink, launched.exited, {
         ...this.options,

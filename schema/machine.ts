@@ -13,7 +13,7 @@ import { imageById } from "../db/queries/images.js";
 import { listMachines, type Machine, machineById } from "../db/queries/machines.js";
 import { userById } from "../db/queries/users.js";
 import { endingWith } from "../live/index.js";
-import { addSshKeys, destroyMachine, provisionMachine, rebootMachine } from "../services/machines.js";
+import { addSshKeys, destroyMachine, provisionMachine, rebootMachine, resetMachine } from "../services/machines.js";
 import { builder } from "./builder.js";
 import { actorOf, type Context, canSeeMachine, spendMutation } from "./context.js";
 import { limited, MUTATION_ERRORS } from "./errors.js";
@@ -70,6 +70,10 @@ builder.node(MachineRef, {
     name: t.exposeString("name"),
     state: t.field({ type: MachineStateEnum, resolve: (m) => m.state }),
     desiredState: t.field({ type: DesiredStateEnum, resolve: (m) => m.desiredState }),
+    resetGeneration: t.exposeInt("resetGeneration", {
+      description:
+        "The reboot generation that gives it a new root disk (equal to rebootGeneration while a reset is asked or done last)",
+    }),
     rebootGeneration: t.exposeInt("rebootGeneration", { description: "Raised by each rebootMachine" }),
     sshPublicKeys: t.exposeStringList("sshPublicKeys", { description: "Keys that may log in as root and the owner" }),
     stateReason: t.exposeString("stateReason", { nullable: true, description: "Why it is in this state (FAILED)" }),
@@ -218,6 +222,25 @@ builder.mutationField("rebootMachine", (t) =>
     resolve: async (_root, { id }, ctx) => {
       spendMutation(ctx);
       return { machine: await rebootMachine(ctx.db, actorOf(ctx), id.id, mayAct(ctx)) };
+    },
+  }),
+);
+
+builder.mutationField("resetMachine", (t) =>
+  t.field({
+    type: payload("ResetMachinePayload"),
+    description:
+      "A new boot on a new root disk from the machine's image (a lab's starter): what was installed is gone; the home directory, address and host key stay",
+    authScopes: { user: true },
+    args: { id: t.arg.globalID({ required: true, for: [MachineRef] }) },
+    errors: {
+      types: limited(NotFoundError, InvalidStateError),
+      directResult: true,
+      union: { name: "ResetMachineResult" },
+    },
+    resolve: async (_root, { id }, ctx) => {
+      spendMutation(ctx);
+      return { machine: await resetMachine(ctx.db, actorOf(ctx), id.id, mayAct(ctx)) };
     },
   }),
 );

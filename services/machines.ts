@@ -34,6 +34,7 @@ import {
   markDestroyRequested,
   ownerUsage,
   requestReboot,
+  requestReset,
   setSshPublicKeys,
 } from "../db/queries/machines.js";
 import type { User } from "../db/queries/users.js";
@@ -144,6 +145,18 @@ export async function rebootMachine(db: Db, actor: Actor, id: string, mayAct: Ma
     const machine = await lockOwnMachine(tx, id, mayAct, target);
     if (!canReboot(machine.state)) throw new InvalidStateError(machine.state, "reboot");
     return requestReboot(tx, id);
+  });
+}
+
+/**
+ * Asks the agent for a new boot on a new root disk from the machine's image version: what was
+ * installed is gone, the home directory (on the host) is kept, as are its address and host key.
+ */
+export async function resetMachine(db: Db, actor: Actor, id: string, mayAct: MayAct): Promise<Machine> {
+  return audited(db, { actor, action: "MACHINE_RESET", target: { id } }, async (tx, target) => {
+    const machine = await lockOwnMachine(tx, id, mayAct, target);
+    if (!canReboot(machine.state)) throw new InvalidStateError(machine.state, "reset");
+    return requestReset(tx, id);
   });
 }
 

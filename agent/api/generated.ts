@@ -48,19 +48,19 @@ export type MachineState =
   | 'RUNNING'
   | 'STOPPING';
 
-export type AgentMachineFragment = { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string }, pendingCheck: { id: string, script: string, timeoutSeconds: number } | null };
+export type AgentMachineFragment = { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, resetGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string }, pendingCheck: { id: string, script: string, timeoutSeconds: number } | null };
 
 export type HostMachinesQueryVariables = Exact<{
   after?: string | null | undefined;
 }>;
 
 
-export type HostMachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string }, pendingCheck: { id: string, script: string, timeoutSeconds: number } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type HostMachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, resetGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string }, pendingCheck: { id: string, script: string, timeoutSeconds: number } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type MachineChangesSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string }, pendingCheck: { id: string, script: string, timeoutSeconds: number } | null } };
+export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, desiredState: DesiredState, rebootGeneration: number, resetGeneration: number, memoryMiB: number, sshPublicKeys: Array<string>, ipAddress: string | null, imageVersion: number | null, limits: { processes: number, cpuWeight: number, cpuPercent: number | null }, owner: { name: string, hostUser: string | null }, image: { name: string }, pendingCheck: { id: string, script: string, timeoutSeconds: number } | null } };
 
 export type HeartbeatMutationVariables = Exact<{
   memoryMiB: number;
@@ -126,6 +126,7 @@ export const AgentMachineFragmentDoc = new TypedDocumentString(`
   state
   desiredState
   rebootGeneration
+  resetGeneration
   memoryMiB
   limits {
     processes
@@ -169,6 +170,7 @@ export const HostMachinesDocument = new TypedDocumentString(`
   state
   desiredState
   rebootGeneration
+  resetGeneration
   memoryMiB
   limits {
     processes
@@ -203,6 +205,7 @@ export const MachineChangesDocument = new TypedDocumentString(`
   state
   desiredState
   rebootGeneration
+  resetGeneration
   memoryMiB
   limits {
     processes

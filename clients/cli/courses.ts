@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { GaolClient } from "../sdk/client.js";
+import { GaolClient, type Machine } from "../sdk/client.js";
 import type { CourseRole } from "../sdk/generated.js";
 import type { Endpoint } from "../sdk/request.js";
 import { parseDuration } from "./duration.js";
@@ -103,6 +103,28 @@ export async function courseToken(
   if (!course || !user) throw new Error("usage: gaol course token COURSE USER [--expires 7d]");
   const created = await new GaolClient(endpoint).createCourseToken(course, user, seconds("--expires", expires));
   console.log(created.token);
+}
+
+/** `gaol course reset COURSE STUDENT [MACHINE]`: staff put a student's lab machine back to the lab's starter disk. */
+export async function resetStudentMachine(
+  endpoint: Endpoint,
+  course: string | undefined,
+  student: string | undefined,
+  name: string | undefined,
+): Promise<number> {
+  if (!course || !student) throw new Error("usage: gaol course reset COURSE STUDENT [MACHINE]");
+  const client = new GaolClient(endpoint);
+  const theirs = (await client.courseMachines(course)).filter(
+    (m) => m.owner.name === student && (!name || m.name === name),
+  );
+  if (theirs.length !== 1)
+    throw new Error(
+      theirs.length === 0
+        ? `${student} has no live lab machine${name ? ` named ${name}` : ""} in ${course} (gaol course machines ${course})`
+        : `${student} has ${theirs.length} lab machines in ${course}: name one`,
+    );
+  const { rebootShown } = await import("./machines.js");
+  return rebootShown(client, theirs[0] as Machine, "reset", false);
 }
 
 /** `gaol course machines COURSE`: the instructor's view, everyone's lab machines with their state and end. */

@@ -113,10 +113,26 @@ export async function up(
 /** `gaol reboot NAME`: a new boot on the same disk (what an unresponsive machine needs), shown until READY again. */
 export async function reboot(endpoint: Endpoint, name: string, json = false): Promise<number> {
   const client = new GaolClient(endpoint);
-  const machine = await machineNamed(client, name);
+  return rebootShown(client, await machineNamed(client, name), "reboot", json);
+}
+
+/** `gaol reset NAME`: back to its image's disk (a lab's starter), the home kept, shown until READY again. */
+export async function reset(endpoint: Endpoint, name: string, json = false): Promise<number> {
+  const client = new GaolClient(endpoint);
+  return rebootShown(client, await machineNamed(client, name), "reset", json);
+}
+
+/** Asks for a reboot or a reset and shows the new boot (only what follows the ask) until READY. */
+export async function rebootShown(
+  client: GaolClient,
+  machine: Machine,
+  how: "reboot" | "reset",
+  json: boolean,
+): Promise<number> {
   const after = await lastCursor(client, machine.id);
-  await client.reboot(machine.id);
-  return untilReady(client, machine, new Progress(`${name} reboot`), { after, json });
+  if (how === "reset") await client.reset(machine.id);
+  else await client.reboot(machine.id);
+  return untilReady(client, machine, new Progress(`${machine.name} ${how}`), { after, json });
 }
 
 /** The cursor of the machine's newest stored event: what follows it is what happens from now on. */

@@ -15,6 +15,8 @@ const USAGE = `usage:
   gaol ssh NAME [CMD...]              ssh in as root, the machine's host key pinned
   gaol logs NAME [-f] [--json]        the boot log; -f follows it
   gaol reboot NAME [--json]           a new boot on the same disk (for one that is unresponsive); exits when READY
+  gaol reset NAME [--json]            back to its image's disk (a lab's starter): what you installed is gone,
+                                      your home directory stays; exits when READY
   gaol rm NAME                        destroy a machine (your home directory is kept)
   gaol key add NAME [FILE]            let a public key in (yours from ~/.ssh by default), no reboot
   gaol ssh-config [NAME] [--json] [--write]
@@ -56,6 +58,8 @@ const COURSE_USAGE = `usage, for a course's instructors (and its TAs: course mac
                                       a token for a member the course enrolled, printed once
   gaol course machines COURSE [--json]
                                       everyone's lab machines: state, address, when each ends
+  gaol course reset COURSE STUDENT [MACHINE]
+                                      a student's lab machine back to the lab's starter disk, home kept
   gaol lab create COURSE/LAB --time 2h [--extend 30m] [--warn 10m,2m] [--image I] [--memory MiB] [--per-student N]
       [--opens 14:00 [--prestart 2m]] a lab: its starter image and each machine's time limit; with --opens,
                                       students' machines are booted before it opens and their time runs from it;
@@ -144,6 +148,7 @@ async function main(argv: string[]): Promise<number> {
       else if (sub === "enrol" || sub === "enroll") await c.enrol(await endpoint(), course, others, values.role);
       else if (sub === "token") await c.courseToken(await endpoint(), course, others[0], values.expires);
       else if (sub === "machines") await c.courseMachines(await endpoint(), course, values.json);
+      else if (sub === "reset") return c.resetStudentMachine(await endpoint(), course, others[0], others[1]);
       else throw new Error(COURSE_USAGE);
       return 0;
     }
@@ -221,6 +226,15 @@ async function main(argv: string[]): Promise<number> {
       });
       if (!positionals[0]) throw new Error("usage: gaol reboot NAME [--json]");
       return (await machines()).reboot(await endpoint(), positionals[0], values.json);
+    }
+    case "reset": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: "boolean", default: false } },
+      });
+      if (!positionals[0]) throw new Error("usage: gaol reset NAME [--json]");
+      return (await machines()).reset(await endpoint(), positionals[0], values.json);
     }
     case "rm": {
       if (!rest[0]) throw new Error("usage: gaol rm NAME");

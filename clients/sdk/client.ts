@@ -27,6 +27,7 @@ import {
   ProvisionMachineDocument,
   type ProvisionMachineInput,
   RebootMachineDocument,
+  ResetMachineDocument,
   RevokeTokenDocument,
   RunLabCheckDocument,
   type SshHostKeyFieldsFragment,
@@ -104,6 +105,12 @@ export class GaolClient {
   async reboot(id: string): Promise<Machine> {
     const { rebootMachine } = await request(this.endpoint, RebootMachineDocument, { id });
     return payloadOf(rebootMachine, "RebootMachinePayload").machine;
+  }
+
+  /** A new boot on a new root disk from its image (a lab's starter); the home directory stays. */
+  async reset(id: string): Promise<Machine> {
+    const { resetMachine } = await request(this.endpoint, ResetMachineDocument, { id });
+    return payloadOf(resetMachine, "ResetMachinePayload").machine;
   }
 
   async images() {

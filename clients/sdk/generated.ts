@@ -15,6 +15,7 @@ export type AuditAction =
   | 'MACHINE_EXTEND'
   | 'MACHINE_PROVISION'
   | 'MACHINE_REBOOT'
+  | 'MACHINE_RESET'
   | 'MACHINE_SSH_KEYS_ADD'
   | 'TOKEN_CREATE'
   | 'TOKEN_REVOKE';
@@ -312,6 +313,18 @@ export type RebootMachineMutation = { rebootMachine:
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+   };
+
+export type ResetMachineMutationVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type ResetMachineMutation = { resetMachine:
+    | { __typename: 'InvalidStateError', message: string }
+    | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
+    | { __typename: 'ResetMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
    };
 
 export type AddMachineSshKeysMutationVariables = Exact<{
@@ -1266,6 +1279,73 @@ fragment MachineFields on Machine {
     }
   }
 }`) as unknown as TypedDocumentString<RebootMachineMutation, RebootMachineMutationVariables>;
+export const ResetMachineDocument = new TypedDocumentString(`
+    mutation ResetMachine($id: ID!) {
+  resetMachine(id: $id) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on RateLimitedError {
+      retryAfterSeconds
+    }
+    ... on ResetMachinePayload {
+      machine {
+        ...MachineFields
+      }
+    }
+  }
+}
+    fragment SshHostKeyFields on SshHostKey {
+  type
+  fingerprintSha256
+  publicKey
+}
+fragment MachineFields on Machine {
+  id
+  name
+  state
+  stateReason
+  desiredState
+  ipAddress
+  macAddress
+  memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
+  createdAt
+  readyAt
+  health {
+    status
+    since
+    reason
+  }
+  imageVersion
+  image {
+    name
+  }
+  owner {
+    name
+    hostUser
+  }
+  host {
+    name
+  }
+  sshHostKeys {
+    ...SshHostKeyFields
+  }
+  expiresAt
+  extensionLeftSeconds
+  lab {
+    name
+    course {
+      name
+    }
+  }
+}`) as unknown as TypedDocumentString<ResetMachineMutation, ResetMachineMutationVariables>;
 export const AddMachineSshKeysDocument = new TypedDocumentString(`
     mutation AddMachineSshKeys($id: ID!, $sshPublicKeys: [String!]!) {
   addMachineSshKeys(id: $id, sshPublicKeys: $sshPublicKeys) {

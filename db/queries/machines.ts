@@ -93,6 +93,20 @@ export async function requestReboot(tx: Tx, id: string): Promise<Machine> {
   return updated as Machine;
 }
 
+/** A reboot onto a new root disk from the machine's image version: the reboot generation rises and is marked a reset. */
+export async function requestReset(tx: Tx, id: string): Promise<Machine> {
+  const [updated] = await tx
+    .update(machines)
+    .set({
+      rebootGeneration: sql`${machines.rebootGeneration} + 1`,
+      resetGeneration: sql`${machines.rebootGeneration} + 1`,
+    })
+    .where(eq(machines.id, id))
+    .returning();
+  await notifyMachineChanged(tx, id);
+  return updated as Machine;
+}
+
 /** The keys that may log in; tells watchers (its agent writes them into the running machine). */
 export async function setSshPublicKeys(tx: Tx, id: string, keys: string[]): Promise<Machine> {
   const [updated] = await tx.update(machines).set({ sshPublicKeys: keys }).where(eq(machines.id, id)).returning();

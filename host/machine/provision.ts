@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { DEFAULT_INIT, machineLimits, memoryFileMiB, type validateSpec } from "../../core/index.js";
 import { type HostConfig, paths } from "../config.js";
 import { type Launched, launch } from "../exec/run.js";
-import type { ImageVersion } from "../image/versions.js";
+import { type ImageVersion, versionOf } from "../image/versions.js";
 import { jailArgs, kernelLibraries, pathInJail } from "../jail/args.js";
 import { jailerPath } from "../jail/build.js";
 import { MachineCgroup } from "../jail/cgroup.js";
@@ -119,6 +119,20 @@ export async function createAndLaunch(
  * Starts (or restarts) the machine's kernel as its owner, from its record,
  * with a fresh umid, appending to its console log; records the new pid.
  */
+/**
+ * A stopped machine's new root disk from its own image version (a reset): the old one goes, the
+ * new one is a reflink again (seconds), and everything else of the machine stays.
+ */
+export async function replaceRootDisk(config: HostConfig, record: MachineRecord, dir: string): Promise<void> {
+  const version = await versionOf(config, record.image, record.imageVersion);
+  for (const file of record.disk.files) await rm(file, { force: true });
+  record.disk = await createRootDisk(
+    { image: version.file, base: join(paths.gaols(config), record.id), uid: record.owner.uid, gid: record.owner.gid },
+    join(record.umlDir, "root"),
+  );
+  await writeRecord(dir, record);
+}
+
 export async function launchKernel(record: MachineRecord, dir: string): Promise<Launched> {
   const consoleFile = await open(record.consoleLog, "a", 0o600);
   try {

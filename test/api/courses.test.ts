@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keepLeases } from "../../services/leases.js";
 import { prestartLabs } from "../../services/prestart.js";
-import { startTestApi, type TestApi } from "../helpers/api.js";
+import { NO_RATE_LIMIT, startTestApi, type TestApi } from "../helpers/api.js";
 
 const CREATE_COURSE = `mutation ($input: CreateCourseInput!) { createCourse(input: $input) {
   __typename ... on CreateCoursePayload { course { name } } ... on Error { message } } }`;
@@ -60,7 +60,7 @@ async function startLab(token: string, lab = "shell", name?: string) {
 
 beforeAll(async () => {
   // Leases are driven by keepLeases with a chosen clock, not by the replica's timer.
-  api = await startTestApi("postgres", undefined, { leaseIntervalMs: 0 });
+  api = await startTestApi("postgres", undefined, { leaseIntervalMs: 0, rateLimit: NO_RATE_LIMIT });
   agent = await api.login("courses-host", "AGENT");
   admin = await api.login("courses-admin", "ADMIN");
   instructor = await api.login("prof");
@@ -417,7 +417,7 @@ describe("a lab's check", () => {
     expect(labs.course.labs).toEqual([{ checkScript: null }]);
 
     // Another host's agent cannot answer for it; the machine's own host answers once.
-    const stranger = await api.login("chk-other-host", "AGENT");
+    const stranger = await api.login("chk-other-host", "AGENT", { hostMemoryMiB: 0 });
     const vars = { checkId: runLabCheck.check.id, machineId: ready, exitCode: 1, output: "no /root/done" };
     expect((await api.ok(stranger, REPORT, { ...vars, exitCode: 0 })).reportLabCheckResult).toBe(false);
     expect((await api.ok(agent, REPORT, vars)).reportLabCheckResult).toBe(true);
@@ -436,5 +436,43 @@ describe("a lab's check", () => {
     expect((await api.ok(agent, REPORT, vars)).reportLabCheckResult).toBe(true);
     const check = (await api.ok(instructor, CHECK, { id: runLabCheck.check.id })).labCheck;
     expect(check.results[0]).toMatchObject({ state: "ERROR", exitCode: null, output: "timed out after 20 s" });
+  });
+});
+
+describe("resetting a lab machine", () => {
+  const RESET = `mutation ($id: ID!) { resetMachine(id: $id) {
+    __typename ... on ResetMachinePayload { machine { rebootGeneration resetGeneration } } ... on Error { message } } }`;
+
+  it("is the owner's and the staff's, for a running machine, a reboot marked as a reset", async () => {
+    await api.ok(admin, CREATE_COURSE, { input: { name: "rst1", instructors: ["prof"] } });
+    await api.ok(instructor, ENROL, {
+      course: "rst1",
+      users: [
+        { user: "rst-a", hostUser: "rst-a" },
+        { user: "rst-ta", hostUser: "rst-ta", role: "TA" },
+      ],
+    });
+    await api.ok(instructor, CREATE_LAB, { course: "rst1", input: { name: "box", timeLimitSeconds: 3600 } });
+    const student = await courseToken("rst1", "rst-a");
+    const ta = await courseToken("rst1", "rst-ta");
+    const id = (await api.ok(student, START_LAB, { course: "rst1", lab: "box" })).startLab.machine.id;
+
+    expect((await api.ok(student, RESET, { id })).resetMachine).toMatchObject({
+      __typename: "InvalidStateError",
+      message: expect.stringMatching(/PENDING/),
+    });
+    for (const state of ["PROVISIONING", "BOOTING", "READY"]) await report(id, "MachineStateChanged", { state });
+    expect((await api.ok(student, RESET, { id })).resetMachine.machine).toEqual({
+      rebootGeneration: 1,
+      resetGeneration: 1,
+    });
+    expect((await api.ok(ta, RESET, { id })).resetMachine.machine).toEqual({ rebootGeneration: 2, resetGeneration: 2 });
+    expect((await api.ok(outsider, RESET, { id })).resetMachine.__typename).toBe("NotFoundError");
+    const plain = await api.ok(
+      student,
+      `mutation ($id: ID!) { rebootMachine(id: $id) { ... on RebootMachinePayload { machine { rebootGeneration resetGeneration } } } }`,
+      { id },
+    );
+    expect(plain.rebootMachine.machine).toEqual({ rebootGeneration: 3, resetGeneration: 2 });
   });
 });

@@ -140,6 +140,15 @@ describe("a course's lab on real machines", () => {
     expect(table).toMatch(new RegExp(`^${studentA.name}\\s+shell\\s+PASSED\\s+0\\s+solved by gaoltcsa$`, "m"));
     expect(table).toMatch(new RegExp(`^${studentB.name}\\s+shell\\s+FAILED\\s+3\\s+no /root/solved yet$`, "m"));
 
+    // The TA puts A's machine back to the lab's starter disk: root's files are gone, the home is not.
+    const resetStarted = Date.now();
+    await run(gaolBin, ["course", "reset", "os-e2e", studentA.name], {
+      env: { GAOL_API: url, GAOL_TOKEN: tokens.ta as string, HOME: WORK },
+    });
+    console.log(`reset to the lab's starter disk: READY again in ${((Date.now() - resetStarted) / 1000).toFixed(1)} s`);
+    expect(await ssh.exec("root", readyA.ip, "ls /root/solved 2>&1 || true", readyA.hostKeys)).toMatch(/No such file/);
+    expect(await ssh.exec(studentA.name, readyA.ip, "cat ~/lab-work", readyA.hostKeys)).toBe("my-lab-work");
+
     // The TA sees both machines and a student's console; the outsider nothing of it.
     const byTa = await client("ta").courseMachines("os-e2e");
     expect(byTa.map((m) => m.owner.name).sort()).toEqual([studentA.name, studentB.name]);
@@ -212,7 +221,7 @@ describe("a course's lab on real machines", () => {
     // A lives on for its extension, then goes the same way, its home kept too.
     expect((await client("a").machine(a0.id))?.state).toBe("READY");
     const aSeen = await aEvents;
-    const aStopping = aSeen.find((e) => e.__typename === "MachineStateChanged" && e.state === "STOPPING");
+    const aStopping = aSeen.find((e) => e.__typename === "MachineStateChanged" && e.reason === LEASE_ENDED);
     expect(Date.parse(aStopping?.at as string)).toBeGreaterThanOrEqual(Date.parse(extended.expiresAt as string));
     expect(aSeen.some((e) => e.__typename === "MachineLeaseExtended")).toBe(true);
     expect(await readFile(join(studentA.home, "lab-work"), "utf8")).toBe("my-lab-work\n");

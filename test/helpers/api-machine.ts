@@ -9,6 +9,7 @@ export function apiMachine(id: string, fields: Partial<ApiMachine> = {}): ApiMac
     state: "PENDING",
     desiredState: "RUNNING",
     rebootGeneration: 0,
+    resetGeneration: 0,
     memoryMiB: 256,
     limits: { processes: 1024, cpuWeight: 100, cpuPercent: null },
     sshPublicKeys: [],

@@ -21,7 +21,7 @@ export type DriverCall =
   | { op: "provision"; id: string; spec: MachineSpec }
   | { op: "adopt"; id: string; consoleOffset?: number }
   | { op: "destroy"; id: string }
-  | { op: "reboot"; id: string; generation: number }
+  | { op: "reboot"; id: string; generation: number; fresh?: boolean }
   | { op: "probe"; id: string }
   | { op: "setSshKeys"; id: string; keys: readonly string[] }
   | { op: "runCheck"; id: string; script: string }
@@ -164,8 +164,13 @@ export class FakeDriver implements MachineDriver<{ id: string }> {
     return !machine.kernelAlive;
   }
 
-  async reboot(id: string, sink: MachineEventSink, generation: number): Promise<{ id: string } | undefined> {
-    this.calls.push({ op: "reboot", id, generation });
+  async reboot(
+    id: string,
+    sink: MachineEventSink,
+    generation: number,
+    fresh = false,
+  ): Promise<{ id: string } | undefined> {
+    this.calls.push({ op: "reboot", id, generation, ...(fresh ? { fresh } : {}) });
     await this.held("reboot");
     this.throwIfFailing("reboot");
     const machine = this.disk.get(id);

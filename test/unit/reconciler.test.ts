@@ -215,6 +215,22 @@ describe("the reconciler's details", () => {
     expect(other.driver.callsOf("runCheck")).toEqual([]);
   });
 
+  it("reboots onto a new disk for a reset, also one a later plain reboot overtook", async () => {
+    const { driver, reconciler } = agentOn();
+    driver.place("m", { supervised: true });
+    reconciler.reconcile(apiMachine("m", { state: "READY", rebootGeneration: 1 }));
+    await reconciler.settle();
+    // A reset (2) then a reboot (3) asked while this agent was away: the boot it makes is on a new disk.
+    reconciler.reconcile(apiMachine("m", { state: "READY", rebootGeneration: 3, resetGeneration: 2 }));
+    await reconciler.settle();
+    reconciler.reconcile(apiMachine("m", { state: "READY", rebootGeneration: 3, resetGeneration: 2 }));
+    await reconciler.settle();
+    expect(driver.callsOf("reboot")).toEqual([
+      { op: "reboot", id: "m", generation: 1 },
+      { op: "reboot", id: "m", generation: 3, fresh: true },
+    ]);
+  });
+
   it("provisions with the api's fields under the machine's plain id", async () => {
     const { driver, reconciler } = agentOn();
     reconciler.reconcile(

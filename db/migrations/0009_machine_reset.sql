@@ -1,0 +1,1 @@
+ALTER TABLE "machines" ADD COLUMN "reset_generation" integer DEFAULT 0 NOT NULL;
