@@ -172,6 +172,9 @@ describe("a course's lab on real machines", () => {
     await dashboard.getByTestId(`course-machine-${studentA.name}-shell`).waitFor({ timeout: 15_000 });
     await dashboard.getByTestId(`course-machine-${studentB.name}-shell`).waitFor({ timeout: 15_000 });
     expect(await dashboard.textContent()).toMatch(/READY.*s left/);
+    // A row opens the student's console, to read.
+    await dashboard.getByTestId(`course-machine-${studentB.name}-shell`).click();
+    await expect.poll(() => page.getByTestId("log").textContent(), { timeout: 15_000 }).toContain("gaol: stage=sshd");
     await page.screenshot({ path: join(ARTIFACTS, "course-dashboard.png"), fullPage: true });
 
     // Student A extends within the cap; beyond it is refused, with what is left.

@@ -41,6 +41,8 @@ export class CoursesView {
   constructor(
     private readonly client: GaolClient,
     private readonly started: (machine: Machine) => void,
+    /** Staff chose a student's machine: the page shows its boot and console, to read. */
+    private readonly chosen: (machine: Machine) => void,
   ) {}
 
   async load(): Promise<void> {
@@ -111,7 +113,11 @@ export class CoursesView {
       .map((m) =>
         h(
           "tr",
-          { "data-testid": `course-machine-${m.owner.name}-${m.name}` },
+          {
+            "data-testid": `course-machine-${m.owner.name}-${m.name}`,
+            title: "Show its console",
+            onclick: () => this.chosen(m),
+          },
           h("td", {}, m.owner.name),
           h("td", {}, m.name),
           h("td", {}, m.lab?.name ?? "–"),

@@ -106,11 +106,12 @@ const leaseBanner = h("div", { class: "lease-banner", role: "alert", "data-testi
 
 async function showMachines(): Promise<void> {
   const client = state.client as GaolClient;
-  state.courses = new CoursesView(client, (machine) => {
+  const open = (machine: Machine) => {
     state.machines.set(machine.id, machine);
     renderList();
     select(machine.id);
-  });
+  };
+  state.courses = new CoursesView(client, open, open);
   replace(
     app,
     leaseBanner,
@@ -151,7 +152,8 @@ function followMachines(): void {
       next: ({ data }) => {
         if (!data) return;
         state.courses?.changed(data.machines);
-        if (!mine(data.machines)) return;
+        // A student's machine that staff opened from the course's table stays current too.
+        if (!mine(data.machines) && data.machines.id !== state.selected) return;
         state.machines.set(data.machines.id, data.machines);
         renderList();
         if (data.machines.id === state.selected) renderDetailHeader();
@@ -430,6 +432,8 @@ function renderDetailHeader(): void {
     h(
       "dl",
       {},
+      h("dt", {}, "Owner"),
+      h("dd", {}, m.owner.name),
       h("dt", {}, "Image"),
       h("dd", {}, m.imageVersion ? `${m.image.name} version ${m.imageVersion}` : m.image.name),
       h("dt", {}, "Address"),
