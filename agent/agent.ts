@@ -3,12 +3,14 @@ import { checkOutputTail } from "../core/index.js";
 import type { HostConfig } from "../host/config.js";
 import type { MachineDriver } from "../host/driver.js";
 import { Host } from "../host/host.js";
+import { ActivityWatch } from "./activity.js";
 import { ApiClient } from "./api/client.js";
 import {
   HeartbeatDocument,
   HostMachinesDocument,
   MachineChangesDocument,
   PendingSyncsDocument,
+  ReportActivityDocument,
   ReportEventsDocument,
   ReportLabCheckDocument,
   ReportSyncDocument,
@@ -32,6 +34,8 @@ export interface AgentOptions {
   bootTimeoutMs?: number;
   /** Between two health probes of a READY machine; GAOL_HEALTH_INTERVAL_SECONDS (default 30 s) when absent, 0: none. */
   healthIntervalMs?: number;
+  /** Between two samples of READY machines' CPU and traffic (idle limits); default 30 s, 0: none. */
+  activityIntervalMs?: number;
   /** Drives the machines; UML on `config` (a Host) when absent. */
   driver?: MachineDriver;
 }
@@ -49,6 +53,7 @@ export class Agent {
   private readonly reporter: EventReporter;
   private readonly reconciler: Reconciler;
   private readonly heartbeat: Heartbeat;
+  private readonly activity: ActivityWatch;
   private readonly health: HealthChecks;
   private readonly syncs: ImageSyncs;
   private readonly offsets: ConsoleOffsets;
@@ -76,11 +81,24 @@ export class Agent {
       this.log,
     );
     this.offsets = new ConsoleOffsets(join(dir, "console-offsets.json"));
+    const healthIntervalMs = options.healthIntervalMs ?? healthIntervalMsFromEnv();
     this.health = new HealthChecks({
       probe: (id) => this.driver.probe(id),
       ready: () => this.reconciler.readyIds(),
       report: (id, event) => this.reporter.push(machineGlobalId(id), event),
-      intervalMs: options.healthIntervalMs ?? healthIntervalMsFromEnv(),
+      intervalMs: healthIntervalMs,
+      log: this.log,
+    });
+    this.activity = new ActivityWatch({
+      usage: (id) => this.driver.usage(id),
+      ready: () => this.reconciler.readyIds(),
+      report: async (seen) => {
+        await this.client.request(ReportActivityDocument, {
+          activity: seen.map((a) => ({ machineId: machineGlobalId(a.id), at: a.at.toISOString(), kind: a.kind })),
+        });
+      },
+      intervalMs: options.activityIntervalMs ?? 30_000,
+      probeIntervalMs: healthIntervalMs,
       log: this.log,
     });
     this.reconciler = new Reconciler({
@@ -144,6 +162,7 @@ export class Agent {
     await this.resync();
     void this.follow();
     this.health.start();
+    this.activity.start();
   }
 
   /**
@@ -172,6 +191,7 @@ export class Agent {
     this.syncs.stop();
     this.heartbeat.stop();
     await this.health.stop();
+    await this.activity.stop();
     await this.reconciler.stop();
     await this.offsets.save(this.driver);
     await this.reporter.drain().catch(() => undefined);

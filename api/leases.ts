@@ -20,6 +20,7 @@ export function startLeaseKeeper(db: Db, intervalMs: number, log: (line: string)
         }
         const pass = await keepLeases(db);
         for (const id of pass.ended) log(`lease ended: machine ${id} destroyed`);
+        for (const id of pass.idled) log(`idle limit: machine ${id} destroyed`);
       })
       .catch((error: unknown) => log(`lease pass failed: ${(error as Error).message}`))
       .finally(() => {

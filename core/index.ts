@@ -1,4 +1,6 @@
 // The domain: gaol's words and rules. Imported by every other folder; imports none of them.
+
+export * from "./activity.js";
 export * from "./audit.js";
 export * from "./courses.js";
 export * from "./defaults.js";

@@ -14,6 +14,7 @@ import {
   uuid,
 } from "drizzle-orm/pg-core";
 import {
+  type ActivityKind,
   type AuditAction,
   COURSE_ROLES,
   DEFAULT_LEASE_WARNINGS,
@@ -224,6 +225,8 @@ export const labs = pgTable(
     /** A script run as root in each student's machine by `runLabCheck`; exit 0 passes. */
     checkScript: text("check_script"),
     checkTimeoutSeconds: integer("check_timeout_seconds").notNull().default(30),
+    /** A READY machine the host saw no use of for this long is ended like its lease (null: never). */
+    idleLimitSeconds: integer("idle_limit_seconds"),
     createdAt: created(),
   },
   (t) => [uniqueIndex("labs_course_name").on(t.courseId, t.name)],
@@ -287,6 +290,9 @@ export const machines = pgTable(
     desiredState: desiredStateEnum("desired_state").notNull().default("RUNNING"),
     /** Raised by rebootMachine; the agent reboots when it differs from what it last acted on. */
     rebootGeneration: integer("reboot_generation").notNull().default(0),
+    /** When the host last saw the machine used (its CPU or its traffic past the host's own probes), and how. */
+    lastActivityAt: timestamp("last_activity_at", { withTimezone: true }),
+    lastActivityKind: text("last_activity_kind").$type<ActivityKind>(),
     /** The reboot generation that also gives the machine a new root disk from its image version (a reset). */
     resetGeneration: integer("reset_generation").notNull().default(0),
     state: machineStateEnum("state").notNull().default("PENDING"),

@@ -1,4 +1,4 @@
-import type { MachineEventSink, MachineSpec } from "../core/index.js";
+import type { MachineEventSink, MachineSpec, MachineUsage } from "../core/index.js";
 import type { SyncImageOptions } from "./image/sync.js";
 
 /** One image version this host holds. */
@@ -35,6 +35,8 @@ export interface MachineDriver<Handle extends object = object> {
   reboot(id: string, sink: MachineEventSink, generation: number, fresh?: boolean): Promise<Handle | undefined>;
   /** Proves the machine's host key once more, as READY did; undefined when no proven boot is watched here. */
   probe(id: string): Promise<HealthProbe | undefined>;
+  /** What the host measured of a watched machine so far (CPU time, tap bytes); undefined when it is not watched here. */
+  usage(id: string): Promise<MachineUsage | undefined>;
   /** Runs a lab's check script as root in a READY machine, over ssh with its host key pinned. */
   runCheck(id: string, script: string, timeoutMs: number): Promise<CheckRun>;
   /** The keys that may log in, written where the guest's sshd reads them; false when they already were. */

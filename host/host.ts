@@ -5,6 +5,7 @@ import {
   type MachineEventSink,
   MachineExistsError,
   type MachineSpec,
+  type MachineUsage,
   stateChanged,
   validateSpec,
   validateSshKeys,
@@ -14,6 +15,7 @@ import type { CheckRun, HealthProbe, HeldImageVersion, MachineDriver } from "./d
 import { collectImageVersions } from "./image/gc.js";
 import { type SyncImageOptions, syncImage } from "./image/sync.js";
 import { allVersions, imageNames, newestVersion, versionOf } from "./image/versions.js";
+import { MachineCgroup } from "./jail/cgroup.js";
 import { kernelLpj } from "./kernel/calibrate.js";
 import { kernelDoesDhcp } from "./kernel/features.js";
 import { type CheckKey, checkKey, runCheckScript } from "./machine/check.js";
@@ -22,6 +24,7 @@ import { type MachineRecord, readRecord } from "./machine/record.js";
 import { type ReadyInfo, Supervisor } from "./machine/supervise.js";
 import { stopKernel, teardown } from "./machine/teardown.js";
 import { guardTap } from "./network/port-security.js";
+import { tapBytes } from "./network/tap.js";
 import { lookupAccount } from "./owner/account.js";
 import { hostKeyProblem } from "./ready/probe.js";
 import { Reverter } from "./reverter.js";
@@ -54,6 +57,14 @@ export class Host implements MachineDriver<MachineHandle> {
   private checkKey(): Promise<CheckKey> {
     this.checkKeyMade ??= checkKey(join(this.config.stateDir, "check-key"));
     return this.checkKeyMade;
+  }
+
+  /** The machine's CPU time (its cgroup's; 0 without isolation) and its tap's bytes, as this host counts them. */
+  async usage(id: string): Promise<MachineUsage | undefined> {
+    const record = this.supervisors.get(id)?.record;
+    if (!record) return undefined;
+    const cpuSeconds = record.limits ? await (await MachineCgroup.of(id)).cpuSeconds() : 0;
+    return { cpuSeconds, bytes: await tapBytes(record.tap, record.netns) };
   }
 
   /** Runs a lab check in a READY machine this host watches, where its sshd proved its host key. */

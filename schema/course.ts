@@ -136,6 +136,10 @@ LabRef.implement({
       nullable: true,
       description: "A scheduled lab's start: its machines' leases run from here",
     }),
+    idleLimitSeconds: t.exposeInt("idleLimitSeconds", {
+      nullable: true,
+      description: "A READY machine with no use the host could see for this long is ended (home kept)",
+    }),
     prestartSeconds: t.exposeInt("prestartSeconds", {
       description: "How long before opensAt gaol boots the enrolled students' machines",
     }),
@@ -313,6 +317,10 @@ const CreateLabInput = builder.inputType("CreateLabInput", {
       description: "Run as root in each machine by runLabCheck; exit 0 passes",
     }),
     checkTimeoutSeconds: t.int({ required: false, description: "How long a check may run (default 30)" }),
+    idleLimitSeconds: t.int({
+      required: false,
+      description: "Ends a READY machine the host saw no use of for this long (default: never)",
+    }),
   }),
 });
 

@@ -9,6 +9,7 @@ import "./events.js";
 import "./audit.js";
 import "./course.js";
 import "./lab-check.js";
+import "./activity.js";
 
 /** The whole schema: each domain file registers its types, queries, mutations and subscriptions. */
 export const schema = builder.toSchema({ sortSchema: true });

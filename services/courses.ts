@@ -193,6 +193,7 @@ export async function createLab(db: Db, actor: Actor, viewer: CourseViewer, cour
         prestartSeconds: valid.prestartSeconds,
         checkScript: valid.checkScript,
         checkTimeoutSeconds: valid.checkTimeoutSeconds,
+        idleLimitSeconds: valid.idleLimitSeconds,
       });
       if (!lab) throw new ValidationError([{ field: "name", message: "the course has a lab of that name" }]);
       target.id = lab.id;

@@ -4,6 +4,11 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+/** What the host saw: CPU time, or traffic on the LAN, past what its own health probes cost */
+export type ActivityKind =
+  | 'CPU'
+  | 'NETWORK';
+
 export type DesiredState =
   | 'DESTROYED'
   | 'RUNNING';
@@ -26,6 +31,12 @@ export type ImageSyncReport = {
   phase?: string | null | undefined;
   sizeBytes?: number | null | undefined;
   syncId: string | number;
+};
+
+export type MachineActivityInput = {
+  at: string;
+  kind: ActivityKind;
+  machineId: string | number;
 };
 
 export type MachineEventInput = {
@@ -100,6 +111,13 @@ export type ReportEventsMutationVariables = Exact<{
 
 
 export type ReportEventsMutation = { reportMachineEvents: { stored: number, duplicates: number } };
+
+export type ReportActivityMutationVariables = Exact<{
+  activity: Array<MachineActivityInput> | MachineActivityInput;
+}>;
+
+
+export type ReportActivityMutation = { reportMachineActivity: number };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -270,3 +288,8 @@ export const ReportEventsDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<ReportEventsMutation, ReportEventsMutationVariables>;
+export const ReportActivityDocument = new TypedDocumentString(`
+    mutation ReportActivity($activity: [MachineActivityInput!]!) {
+  reportMachineActivity(activity: $activity)
+}
+    `) as unknown as TypedDocumentString<ReportActivityMutation, ReportActivityMutationVariables>;

@@ -3,7 +3,7 @@ import { GaolClient, type Machine } from "../sdk/client.js";
 import type { CourseRole } from "../sdk/generated.js";
 import type { Endpoint } from "../sdk/request.js";
 import { parseDuration } from "./duration.js";
-import { fromNow, printJson, printTable, stateLabel } from "./output.js";
+import { ago, fromNow, printJson, printTable, stateLabel } from "./output.js";
 
 const ROLES: readonly CourseRole[] = ["INSTRUCTOR", "TA", "STUDENT"];
 
@@ -137,20 +137,21 @@ export async function courseMachines(endpoint: Endpoint, course: string | undefi
     return;
   }
   printTable([
-    ["OWNER", "NAME", "LAB", "STATE", "IP", "ENDS"],
+    ["OWNER", "NAME", "LAB", "STATE", "IP", "ACTIVE", "ENDS"],
     ...machines.map((m) => [
       m.owner.name,
       m.name,
       m.lab?.name ?? "-",
       stateLabel(m),
       m.ipAddress ?? "-",
+      m.lastActivityAt ? `${ago(m.lastActivityAt)} (${m.lastActivityKind?.toLowerCase()})` : "-",
       m.expiresAt ? fromNow(m.expiresAt) : "-",
     ]),
   ]);
 }
 
 const LAB_USAGE =
-  "usage: gaol lab create COURSE/LAB --time 2h [--extend 30m] [--warn 10m,2m] [--image I] [--memory MiB] [--per-student N] [--opens 14:00 [--prestart 2m]]";
+  "usage: gaol lab create COURSE/LAB --time 2h [--extend 30m] [--warn 10m,2m] [--idle 30m] [--image I] [--memory MiB] [--per-student N] [--opens 14:00 [--prestart 2m]] [--check FILE]";
 
 /**
  * "14:00" (today, or tomorrow once past) or an ISO 8601 instant: when a scheduled lab opens.
@@ -184,6 +185,7 @@ export async function createLab(
     opens?: string;
     prestart?: string;
     check?: string;
+    idle?: string;
   },
 ) {
   const { course, lab } = labPath(path, LAB_USAGE);
@@ -200,6 +202,7 @@ export async function createLab(
     opensAt: opensAt(args.opens)?.toISOString(),
     prestartSeconds: seconds("--prestart", args.prestart),
     checkScript: args.check === undefined ? undefined : await readFile(args.check, "utf8"),
+    idleLimitSeconds: seconds("--idle", args.idle),
   });
   const scheduled = made.opensAt
     ? `; it opens ${new Date(made.opensAt).toLocaleString()}, and its students' machines are booted ${minutes(made.prestartSeconds)} before`

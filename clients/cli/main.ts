@@ -63,7 +63,8 @@ const COURSE_USAGE = `usage, for a course's instructors (and its TAs: course mac
   gaol lab create COURSE/LAB --time 2h [--extend 30m] [--warn 10m,2m] [--image I] [--memory MiB] [--per-student N]
       [--opens 14:00 [--prestart 2m]] a lab: its starter image and each machine's time limit; with --opens,
                                       students' machines are booted before it opens and their time runs from it;
-                                      --check FILE: a script run as root in each machine by gaol lab check
+                                      --check FILE: a script run as root in each machine by gaol lab check;
+                                      --idle 30m: machines the host sees no use of for that long are ended
   gaol lab check COURSE/LAB [--wait 2m] [--json]
                                       run the lab's check in every student's machine: a table of results
   gaol course create NAME [--title T] [--instructor USER]... [--max-machines N] [--max-memory MiB]
@@ -167,6 +168,7 @@ async function main(argv: string[]): Promise<number> {
           opens: { type: "string" },
           prestart: { type: "string" },
           check: { type: "string" },
+          idle: { type: "string" },
           wait: { type: "string" },
           json: { type: "boolean", default: false },
         },

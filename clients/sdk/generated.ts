@@ -4,6 +4,11 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+/** What the host saw: CPU time, or traffic on the LAN, past what its own health probes cost */
+export type ActivityKind =
+  | 'CPU'
+  | 'NETWORK';
+
 export type AuditAction =
   | 'COURSE_CREATE'
   | 'COURSE_ENROL'
@@ -42,6 +47,8 @@ export type CreateLabInput = {
   checkScript?: string | null | undefined;
   /** How long a check may run (default 30) */
   checkTimeoutSeconds?: number | null | undefined;
+  /** Ends a READY machine the host saw no use of for this long (default: never) */
+  idleLimitSeconds?: number | null | undefined;
   /** The starter image; the default image when absent */
   image?: string | null | undefined;
   imageVersion?: number | null | undefined;
@@ -150,7 +157,7 @@ export type SyncImageInput = {
 
 export type SshHostKeyFieldsFragment = { type: string, fingerprintSha256: string, publicKey: string };
 
-export type MachineFieldsFragment = { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null };
+export type MachineFieldsFragment = { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null };
 
 type MachineEventFields_BootStageReached_Fragment = { __typename: 'BootStageReached', stage: string, uptimeSeconds: number | null, cursor: string, at: string };
 
@@ -208,14 +215,14 @@ export type MachinesQueryVariables = Exact<{
 }>;
 
 
-export type MachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type MachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type MachineQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type MachineQuery = { machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } | null };
+export type MachineQuery = { machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } | null };
 
 export type MachineLogQueryVariables = Exact<{
   id: string | number;
@@ -286,7 +293,7 @@ export type ProvisionMachineMutation = { provisionMachine:
     | { __typename: 'NameTakenError', message: string }
     | { __typename: 'NoCapacityError', message: string }
     | { __typename: 'NoHostAccountError', message: string }
-    | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
     | { __typename: 'QuotaExceededError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'ValidationError', message: string, fields: Array<{ field: string, message: string }> }
@@ -298,7 +305,7 @@ export type DestroyMachineMutationVariables = Exact<{
 
 
 export type DestroyMachineMutation = { destroyMachine:
-    | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
    };
@@ -312,7 +319,7 @@ export type RebootMachineMutation = { rebootMachine:
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
-    | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
    };
 
 export type ResetMachineMutationVariables = Exact<{
@@ -324,7 +331,7 @@ export type ResetMachineMutation = { resetMachine:
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
-    | { __typename: 'ResetMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'ResetMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
    };
 
 export type AddMachineSshKeysMutationVariables = Exact<{
@@ -334,7 +341,7 @@ export type AddMachineSshKeysMutationVariables = Exact<{
 
 
 export type AddMachineSshKeysMutation = { addMachineSshKeys:
-    | { __typename: 'AddMachineSshKeysPayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'AddMachineSshKeysPayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
@@ -408,23 +415,23 @@ export type MachineEventsSubscription = { machineEvents:
 export type MachineChangesSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } };
+export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } };
 
-export type LabFieldsFragment = { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, image: { name: string } };
+export type LabFieldsFragment = { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, image: { name: string } };
 
-export type CourseFieldsFragment = { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, image: { name: string } }> };
+export type CourseFieldsFragment = { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, image: { name: string } }> };
 
 export type CoursesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type CoursesQuery = { courses: Array<{ id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, image: { name: string } }> }> };
+export type CoursesQuery = { courses: Array<{ id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, image: { name: string } }> }> };
 
 export type CourseQueryVariables = Exact<{
   name: string;
 }>;
 
 
-export type CourseQuery = { course: { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, members: Array<{ role: CourseRole, user: { name: string, hostUser: string | null } }>, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, image: { name: string } }> } | null };
+export type CourseQuery = { course: { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, members: Array<{ role: CourseRole, user: { name: string, hostUser: string | null } }>, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, image: { name: string } }> } | null };
 
 export type CourseMachinesQueryVariables = Exact<{
   name: string;
@@ -434,7 +441,7 @@ export type CourseMachinesQueryVariables = Exact<{
 }>;
 
 
-export type CourseMachinesQuery = { course: { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
+export type CourseMachinesQuery = { course: { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
 
 export type CreateCourseMutationVariables = Exact<{
   input: CreateCourseInput;
@@ -442,7 +449,7 @@ export type CreateCourseMutationVariables = Exact<{
 
 
 export type CreateCourseMutation = { createCourse:
-    | { __typename: 'CreateCoursePayload', course: { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, image: { name: string } }> } }
+    | { __typename: 'CreateCoursePayload', course: { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, image: { name: string } }> } }
     | { __typename: 'RateLimitedError', message: string }
     | { __typename: 'ValidationError', message: string }
    };
@@ -481,7 +488,7 @@ export type CreateLabMutationVariables = Exact<{
 
 
 export type CreateLabMutation = { createLab:
-    | { __typename: 'CreateLabPayload', lab: { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, image: { name: string } } }
+    | { __typename: 'CreateLabPayload', lab: { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, image: { name: string } } }
     | { __typename: 'ImageNotFoundError', message: string }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string }
@@ -505,7 +512,7 @@ export type StartLabMutation = { startLab:
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'QuotaExceededError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
-    | { __typename: 'StartLabPayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'StartLabPayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
     | { __typename: 'ValidationError', message: string }
    };
 
@@ -516,7 +523,7 @@ export type ExtendMachineMutationVariables = Exact<{
 
 
 export type ExtendMachineMutation = { extendMachine:
-    | { __typename: 'ExtendMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'ExtendMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
     | { __typename: 'ExtensionRefusedError', message: string, maxExtensionSeconds: number, extensionLeftSeconds: number }
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
@@ -610,6 +617,8 @@ export const MachineFieldsFragmentDoc = new TypedDocumentString(`
   }
   expiresAt
   extensionLeftSeconds
+  lastActivityAt
+  lastActivityKind
   lab {
     name
     course {
@@ -724,6 +733,7 @@ export const LabFieldsFragmentDoc = new TypedDocumentString(`
   machinesPerStudent
   opensAt
   prestartSeconds
+  idleLimitSeconds
 }
     `, {"fragmentName":"LabFields"}) as unknown as TypedDocumentString<LabFieldsFragment, unknown>;
 export const CourseFieldsFragmentDoc = new TypedDocumentString(`
@@ -752,6 +762,7 @@ export const CourseFieldsFragmentDoc = new TypedDocumentString(`
   machinesPerStudent
   opensAt
   prestartSeconds
+  idleLimitSeconds
 }`, {"fragmentName":"CourseFields"}) as unknown as TypedDocumentString<CourseFieldsFragment, unknown>;
 export const LabCheckFieldsFragmentDoc = new TypedDocumentString(`
     fragment LabCheckFields on LabCheck {
@@ -838,6 +849,8 @@ fragment MachineFields on Machine {
   }
   expiresAt
   extensionLeftSeconds
+  lastActivityAt
+  lastActivityKind
   lab {
     name
     course {
@@ -894,6 +907,8 @@ fragment MachineFields on Machine {
   }
   expiresAt
   extensionLeftSeconds
+  lastActivityAt
+  lastActivityKind
   lab {
     name
     course {
@@ -1138,6 +1153,8 @@ fragment MachineFields on Machine {
   }
   expiresAt
   extensionLeftSeconds
+  lastActivityAt
+  lastActivityKind
   lab {
     name
     course {
@@ -1205,6 +1222,8 @@ fragment MachineFields on Machine {
   }
   expiresAt
   extensionLeftSeconds
+  lastActivityAt
+  lastActivityKind
   lab {
     name
     course {
@@ -1272,6 +1291,8 @@ fragment MachineFields on Machine {
   }
   expiresAt
   extensionLeftSeconds
+  lastActivityAt
+  lastActivityKind
   lab {
     name
     course {
@@ -1339,6 +1360,8 @@ fragment MachineFields on Machine {
   }
   expiresAt
   extensionLeftSeconds
+  lastActivityAt
+  lastActivityKind
   lab {
     name
     course {
@@ -1412,6 +1435,8 @@ fragment MachineFields on Machine {
   }
   expiresAt
   extensionLeftSeconds
+  lastActivityAt
+  lastActivityKind
   lab {
     name
     course {
@@ -1653,6 +1678,8 @@ fragment MachineFields on Machine {
   }
   expiresAt
   extensionLeftSeconds
+  lastActivityAt
+  lastActivityKind
   lab {
     name
     course {
@@ -1679,6 +1706,7 @@ export const CoursesDocument = new TypedDocumentString(`
   machinesPerStudent
   opensAt
   prestartSeconds
+  idleLimitSeconds
 }
 fragment CourseFields on Course {
   id
@@ -1718,6 +1746,7 @@ export const CourseDocument = new TypedDocumentString(`
   machinesPerStudent
   opensAt
   prestartSeconds
+  idleLimitSeconds
 }
 fragment CourseFields on Course {
   id
@@ -1790,6 +1819,8 @@ fragment MachineFields on Machine {
   }
   expiresAt
   extensionLeftSeconds
+  lastActivityAt
+  lastActivityKind
   lab {
     name
     course {
@@ -1824,6 +1855,7 @@ export const CreateCourseDocument = new TypedDocumentString(`
   machinesPerStudent
   opensAt
   prestartSeconds
+  idleLimitSeconds
 }
 fragment CourseFields on Course {
   id
@@ -1904,6 +1936,7 @@ export const CreateLabDocument = new TypedDocumentString(`
   machinesPerStudent
   opensAt
   prestartSeconds
+  idleLimitSeconds
 }`) as unknown as TypedDocumentString<CreateLabMutation, CreateLabMutationVariables>;
 export const StartLabDocument = new TypedDocumentString(`
     mutation StartLab($course: String!, $lab: String!, $name: String, $sshPublicKeys: [String!]) {
@@ -1965,6 +1998,8 @@ fragment MachineFields on Machine {
   }
   expiresAt
   extensionLeftSeconds
+  lastActivityAt
+  lastActivityKind
   lab {
     name
     course {
@@ -2033,6 +2068,8 @@ fragment MachineFields on Machine {
   }
   expiresAt
   extensionLeftSeconds
+  lastActivityAt
+  lastActivityKind
   lab {
     name
     course {

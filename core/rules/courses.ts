@@ -63,6 +63,8 @@ export interface LabInput {
   /** Run as root in each student's machine by runLabCheck: exit 0 passes. */
   checkScript?: string | null;
   checkTimeoutSeconds?: number | null;
+  /** A READY machine with no use the host can see for this long is ended (home kept). */
+  idleLimitSeconds?: number | null;
 }
 
 /** A check script is a file's worth of shell (64 KiB), run for at most ten minutes. */
@@ -93,6 +95,8 @@ export function validateLab(input: LabInput, now = new Date()) {
     prestartSeconds,
     integerWithin({ min: 0, max: LAB_SCHEDULE_BOUNDS.maxPrestartSeconds }),
   );
+  if (input.idleLimitSeconds != null)
+    errors.check("idleLimitSeconds", input.idleLimitSeconds, integerWithin(LAB_TIME_BOUNDS));
   const checkTimeoutSeconds = input.checkTimeoutSeconds ?? 30;
   errors.check(
     "checkTimeoutSeconds",
@@ -124,6 +128,7 @@ export function validateLab(input: LabInput, now = new Date()) {
     prestartSeconds,
     checkScript: input.checkScript ?? null,
     checkTimeoutSeconds,
+    idleLimitSeconds: input.idleLimitSeconds ?? null,
   };
 }
 

@@ -155,6 +155,25 @@ export class MachineCgroup {
     }
   }
 
+  /**
+   * CPU time the machine's processes have used: v2 counts the whole cgroup's life; v1's cpu
+   * controller keeps no usage, so it is the sum over the processes in it now (USER_HZ ticks).
+   */
+  async cpuSeconds(): Promise<number> {
+    if (this.layout.version === 2) {
+      const stat = await readFile(join(this.dir("cpu") as string, "cpu.stat"), "utf8").catch(() => "");
+      return Number(/^usage_usec (\d+)$/m.exec(stat)?.[1] ?? 0) / 1e6;
+    }
+    let ticks = 0;
+    for (const pid of await this.members()) {
+      const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+      // After the command's closing parenthesis: utime, stime, cutime, cstime are fields 12–15.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      for (const i of [11, 12, 13, 14]) ticks += Number(fields[i] ?? 0);
+    }
+    return ticks / 100;
+  }
+
   /** Pids in the cgroup now (empty when it does not exist). */
   async members(): Promise<number[]> {
     const file = this.procsFiles[0];

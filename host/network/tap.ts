@@ -35,3 +35,10 @@ export async function deleteTap(name: string, netns?: string): Promise<void> {
     if (!(error instanceof HostCommandError && /Cannot find device/.test(error.stderrTail))) throw error;
   });
 }
+
+/** Bytes the tap has carried both ways since it was made: the machine's traffic, as the host counts it. */
+export async function tapBytes(name: string, netns?: string): Promise<number> {
+  const { stdout } = await run("ip", ["-j", "-s", "link", "show", "dev", name], { netns });
+  const [link] = JSON.parse(stdout) as Array<{ stats64?: { rx: { bytes: number }; tx: { bytes: number } } }>;
+  return (link?.stats64?.rx.bytes ?? 0) + (link?.stats64?.tx.bytes ?? 0);
+}

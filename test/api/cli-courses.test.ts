@@ -98,7 +98,7 @@ describe("gaol course and gaol lab", () => {
     // The TA's view of the course; a student of it sees only their own row.
     const ta = (await gaol(prof, ["course", "token", "cs1", "tia"])).stdout.trim();
     expect((await gaol(ta, ["course", "machines", "cs1"])).stdout).toMatch(
-      /^sam\s+intro\s+intro\s+READY\s+-\s+in 60 min$/m,
+      /^sam\s+intro\s+intro\s+READY\s+-\s+-\s+in 60 min$/m,
     );
 
     const extended = await gaol(student, ["extend", "intro", "--by", "4m"]);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { keepLeases } from "../../services/leases.js";
+import { idleEnded, keepLeases } from "../../services/leases.js";
 import { prestartLabs } from "../../services/prestart.js";
 import { NO_RATE_LIMIT, startTestApi, type TestApi } from "../helpers/api.js";
 
@@ -474,5 +474,51 @@ describe("resetting a lab machine", () => {
       { id },
     );
     expect(plain.rebootMachine.machine).toEqual({ rebootGeneration: 3, resetGeneration: 2 });
+  });
+});
+
+describe("an idle lab machine", () => {
+  const ACTIVITY = `mutation ($activity: [MachineActivityInput!]!) { reportMachineActivity(activity: $activity) }`;
+  const SEEN = `query ($id: ID!) { machine(id: $id) { state desiredState stateReason readyAt lastActivityAt lastActivityKind } }`;
+
+  it("is ended after its idle limit since the host last saw it used, and not before", async () => {
+    await api.ok(admin, CREATE_COURSE, { input: { name: "idle1", instructors: ["prof"] } });
+    await api.ok(instructor, ENROL, { course: "idle1", users: [{ user: "idle-a", hostUser: "idle-a" }] });
+    await api.ok(instructor, CREATE_LAB, {
+      course: "idle1",
+      input: { name: "quiet", timeLimitSeconds: 7200, idleLimitSeconds: 600 },
+    });
+    const student = await courseToken("idle1", "idle-a");
+    const id = (await api.ok(student, START_LAB, { course: "idle1", lab: "quiet" })).startLab.machine.id;
+    for (const state of ["PROVISIONING", "BOOTING", "READY"]) await report(id, "MachineStateChanged", { state });
+    const { readyAt } = (await api.ok(student, SEEN, { id })).machine;
+    const at = (seconds: number) => new Date(Date.parse(readyAt) + seconds * 1000);
+
+    expect((await keepLeases(api.database.db, at(599))).idled).toEqual([]);
+    // Seen used just now: its idle time runs from there. A stranger host's word does not count.
+    const seenAt = new Date();
+    const used = { machineId: id, at: seenAt.toISOString(), kind: "NETWORK" };
+    const stranger = await api.login("idle-other-host", "AGENT", { hostMemoryMiB: 0 });
+    expect((await api.ok(stranger, ACTIVITY, { activity: [used] })).reportMachineActivity).toBe(0);
+    expect((await api.ok(agent, ACTIVITY, { activity: [used] })).reportMachineActivity).toBe(1);
+    // Never backwards, and never past now.
+    const earlier = { ...used, at: new Date(seenAt.getTime() - 60_000).toISOString(), kind: "CPU" };
+    expect((await api.ok(agent, ACTIVITY, { activity: [earlier] })).reportMachineActivity).toBe(0);
+    const seen = (await api.ok(student, SEEN, { id })).machine;
+    expect(seen).toMatchObject({ lastActivityAt: seenAt.toISOString(), lastActivityKind: "NETWORK" });
+    const future = { ...used, at: new Date(Date.now() + 3600_000).toISOString() };
+    await api.ok(agent, ACTIVITY, { activity: [future] });
+    const clamped = Date.parse((await api.ok(student, SEEN, { id })).machine.lastActivityAt);
+    expect(clamped).toBeLessThanOrEqual(Date.now());
+
+    const sinceSeen = (seconds: number) => new Date(clamped + seconds * 1000);
+    expect((await keepLeases(api.database.db, sinceSeen(599))).idled).toEqual([]);
+    expect((await keepLeases(api.database.db, sinceSeen(600))).idled).toEqual([rowId(id)]);
+    expect((await api.ok(student, SEEN, { id })).machine).toMatchObject({
+      state: "STOPPING",
+      desiredState: "DESTROYED",
+      stateReason: idleEnded(600),
+    });
+    expect(idleEnded(600)).toBe("idle for 10 minutes: the host saw no use of it (your home directory is kept)");
   });
 });

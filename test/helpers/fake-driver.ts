@@ -3,6 +3,7 @@ import {
   MachineExistsError,
   type MachineSpec,
   type MachineState,
+  type MachineUsage,
   stateChanged,
 } from "../../core/index.js";
 import type { CheckRun, HealthProbe, HeldImageVersion, MachineDriver } from "../../host/driver.js";
@@ -193,6 +194,14 @@ export class FakeDriver implements MachineDriver<{ id: string }> {
     if (!this.supervised.has(id) || !this.disk.get(id)?.kernelAlive) return undefined;
     const reason = this.silent.get(id);
     return reason === undefined ? { healthy: true } : { healthy: false, reason };
+  }
+
+  /** What usage answers, per machine: tests move it to make a machine active. */
+  readonly usages = new Map<string, MachineUsage>();
+
+  async usage(id: string): Promise<MachineUsage | undefined> {
+    if (!this.supervised.has(id)) return undefined;
+    return this.usages.get(id) ?? { cpuSeconds: 0, bytes: 0 };
   }
 
   /** What runCheck answers: by default, exit 0 with the script echoed. */
