@@ -55,7 +55,10 @@ export class ActivityWatch {
     const probes = probesWithin(this.options.intervalMs, this.options.probeIntervalMs);
     const found: Activity[] = [];
     for (const id of ready) {
-      const usage = await this.options.usage(id).catch(() => undefined);
+      const usage = await this.options.usage(id).catch((error: unknown) => {
+        this.options.log?.(`sampling ${id}: ${(error as Error).message}`);
+        return undefined;
+      });
       if (!usage) continue;
       const before = this.last.get(id);
       this.last.set(id, usage);

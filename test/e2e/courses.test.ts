@@ -71,7 +71,17 @@ beforeAll(async () => {
   api = await startTestApi("postgres", undefined, { leaseIntervalMs: 250 });
   url = await api.app.start(0);
   const agentToken = await api.login("course-host", "AGENT", { hostMemoryMiB: 0 });
-  agent = new Agent({ api: url, token: agentToken, config, capacity: { memoryMiB: 8192, maxMachines: 14 } });
+  agent = new Agent({
+    api: url,
+    token: agentToken,
+    config,
+    capacity: { memoryMiB: 8192, maxMachines: 14 },
+    // Sampled each second (30 s in production), so an idle limit of seconds can be watched end.
+    activityIntervalMs: 1000,
+    log: (line) => {
+      if (/sampling|activity/.test(line)) console.log(`agent: ${line}`);
+    },
+  });
   await agent.start();
 
   tokens.admin = await api.login("course-admin", "ADMIN");
@@ -288,4 +298,46 @@ describe("a course's lab on real machines", () => {
       }),
     );
   }, 240_000);
+
+  it("ends the machine nobody uses at its idle limit, and keeps the one in use", async () => {
+    const [busy, quiet] = [classAccounts[1], classAccounts[2]] as [TestAccount, TestAccount];
+    await client("admin").createCourse({ name: "idle-e2e", instructors: ["course-prof"] });
+    await client("prof").enrol(
+      "idle-e2e",
+      [busy, quiet].map((a) => ({ user: a.name, hostUser: a.name })),
+    );
+    await client("prof").createLab("idle-e2e", { name: "idle", timeLimitSeconds: 300, idleLimitSeconds: 8 });
+    for (const a of [busy, quiet]) tokens[a.name] = (await client("prof").createCourseToken("idle-e2e", a.name)).token;
+    const [b, q] = await Promise.all(
+      [busy, quiet].map((a) => client(a.name).startLab("idle-e2e", "idle", { sshPublicKeys: [ssh.publicKey] })),
+    );
+    const quietEvents = eventsUntilDestroyed(quiet.name, (q as Machine).id);
+    const readyBusy = await client(busy.name).waitForReady((b as Machine).id);
+    await client(quiet.name).waitForReady((q as Machine).id);
+    const started = Date.now();
+    // A student at work: output coming back over ssh every second, for longer than the idle limit.
+    await ssh.exec(
+      busy.name,
+      readyBusy.ip,
+      "for i in $(seq 1 16); do head -c 20000 /dev/urandom | base64; sleep 1; done",
+      readyBusy.hostKeys,
+    );
+    const quietSeen = await quietEvents;
+    const ended = quietSeen.find((e) => e.__typename === "MachineStateChanged" && e.state === "STOPPING");
+    expect(ended && "reason" in ended ? ended.reason : undefined).toMatch(
+      /^idle for 8 seconds: the host saw no use of it/,
+    );
+    const busyNow = (await client(busy.name).machine((b as Machine).id)) as Machine;
+    expect(busyNow.state).toBe("READY");
+    expect(busyNow.lastActivityKind).toBe("NETWORK");
+    const quietNow = (await client(quiet.name).machine((q as Machine).id)) as Machine;
+    const quietSince = Date.parse(quietNow.lastActivityAt ?? quietNow.readyAt ?? "");
+    console.log(
+      `idle limit 8 s: the unused machine ended ${((Date.parse(ended?.at as string) - quietSince) / 1000).toFixed(1)} s after ` +
+        `it was last seen used (or READY); the one in use kept for ${((Date.now() - started) / 1000).toFixed(0)} s, ` +
+        `last seen used ${((Date.now() - Date.parse(busyNow.lastActivityAt as string)) / 1000).toFixed(1)} s ago`,
+    );
+    await client("admin").destroy(busyNow.id);
+    await client("admin").waitForState(busyNow.id, "DESTROYED");
+  }, 120_000);
 });
