@@ -64,7 +64,12 @@ export class Host implements MachineDriver<MachineHandle> {
     const record = this.supervisors.get(id)?.record;
     if (!record) return undefined;
     const cpuSeconds = record.limits ? await (await MachineCgroup.of(id)).cpuSeconds() : 0;
-    return { cpuSeconds, bytes: await tapBytes(record.tap, record.netns) };
+    // A machine destroyed while it was sampled has no tap any more: no usage, not an error.
+    const bytes = await tapBytes(record.tap, record.netns).catch((error: unknown) => {
+      if (this.supervisors.has(id)) throw error;
+      return undefined;
+    });
+    return bytes === undefined ? undefined : { cpuSeconds, bytes };
   }
 
   /** Runs a lab check in a READY machine this host watches, where its sshd proved its host key. */

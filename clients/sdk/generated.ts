@@ -417,21 +417,21 @@ export type MachineChangesSubscriptionVariables = Exact<{ [key: string]: never; 
 
 export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } };
 
-export type LabFieldsFragment = { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, image: { name: string } };
+export type LabFieldsFragment = { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, checkScript: string | null, image: { name: string } };
 
-export type CourseFieldsFragment = { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, image: { name: string } }> };
+export type CourseFieldsFragment = { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, checkScript: string | null, image: { name: string } }> };
 
 export type CoursesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type CoursesQuery = { courses: Array<{ id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, image: { name: string } }> }> };
+export type CoursesQuery = { courses: Array<{ id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, checkScript: string | null, image: { name: string } }> }> };
 
 export type CourseQueryVariables = Exact<{
   name: string;
 }>;
 
 
-export type CourseQuery = { course: { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, members: Array<{ role: CourseRole, user: { name: string, hostUser: string | null } }>, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, image: { name: string } }> } | null };
+export type CourseQuery = { course: { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, members: Array<{ role: CourseRole, user: { name: string, hostUser: string | null } }>, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, checkScript: string | null, image: { name: string } }> } | null };
 
 export type CourseMachinesQueryVariables = Exact<{
   name: string;
@@ -449,7 +449,7 @@ export type CreateCourseMutationVariables = Exact<{
 
 
 export type CreateCourseMutation = { createCourse:
-    | { __typename: 'CreateCoursePayload', course: { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, image: { name: string } }> } }
+    | { __typename: 'CreateCoursePayload', course: { id: string, name: string, title: string | null, viewerRole: CourseRole, maxMachines: number | null, maxMemoryMiB: number | null, studentMaxMachines: number | null, labs: Array<{ name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, checkScript: string | null, image: { name: string } }> } }
     | { __typename: 'RateLimitedError', message: string }
     | { __typename: 'ValidationError', message: string }
    };
@@ -488,7 +488,7 @@ export type CreateLabMutationVariables = Exact<{
 
 
 export type CreateLabMutation = { createLab:
-    | { __typename: 'CreateLabPayload', lab: { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, image: { name: string } } }
+    | { __typename: 'CreateLabPayload', lab: { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, checkScript: string | null, image: { name: string } } }
     | { __typename: 'ImageNotFoundError', message: string }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string }
@@ -734,6 +734,7 @@ export const LabFieldsFragmentDoc = new TypedDocumentString(`
   opensAt
   prestartSeconds
   idleLimitSeconds
+  checkScript
 }
     `, {"fragmentName":"LabFields"}) as unknown as TypedDocumentString<LabFieldsFragment, unknown>;
 export const CourseFieldsFragmentDoc = new TypedDocumentString(`
@@ -763,6 +764,7 @@ export const CourseFieldsFragmentDoc = new TypedDocumentString(`
   opensAt
   prestartSeconds
   idleLimitSeconds
+  checkScript
 }`, {"fragmentName":"CourseFields"}) as unknown as TypedDocumentString<CourseFieldsFragment, unknown>;
 export const LabCheckFieldsFragmentDoc = new TypedDocumentString(`
     fragment LabCheckFields on LabCheck {
@@ -1707,6 +1709,7 @@ export const CoursesDocument = new TypedDocumentString(`
   opensAt
   prestartSeconds
   idleLimitSeconds
+  checkScript
 }
 fragment CourseFields on Course {
   id
@@ -1747,6 +1750,7 @@ export const CourseDocument = new TypedDocumentString(`
   opensAt
   prestartSeconds
   idleLimitSeconds
+  checkScript
 }
 fragment CourseFields on Course {
   id
@@ -1856,6 +1860,7 @@ export const CreateCourseDocument = new TypedDocumentString(`
   opensAt
   prestartSeconds
   idleLimitSeconds
+  checkScript
 }
 fragment CourseFields on Course {
   id
@@ -1937,6 +1942,7 @@ export const CreateLabDocument = new TypedDocumentString(`
   opensAt
   prestartSeconds
   idleLimitSeconds
+  checkScript
 }`) as unknown as TypedDocumentString<CreateLabMutation, CreateLabMutationVariables>;
 export const StartLabDocument = new TypedDocumentString(`
     mutation StartLab($course: String!, $lab: String!, $name: String, $sshPublicKeys: [String!]) {

@@ -1,9 +1,10 @@
 import type { GaolClient, Machine } from "../../sdk/client.js";
-import { stateLabel } from "../../sdk/format.js";
-import type { CoursesQuery } from "../../sdk/generated.js";
+import { ago, stateLabel } from "../../sdk/format.js";
+import type { CoursesQuery, LabCheckFieldsFragment } from "../../sdk/generated.js";
 import { h, replace } from "./dom.js";
 
 type Course = CoursesQuery["courses"][number];
+type LabCheck = LabCheckFieldsFragment;
 
 /** "58 min left", "40 s left", "ending": a lab machine's time, as its student reads it; "" for others. */
 export function leaseText(m: Pick<Machine, "expiresAt">, now = Date.now()): string {
@@ -37,6 +38,8 @@ export class CoursesView {
   private courses: Course[] = [];
   private readonly machines = new Map<string, Machine>();
   private readonly problem = h("p", { class: "error", role: "alert" });
+  /** Each course's latest check run started from this page. */
+  private readonly checks = new Map<string, LabCheck>();
 
   constructor(
     private readonly client: GaolClient,
@@ -79,16 +82,22 @@ export class CoursesView {
       h(
         "ul",
         { class: "labs" },
-        ...course.labs.map((lab) =>
-          h(
-            "li",
-            { "data-testid": `lab-${lab.name}` },
-            h("strong", {}, lab.name),
-            ` · ${lab.image.name} · ${lab.memoryMiB} MiB · ${minutes(lab.timeLimitSeconds)}`,
-            lab.maxExtensionSeconds ? ` (+${minutes(lab.maxExtensionSeconds)})` : "",
-            h("button", { "data-testid": "start-lab", onclick: () => void this.start(course.name, lab.name) }, "Start"),
+        ...course.labs
+          .filter((lab) => lab.checkScript)
+          .map((lab) =>
+            h(
+              "li",
+              { "data-testid": `lab-${lab.name}` },
+              h("strong", {}, lab.name),
+              ` · ${lab.image.name} · ${lab.memoryMiB} MiB · ${minutes(lab.timeLimitSeconds)}`,
+              lab.maxExtensionSeconds ? ` (+${minutes(lab.maxExtensionSeconds)})` : "",
+              h(
+                "button",
+                { "data-testid": "start-lab", onclick: () => void this.start(course.name, lab.name) },
+                "Start",
+              ),
+            ),
           ),
-        ),
       ),
       course.labs.length ? null : h("p", { class: "empty" }, "No labs yet."),
       this.problem,
@@ -123,9 +132,29 @@ export class CoursesView {
           h("td", {}, m.lab?.name ?? "–"),
           h("td", {}, stateLabel(m)),
           h("td", {}, m.ipAddress ?? "–"),
+          h("td", {}, m.lastActivityAt ? `${ago(m.lastActivityAt)} (${m.lastActivityKind?.toLowerCase()})` : "–"),
           h("td", {}, timeLeft(m)),
+          h(
+            "td",
+            { class: "actions" },
+            h(
+              "button",
+              {
+                class: "secondary",
+                "data-testid": "reset",
+                disabled: m.state !== "READY",
+                title: "Back to the lab's starter disk; the student's home is kept",
+                onclick: (event) => {
+                  event.stopPropagation();
+                  void this.reset(m);
+                },
+              },
+              "Reset",
+            ),
+          ),
         ),
       );
+    const checks = this.checks.get(course.name);
     return h(
       "div",
       { class: "scroll" },
@@ -136,14 +165,87 @@ export class CoursesView {
         h(
           "thead",
           {},
-          h("tr", {}, ...["Student", "Machine", "Lab", "State", "Address", "Time"].map((t) => h("th", {}, t))),
+          h(
+            "tr",
+            {},
+            ...["Student", "Machine", "Lab", "State", "Address", "Active", "Time", ""].map((t) => h("th", {}, t)),
+          ),
         ),
         h(
           "tbody",
           {},
-          ...(rows.length ? rows : [h("tr", {}, h("td", { colSpan: 6, class: "empty" }, "No lab machines running."))]),
+          ...(rows.length ? rows : [h("tr", {}, h("td", { colSpan: 8, class: "empty" }, "No lab machines running."))]),
+        ),
+      ),
+      ...course.labs.map((lab) =>
+        h(
+          "p",
+          {},
+          h(
+            "button",
+            { "data-testid": `check-${lab.name}`, onclick: () => void this.check(course.name, lab.name) },
+            `Run ${lab.name}'s check`,
+          ),
+        ),
+      ),
+      checks ? this.checkTable(checks) : null,
+    );
+  }
+
+  /** The latest check run's results: who passed, with the last line each printed. */
+  private checkTable(check: LabCheck): HTMLElement {
+    return h(
+      "table",
+      { "data-testid": "check-results" },
+      h("thead", {}, h("tr", {}, ...["Student", "Machine", "Result", "Exit", "Output"].map((t) => h("th", {}, t)))),
+      h(
+        "tbody",
+        {},
+        ...check.results.map((r) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, r.owner),
+            h("td", {}, r.machineName),
+            h("td", {}, h("span", { class: `state ${r.state.toLowerCase()}` }, r.state)),
+            h("td", {}, r.exitCode ?? "–"),
+            h("td", { class: "mono" }, (r.output ?? "").trim().split("\n").at(-1) ?? ""),
+          ),
         ),
       ),
     );
+  }
+
+  private async reset(machine: Machine): Promise<void> {
+    this.problem.textContent = "";
+    if (
+      !window.confirm(
+        `Reset ${machine.owner.name}'s ${machine.name} to the lab's starter disk? Their home directory is kept.`,
+      )
+    )
+      return;
+    try {
+      this.changed(await this.client.reset(machine.id));
+    } catch (error) {
+      this.problem.textContent = error instanceof Error ? error.message : String(error);
+    }
+  }
+
+  /** Runs the lab's check and shows its results as they come in (until all are in, or a minute). */
+  private async check(course: string, lab: string): Promise<void> {
+    this.problem.textContent = "";
+    try {
+      let check = await this.client.runLabCheck(course, lab);
+      const until = Date.now() + 60_000;
+      for (;;) {
+        this.checks.set(course, check);
+        this.render();
+        if (check.done || Date.now() > until) return;
+        await new Promise((r) => setTimeout(r, 1000));
+        check = (await this.client.labCheck(check.id)) ?? check;
+      }
+    } catch (error) {
+      this.problem.textContent = error instanceof Error ? error.message : String(error);
+    }
   }
 }
