@@ -25,7 +25,7 @@ const BASE_PACKAGES = [
 ];
 
 /** What a student expects on a first login, with no internet to fetch it from (issue 14). */
-const TOOLBOX_PACKAGES = [
+export const TOOLBOX_PACKAGES = [
   "python3",
   "curl",
   "git",
