@@ -9,7 +9,7 @@ import { Reverter } from "../reverter.js";
 import { hostAptSources, hostCodename, pickDebianMirror } from "./mirror.js";
 
 /** What a Debian master needs beyond minbase: sshd, DHCP, entropy. */
-const BASE_PACKAGES = [
+export const BASE_PACKAGES = [
   "openssh-server",
   "haveged",
   "isc-dhcp-client",

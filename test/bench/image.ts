@@ -5,7 +5,7 @@ import { type HostConfig, hostConfigFromEnv, paths } from "../../host/config.js"
 import { run } from "../../host/exec/run.js";
 import { Host } from "../../host/host.js";
 import { ensureImageVersion } from "../../host/image/build.js";
-import { TOOLBOX_PACKAGES } from "../../host/image/master.js";
+import { BASE_PACKAGES, TOOLBOX_PACKAGES } from "../../host/image/master.js";
 import { type ImageVersion, listVersions } from "../../host/image/versions.js";
 import { createAccount, removeAccount } from "../helpers/accounts.js";
 import { createTestLan } from "../helpers/lan.js";
@@ -30,8 +30,21 @@ async function bareImage(config: HostConfig): Promise<ImageVersion> {
   await run("btrfs", ["subvolume", "delete", master]).catch(() => undefined);
   await run("btrfs", ["subvolume", "snapshot", paths.master(config, DEFAULT_IMAGE), master]);
   const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", DEBIAN_FRONTEND: "noninteractive", LC_ALL: "C" };
-  await run("chroot", [master, "apt-get", "purge", "-y", "-q", ...TOOLBOX_PACKAGES], { env, timeoutMs: 600_000 });
-  await run("chroot", [master, "apt-get", "autoremove", "--purge", "-y", "-q"], { env, timeoutMs: 600_000 });
+  const apt = (...args: string[]) => run("chroot", [master, ...args], { env, timeoutMs: 600_000 });
+  // debootstrap marks every package it installed as wanted: only what minbase and the base set need stays.
+  const { stdout } = await run("dpkg-query", [
+    "--admindir",
+    join(master, "var", "lib", "dpkg"),
+    "-W",
+    "-f",
+    "${Package} ${Priority}\n",
+  ]);
+  const rows = stdout.split("\n").flatMap((line) => (line ? [line.split(" ") as [string, string]] : []));
+  const kept = rows.filter(([, priority]) => priority === "required" || priority === "important").map(([p]) => p);
+  await apt("apt-mark", "auto", ...rows.map(([p]) => p));
+  await apt("apt-mark", "manual", ...kept, ...BASE_PACKAGES);
+  await apt("apt-get", "purge", "-y", "-q", ...TOOLBOX_PACKAGES);
+  await apt("apt-get", "autoremove", "--purge", "-y", "-q");
   return ensureImageVersion(config, BARE, () => undefined);
 }
 
