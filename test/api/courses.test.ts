@@ -468,6 +468,13 @@ describe("resetting a lab machine", () => {
     });
     expect((await api.ok(ta, RESET, { id })).resetMachine.machine).toEqual({ rebootGeneration: 2, resetGeneration: 2 });
     expect((await api.ok(outsider, RESET, { id })).resetMachine.__typename).toBe("NotFoundError");
+    // Staff reset, but never let a key of theirs in: it would log them in as the student, home and all.
+    const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRhLXNob3VsZC1uZXZlci1nZXQtaW4tYXMtc3R1ZGVudA==";
+    const letIn = `mutation ($id: ID!, $k: [String!]!) { addMachineSshKeys(id: $id, sshPublicKeys: $k) { __typename } }`;
+    expect((await api.ok(ta, letIn, { id, k: [key] })).addMachineSshKeys.__typename).toBe("NotFoundError");
+    expect((await api.ok(student, letIn, { id, k: [key] })).addMachineSshKeys.__typename).toBe(
+      "AddMachineSshKeysPayload",
+    );
     const plain = await api.ok(
       student,
       `mutation ($id: ID!) { rebootMachine(id: $id) { ... on RebootMachinePayload { machine { rebootGeneration resetGeneration } } } }`,
