@@ -4,12 +4,13 @@ import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { createYoga } from "graphql-yoga";
 import { DEFAULT_RATE_LIMIT, type RateLimit, RateLimiter } from "../core/index.js";
 import type { Database } from "../db/client.js";
-import { Notifier, type SocketServerContext, serveSubscriptions } from "../live/index.js";
+import { Notifier, type SocketServerContext, type Subscriptions, serveSubscriptions } from "../live/index.js";
 import { type Context, schema } from "../schema/index.js";
 import { bootstrap } from "./bootstrap.js";
 import { connectionContexts, contextFor } from "./context.js";
 import { startLeaseKeeper } from "./leases.js";
 import { queryLimitsPlugins } from "./limits.js";
+import { createMetrics, serveOperations } from "./metrics.js";
 import { serveWeb } from "./web.js";
 
 interface AppDeps {
@@ -56,6 +57,8 @@ export async function buildApp(deps: AppDeps) {
   const rateLimiter = new RateLimiter(deps.rateLimit ?? DEFAULT_RATE_LIMIT);
   const base = { db: database.db, notifier, rateLimiter };
   const forConnection = connectionContexts(base);
+  let subscriptions: Subscriptions | undefined;
+  const metrics = createMetrics(database.db, () => subscriptions?.sockets() ?? 0);
 
   const yoga = createYoga<SocketServerContext, Context>({
     schema,
@@ -63,7 +66,7 @@ export async function buildApp(deps: AppDeps) {
     landingPage: false,
     // GraphiQL's code inlined in its page: a classroom LAN often has no way to a CDN.
     renderGraphiQL,
-    plugins: queryLimitsPlugins(),
+    plugins: [...queryLimitsPlugins(), metrics.plugin],
     context: ({ request, connectionParams }) =>
       connectionParams ? forConnection(connectionParams) : contextFor(base, request?.headers.get("authorization")),
     graphiql: {
@@ -81,12 +84,13 @@ export async function buildApp(deps: AppDeps) {
       res.end(JSON.stringify({ errors: [{ message: `request body over ${maxBody} bytes` }] }));
       return;
     }
-    void serveWeb(req, res).then(async (served) => {
-      if (!served) await yoga(req, res);
-    });
+    void (async () => {
+      if (await serveOperations(req, res, { ...base, registry: metrics.registry })) return;
+      if (!(await serveWeb(req, res))) await yoga(req, res);
+    })();
   });
 
-  const subscriptions = serveSubscriptions(yoga, server, { maxPayload: maxBody });
+  subscriptions = serveSubscriptions(yoga, server, { maxPayload: maxBody });
 
   let started = false;
   let prepared = false;
@@ -123,7 +127,7 @@ export async function buildApp(deps: AppDeps) {
       if (stopped) return;
       stopped = true;
       await stopLeases?.();
-      await subscriptions.dispose();
+      await subscriptions?.dispose();
       if (started) {
         started = false;
         server.closeAllConnections();

@@ -24,6 +24,8 @@ export interface SubscriptionOptions {
 /** Closes the sockets; ends every subscription on them. */
 export interface Subscriptions {
   dispose(): Promise<void>;
+  /** graphql-ws sockets open now (for /metrics). */
+  sockets(): number;
 }
 
 /** What onSubscribe hands graphql-ws's execute and subscribe (as the operation's root) for them to use. */
@@ -99,5 +101,6 @@ export function serveSubscriptions<C extends SubscriberContext>(
   return {
     // ws reports "not running" when closing a socket server whose http server never listened.
     dispose: () => Promise.resolve(wsServer.dispose()).catch(() => undefined),
+    sockets: () => wss.clients.size,
   };
 }

@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestApi, type TestApi } from "../helpers/api.js";
+
+let api: TestApi;
+let origin: string;
+let admin: string;
+let user: string;
+
+beforeAll(async () => {
+  api = await startTestApi("postgres", undefined, { leaseIntervalMs: 0 });
+  origin = new URL(await api.app.start(0)).origin;
+  await api.login("metrics-host", "AGENT");
+  admin = await api.login("metrics-admin", "ADMIN");
+  user = await api.login("metrics-user");
+});
+afterAll(() => api?.close());
+
+const get = (path: string, token?: string) =>
+  fetch(`${origin}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+describe("operations endpoints", () => {
+  it("serves Prometheus metrics to an admin: machines by state and host, heartbeats, operations", async () => {
+    await api.ok(user, `mutation { provisionMachine(input: { name: "m1" }) { __typename } }`);
+    await api.ok(user, `mutation { provisionMachine(input: { name: "m2" }) { __typename } }`);
+    const response = await get("/metrics", admin);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    expect(text).toContain('gaol_machines{state="PENDING",host="metrics-host"} 2');
+    expect(text).toMatch(/^gaol_host_heartbeat_age_seconds\{host="metrics-host"\} \d+(\.\d+)?$/m);
+    // yoga.fetch goes through the same plugins as HTTP.
+    expect(text).toMatch(/^gaol_graphql_operations_total\{kind="mutation",outcome="ok"\} [2-9]\d*$/m);
+    expect(text).toMatch(/^gaol_graphql_ws_sockets 0$/m);
+    expect(text).toContain("gaol_process_cpu_seconds_total");
+  });
+
+  it("refuses metrics to anyone but an admin, saying what is needed", async () => {
+    for (const token of [undefined, user, "gaol_not_a_real_token_000000000000000000"]) {
+      const response = await get("/metrics", token);
+      expect(response.status).toBe(401);
+      expect(await response.text()).toContain("an admin's token");
+    }
+  });
+
+  it("answers liveness and readiness without a token", async () => {
+    expect(await (await get("/healthz")).text()).toBe("ok\n");
+    const ready = await get("/readyz");
+    expect(ready.status).toBe(200);
+    expect(await ready.text()).toBe("ready\n");
+  });
+
+  it("says not ready once its database stops answering", async () => {
+    const lost = await startTestApi("pglite", undefined, { leaseIntervalMs: 0 });
+    const lostOrigin = new URL(await lost.app.start(0)).origin;
+    try {
+      expect((await fetch(`${lostOrigin}/readyz`)).status).toBe(200);
+      await lost.database.close();
+      const response = await fetch(`${lostOrigin}/readyz`);
+      expect(response.status).toBe(503);
+      expect(await response.text()).toBe("the database does not answer\n");
+      expect((await fetch(`${lostOrigin}/healthz`)).status).toBe(200);
+    } finally {
+      await lost.close().catch(() => undefined);
+    }
+  });
+});
