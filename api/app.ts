@@ -55,10 +55,10 @@ export async function buildApp(deps: AppDeps) {
   const log = deps.log ?? (() => undefined);
   const notifier = new Notifier(database);
   const rateLimiter = new RateLimiter(deps.rateLimit ?? DEFAULT_RATE_LIMIT);
-  const base = { db: database.db, notifier, rateLimiter };
-  const forConnection = connectionContexts(base);
   let subscriptions: Subscriptions | undefined;
   const metrics = createMetrics(database.db, () => subscriptions?.sockets() ?? 0);
+  const base = { db: database.db, notifier, rateLimiter, observeEvents: metrics.observeEvents };
+  const forConnection = connectionContexts(base);
 
   const yoga = createYoga<SocketServerContext, Context>({
     schema,

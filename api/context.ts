@@ -1,11 +1,10 @@
-import { type RateLimiter, refusalAdvice } from "../core/index.js";
+import { refusalAdvice } from "../core/index.js";
 import type { Db } from "../db/client.js";
 import { staffCourseIds } from "../db/queries/courses.js";
 import { authenticate } from "../db/queries/tokens.js";
-import type { Notifier } from "../live/index.js";
 import type { Context } from "../schema/index.js";
 
-type Deps = { db: Db; notifier: Notifier; rateLimiter: RateLimiter };
+type Deps = Pick<Context, "db" | "notifier" | "rateLimiter" | "observeEvents">;
 /** The viewer, or why the token let no one in. */
 type Auth = Pick<Context, "viewer" | "refusal">;
 

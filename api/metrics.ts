@@ -2,8 +2,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { and, count, eq, isNotNull, ne, sql } from "drizzle-orm";
 import type { DefinitionNode, OperationDefinitionNode } from "graphql";
 import type { Plugin } from "graphql-yoga";
-import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { Db } from "../db/client.js";
+import type { StoredEvent } from "../db/queries/events.js";
+import { machineById } from "../db/queries/machines.js";
 import { courses, hosts, machines } from "../db/schema.js";
 import { contextFor } from "./context.js";
 
@@ -91,7 +93,50 @@ export function createMetrics(db: Db, sockets: () => number) {
       };
     },
   };
-  return { registry, plugin };
+  const boot = new Histogram({
+    name: "gaol_boot_seconds",
+    help: "From a machine's provision to its READY (each boot; a reboot counts from the provision too)",
+    buckets: [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const stage = new Histogram({
+    name: "gaol_boot_stage_seconds",
+    help: "Guest uptime at each boot stage startenv reports",
+    labelNames: ["stage"],
+    buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5],
+    registers: [registry],
+  });
+  const lag = new Histogram({
+    name: "gaol_event_report_lag_seconds",
+    help: "From an event's time on its host to its storing by this replica",
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 30],
+    registers: [registry],
+  });
+  const outcomes = new Counter({
+    name: "gaol_machine_outcomes_total",
+    help: "Machines this replica saw reach READY, FAILED or DESTROYED (from their hosts' reports)",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
+  /** Each stored report's events: their lag, boot stages, and the states that end a boot or a machine. */
+  const observeEvents = (machineId: string, events: readonly StoredEvent[]) => {
+    const now = Date.now();
+    for (const event of events) {
+      lag.observe(Math.max(0, now - event.at.getTime()) / 1000);
+      const payload = event.payload as { stage?: string; uptimeSeconds?: number; state?: string };
+      if (event.kind === "BootStageReached" && payload.stage && typeof payload.uptimeSeconds === "number")
+        stage.observe({ stage: payload.stage }, payload.uptimeSeconds);
+      if (event.kind !== "MachineStateChanged" || !payload.state) continue;
+      if (["READY", "FAILED", "DESTROYED"].includes(payload.state)) outcomes.inc({ outcome: payload.state });
+      if (payload.state === "READY") {
+        const readyAt = event.at.getTime();
+        void machineById(db, machineId).then((m) => {
+          if (m) boot.observe(Math.max(0, readyAt - m.createdAt.getTime()) / 1000);
+        });
+      }
+    }
+  };
+  return { registry, plugin, observeEvents };
 }
 
 /**

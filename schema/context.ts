@@ -1,5 +1,6 @@
 import { type Actor, RateLimitedError, type RateLimiter } from "../core/index.js";
 import type { Db } from "../db/client.js";
+import type { StoredEvent } from "../db/queries/events.js";
 import type { Machine } from "../db/queries/machines.js";
 import type { User } from "../db/queries/users.js";
 import type { Notifier } from "../live/index.js";
@@ -21,6 +22,8 @@ export interface Context {
   viewer?: Viewer;
   /** Without a viewer: why the token let no one in, and what to do, for the "Not authorized" error. */
   refusal?: string;
+  /** Told of each machine's events an agent's report stored (the api's metrics). */
+  observeEvents?: (machineId: string, events: readonly StoredEvent[]) => void;
 }
 
 /** Global ids are not secrets: every read of a machine checks this. */

@@ -115,6 +115,7 @@ builder.mutationField("reportMachineEvents", (t) =>
         );
         // Committed: this replica's subscribers have them now, the others through the notification.
         ctx.notifier.deliver(id, appended);
+        ctx.observeEvents?.(id, appended);
         stored += appended.length;
       }
       return { stored, duplicates: events.length - stored };

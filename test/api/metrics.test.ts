@@ -5,11 +5,12 @@ let api: TestApi;
 let origin: string;
 let admin: string;
 let user: string;
+let agent: string;
 
 beforeAll(async () => {
   api = await startTestApi("postgres", undefined, { leaseIntervalMs: 0 });
   origin = new URL(await api.app.start(0)).origin;
-  await api.login("metrics-host", "AGENT");
+  agent = await api.login("metrics-host", "AGENT");
   admin = await api.login("metrics-admin", "ADMIN");
   user = await api.login("metrics-user");
 });
@@ -32,6 +33,32 @@ describe("operations endpoints", () => {
     expect(text).toMatch(/^gaol_graphql_operations_total\{kind="mutation",outcome="ok"\} [2-9]\d*$/m);
     expect(text).toMatch(/^gaol_graphql_ws_sockets 0$/m);
     expect(text).toContain("gaol_process_cpu_seconds_total");
+  });
+
+  it("counts boots, their stages and the lag of hosts' reports, from what agents report", async () => {
+    const { provisionMachine } = await api.ok(
+      user,
+      `mutation { provisionMachine(input: { name: "m3" }) { ... on ProvisionMachinePayload { machine { id } } } }`,
+    );
+    const id = provisionMachine.machine.id;
+    let seq = 0;
+    const event = (kind: string, payload: object) => ({ machineId: id, agentSeq: ++seq, kind, payload });
+    await api.ok(agent, `mutation ($e: [MachineEventInput!]!) { reportMachineEvents(events: $e) { stored } }`, {
+      e: [
+        event("MachineStateChanged", { state: "PROVISIONING" }),
+        event("MachineStateChanged", { state: "BOOTING" }),
+        event("BootStageReached", { stage: "sshd", uptimeSeconds: 0.24 }),
+        event("MachineStateChanged", { state: "READY" }),
+      ],
+    });
+    await expect
+      .poll(async () => (await (await get("/metrics", admin)).text()).match(/^gaol_boot_seconds_count (\d+)$/m)?.[1])
+      .toBe("1");
+    const text = await (await get("/metrics", admin)).text();
+    expect(text).toMatch(/^gaol_boot_stage_seconds_bucket\{le="0.3",stage="sshd"\} 1$/m);
+    expect(text).toMatch(/^gaol_boot_stage_seconds_bucket\{le="0.2",stage="sshd"\} 0$/m);
+    expect(text).toMatch(/^gaol_machine_outcomes_total\{outcome="READY"\} 1$/m);
+    expect(text).toMatch(/^gaol_event_report_lag_seconds_count 4$/m);
   });
 
   it("refuses metrics to anyone but an admin, saying what is needed", async () => {
