@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { checkOutputTail } from "../core/index.js";
+import { checkOutputTail, type Log } from "../core/index.js";
 import type { HostConfig } from "../host/config.js";
 import type { MachineDriver } from "../host/driver.js";
 import { Host } from "../host/host.js";
@@ -27,7 +27,7 @@ export interface AgentOptions {
   api: string;
   token: string;
   config: HostConfig;
-  log?: (line: string) => void;
+  log?: Log;
   /** What this host offers; defaults from /proc/meminfo and GAOL_MAX_MACHINES. */
   capacity?: Capacity;
   heartbeatMs?: number;
@@ -57,7 +57,7 @@ export class Agent {
   private readonly health: HealthChecks;
   private readonly syncs: ImageSyncs;
   private readonly offsets: ConsoleOffsets;
-  private readonly log: (line: string) => void;
+  private readonly log: Log;
   private stopped = false;
 
   constructor(private readonly options: AgentOptions) {

@@ -2,6 +2,7 @@ import {
   canReach,
   GaolError,
   type MachineEvent,
+  type Log,
   type MachineEventSink,
   RUNNING_STATES,
   stateChanged,
@@ -20,7 +21,7 @@ export interface ReconcilerOptions {
   report: (machineId: string, event: MachineEvent) => void;
   /** How far the previous agent reported a machine's console (an adopt resumes after it). */
   savedOffset?: (id: string) => number | undefined;
-  log?: (line: string) => void;
+  log?: Log;
   /** Provision attempts before the machine goes FAILED; a GaolError fails it at once. */
   attempts?: number;
   /** The wait before retry n (1, 2, …) of a provision. */
@@ -51,7 +52,7 @@ interface Known {
  */
 export class Reconciler {
   private readonly driver: MachineDriver;
-  private readonly log: (line: string) => void;
+  private readonly log: Log;
   private readonly known = new Map<string, Known>();
   private readonly queue: KeyedQueue;
   private resyncing?: Promise<void>;
@@ -66,7 +67,7 @@ export class Reconciler {
     this.log = options.log ?? (() => undefined);
     this.queue = new KeyedQueue(
       (id) => this.converge(id),
-      (id, error) => this.log(`reconciling ${id}: ${(error as Error).message}`),
+      (id, error) => this.log(`reconciling ${id}: ${(error as Error).message}`, { machineId: id, level: "error" }),
     );
   }
 
@@ -145,7 +146,7 @@ export class Reconciler {
     if (this.stopped || !known) return;
     if (known.orphan) {
       await this.driver.destroy(id);
-      this.log(`removed orphan ${id}`);
+      this.log(`removed orphan ${id}`, { machineId: id });
       known.settledAt = this.resyncs;
       return;
     }
@@ -204,7 +205,10 @@ export class Reconciler {
       .catch((error: unknown) => {
         // Not reported: a later resync's list still shows it pending, and it runs again.
         this.checks.delete(key);
-        this.log(`lab check ${check.id} on ${m.name}: ${(error as Error).message}`);
+        this.log(`lab check ${check.id} on ${m.name}: ${(error as Error).message}`, {
+          machineId: id,
+          level: "warn",
+        });
       })
       .finally(() => this.runningChecks.delete(running));
     this.runningChecks.add(running);

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { createYoga } from "graphql-yoga";
-import { DEFAULT_RATE_LIMIT, type RateLimit, RateLimiter } from "../core/index.js";
+import { DEFAULT_RATE_LIMIT, type Log, type RateLimit, RateLimiter } from "../core/index.js";
 import type { Database } from "../db/client.js";
 import { Notifier, type SocketServerContext, type Subscriptions, serveSubscriptions } from "../live/index.js";
 import { type Context, schema } from "../schema/index.js";
@@ -16,7 +16,7 @@ import { serveWeb } from "./web.js";
 interface AppDeps {
   database: Database;
   stateDir: string;
-  log?: (line: string) => void;
+  log?: Log;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
   /** Mutations per token (agents' excepted), in this process; the default is DEFAULT_RATE_LIMIT. */

@@ -4,9 +4,10 @@ import { Agent } from "../agent/agent.js";
 import { hostConfigFromEnv } from "../host/config.js";
 import { ensureLan } from "../host/network/lan.js";
 import { ensureHost } from "../host/setup/index.js";
+import { commandLog } from "./log.js";
 import { starting } from "./startup.js";
 
-const log = (line: string) => console.error(`gaol agent: ${line}`);
+const log = commandLog("agent", "gaol agent");
 const { values } = parseArgs({
   args: process.argv.slice(2),
   options: { api: { type: "string" }, token: { type: "string" } },

@@ -13,9 +13,11 @@ import { hostConfigFromEnv } from "../host/config.js";
 import { ensureLan } from "../host/network/lan.js";
 import { ensureHost } from "../host/setup/index.js";
 import { checkHost } from "../host/setup/preflight.js";
+import { commandLog } from "./log.js";
 import { starting } from "./startup.js";
 
-const log = (line: string) => console.error(`gaol: ${line}`);
+const log = commandLog("api", "gaol");
+const agentLog = commandLog("agent", "gaol: agent");
 const { values } = parseArgs({
   args: process.argv.slice(2),
   options: {
@@ -53,7 +55,7 @@ if (agentToo) {
         api: endpoint.replace(values.host, "127.0.0.1"),
         token,
         config,
-        log: (l) => log(`agent: ${l}`),
+        log: agentLog,
       });
       await local.start();
       return local;

@@ -8,6 +8,7 @@ export * from "./errors.js";
 export * from "./events.js";
 export * from "./fields.js";
 export * from "./limits.js";
+export * from "./log.js";
 export * from "./machine-row.js";
 export * from "./placement.js";
 export * from "./rate-limit.js";
