@@ -1,8 +1,8 @@
 import {
   canReach,
   GaolError,
-  type MachineEvent,
   type Log,
+  type MachineEvent,
   type MachineEventSink,
   RUNNING_STATES,
   stateChanged,

@@ -9,7 +9,10 @@ import { commandLog } from "./log.js";
 import { starting } from "./startup.js";
 
 const log = commandLog("setup", "gaol");
-const { values } = parseArgs({ args: process.argv.slice(2), options: { systemd: { type: "boolean", default: false } } });
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { systemd: { type: "boolean", default: false } },
+});
 const version = await starting(log, () => ensureHost(hostConfigFromEnv(), log));
 log(`host ready; default image ${version.image} version ${version.version} at ${version.file}`);
 if (values.systemd) {

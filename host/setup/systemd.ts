@@ -29,7 +29,11 @@ WantedBy=multi-user.target
 export function systemdUnits(gaol: string): Record<string, string> {
   return {
     "gaol.service": common(gaol, "serve", "gaol: the api and this host's agent (gaol serve)"),
-    "gaol-agent.service": common(gaol, "agent", "gaol: this host's agent for an api elsewhere (GAOL_API, GAOL_AGENT_TOKEN)"),
+    "gaol-agent.service": common(
+      gaol,
+      "agent",
+      "gaol: this host's agent for an api elsewhere (GAOL_API, GAOL_AGENT_TOKEN)",
+    ),
   };
 }
 
