@@ -80,6 +80,8 @@ export const hosts = pgTable("hosts", {
   memoryMiB: integer("memory_mib").notNull().default(0),
   maxMachines: integer("max_machines").notNull().default(0),
   lastHeartbeatAt: timestamp("last_heartbeat_at", { withTimezone: true }),
+  /** Cordoned by an admin: its machines keep running, and no new one is placed here. */
+  cordonedAt: timestamp("cordoned_at", { withTimezone: true }),
   createdAt: created(),
 });
 

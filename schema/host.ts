@@ -1,6 +1,10 @@
+import { NotFoundError } from "../core/index.js";
 import { type Host, heartbeat, hostUsage, listHosts } from "../db/queries/hosts.js";
 import { requestDueSyncs, setHostImages } from "../db/queries/images.js";
+import { cordonHost } from "../services/hosts.js";
 import { builder } from "./builder.js";
+import { actorOf, spendMutation } from "./context.js";
+import { limited } from "./errors.js";
 
 export const HostRef = builder.objectRef<Host>("Host").implement({
   fields: (t) => ({
@@ -9,6 +13,11 @@ export const HostRef = builder.objectRef<Host>("Host").implement({
     memoryMiB: t.exposeInt("memoryMiB", { description: "Memory for machines, as the agent reports it" }),
     maxMachines: t.exposeInt("maxMachines"),
     lastHeartbeatAt: t.expose("lastHeartbeatAt", { type: "DateTime", nullable: true }),
+    cordonedAt: t.expose("cordonedAt", {
+      type: "DateTime",
+      nullable: true,
+      description: "Since when no new machine is placed here (its machines keep running); null: open",
+    }),
     usedMemoryMiB: t.int({ resolve: async (host, _args, ctx) => (await hostUsage(ctx.db, host.id)).memoryMiB }),
     machineCount: t.int({ resolve: async (host, _args, ctx) => (await hostUsage(ctx.db, host.id)).machines }),
   }),
@@ -19,6 +28,23 @@ builder.queryField("hosts", (t) =>
     type: [HostRef],
     authScopes: { admin: true },
     resolve: (_root, _args, ctx) => listHosts(ctx.db),
+  }),
+);
+
+builder.mutationField("cordonHost", (t) =>
+  t.field({
+    type: builder.objectRef<Host>("CordonHostPayload").implement({
+      fields: (f) => ({ host: f.field({ type: HostRef, resolve: (h) => h }) }),
+    }),
+    description:
+      "ADMIN: no new machines on this host (cordoned: false opens it again); its machines keep running. To drain it, wait until its machineCount is 0 (gaol hosts drain)",
+    authScopes: { admin: true },
+    args: { name: t.arg.string({ required: true }), cordoned: t.arg.boolean({ required: false }) },
+    errors: { types: limited(NotFoundError), directResult: true, union: { name: "CordonHostResult" } },
+    resolve: async (_root, { name, cordoned }, ctx) => {
+      spendMutation(ctx);
+      return cordonHost(ctx.db, actorOf(ctx), name, cordoned ?? true);
+    },
   }),
 );
 

@@ -179,12 +179,42 @@ export async function hostsCommand(json: boolean): Promise<void> {
   const hosts = await new GaolClient(await adminEndpoint()).hosts();
   if (json) return printJson(hosts);
   printTable([
-    ["HOST", "MACHINES", "MEMORY", "HEARTBEAT"],
+    ["HOST", "MACHINES", "MEMORY", "HEARTBEAT", "PLACING"],
     ...hosts.map((h) => [
       h.name,
       `${h.machineCount}/${h.maxMachines}`,
       `${h.usedMemoryMiB}/${h.memoryMiB} MiB`,
       ago(h.lastHeartbeatAt),
+      h.cordonedAt ? `cordoned ${ago(h.cordonedAt)}` : "yes",
     ]),
   ]);
+}
+
+const machinesWord = (n: number) => `${n} machine${n === 1 ? "" : "s"}`;
+
+/**
+ * `gaol hosts cordon|uncordon|drain NAME`: stop placing machines on a host (or start again);
+ * drain cordons, then waits until its machines are gone (ended by their owners, leases or
+ * admins: gaol does not move a student's machine), printing how many are left.
+ */
+export async function hostCordonCommand(how: string, name: string | undefined, wait?: string): Promise<number> {
+  if (!name || !["cordon", "uncordon", "drain"].includes(how))
+    throw new Error("usage: gaol hosts cordon|uncordon|drain NAME [--wait 1h]");
+  const client = new GaolClient(await adminEndpoint());
+  const host = await client.cordonHost(name, how !== "uncordon");
+  console.error(`gaol: ${name} ${how === "uncordon" ? "takes new machines again" : "takes no new machines"}`);
+  if (how !== "drain") return 0;
+  const deadline = Date.now() + (wait === undefined ? 3600 : parseDuration(wait)) * 1000;
+  let left = host.machineCount;
+  while (left > 0) {
+    if (Date.now() > deadline) {
+      console.error(`gaol: ${name} still has ${machinesWord(left)}; they keep running (gaol ls lists them)`);
+      return 1;
+    }
+    console.error(`gaol: ${name}: ${machinesWord(left)} left`);
+    await new Promise((r) => setTimeout(r, 2000));
+    left = (await client.hosts()).find((h) => h.name === name)?.machineCount ?? 0;
+  }
+  console.error(`gaol: ${name} is drained: no machines, none placed`);
+  return 0;
 }

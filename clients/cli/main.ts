@@ -41,7 +41,9 @@ const ADMIN_USAGE = `usage, for admins and hosts:
   gaol setup [--systemd]              install and prepare everything this host needs;
                                       --systemd: gaol.service and gaol-agent.service, to start at boot
   gaol try [--owner USER] [--name N]  boot a machine on a private LAN; Ctrl-C destroys it
-  gaol hosts [--json]                 hosts, capacity and heartbeats
+  gaol hosts [--json]                 hosts, capacity, heartbeats and whether machines are placed there
+  gaol hosts cordon|uncordon|drain NAME [--wait 1h]
+                                      stop placing machines on a host (or start again); drain waits until it has none
   gaol image sync NAME --from SOURCE [--every SECONDS]
                                       rsync an image's master and build a new version
   gaol token create --user NAME [--role ADMIN|USER|AGENT] [--host-user ACCOUNT] [--expires 7d]
@@ -208,9 +210,19 @@ async function main(argv: string[]): Promise<number> {
       if (sub !== "sync") throw new Error("usage: gaol image sync NAME --from SOURCE [--every SECONDS]");
       return (await admin()).imageSyncCommand({ name: positionals[0], ...values });
     }
-    case "hosts":
+    case "hosts": {
+      const [sub, ...flags] = rest;
+      if (sub === "cordon" || sub === "uncordon" || sub === "drain") {
+        const { values, positionals } = parseArgs({
+          args: flags,
+          allowPositionals: true,
+          options: { wait: { type: "string" } },
+        });
+        return (await admin()).hostCordonCommand(sub, positionals[0], values.wait);
+      }
       await (await admin()).hostsCommand(jsonFlag(rest).json);
       return 0;
+    }
     case "logs": {
       const { values, positionals } = parseArgs({
         args: rest,

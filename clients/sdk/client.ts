@@ -3,6 +3,7 @@ import {
   AddMachineSshKeysDocument,
   type AuditAction,
   AuditLogDocument,
+  CordonHostDocument,
   CourseDocument,
   CourseMachinesDocument,
   CoursesDocument,
@@ -131,6 +132,12 @@ export class GaolClient {
   /** ADMIN: the hosts, their capacity and last heartbeat. */
   async hosts() {
     return (await request(this.endpoint, HostsDocument)).hosts;
+  }
+
+  /** ADMIN: no new machines on the host (cordoned false: open again); its machines keep running. */
+  async cordonHost(name: string, cordoned = true) {
+    const { cordonHost } = await request(this.endpoint, CordonHostDocument, { name, cordoned });
+    return payloadOf(cordonHost, "CordonHostPayload").host;
   }
 
   /** ADMIN: a new token for a user (made if missing); `token` is the secret, shown this once. */

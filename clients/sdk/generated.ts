@@ -13,6 +13,7 @@ export type AuditAction =
   | 'COURSE_CREATE'
   | 'COURSE_ENROL'
   | 'COURSE_TOKEN_CREATE'
+  | 'HOST_CORDON'
   | 'IMAGE_SYNC'
   | 'LAB_CHECK_RUN'
   | 'LAB_CREATE'
@@ -281,7 +282,19 @@ export type ImageEventsSubscription = { imageEvents:
 export type HostsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type HostsQuery = { hosts: Array<{ id: string, name: string, memoryMiB: number, usedMemoryMiB: number, maxMachines: number, machineCount: number, lastHeartbeatAt: string | null }> };
+export type HostsQuery = { hosts: Array<{ id: string, name: string, memoryMiB: number, usedMemoryMiB: number, maxMachines: number, machineCount: number, lastHeartbeatAt: string | null, cordonedAt: string | null }> };
+
+export type CordonHostMutationVariables = Exact<{
+  name: string;
+  cordoned?: boolean | null | undefined;
+}>;
+
+
+export type CordonHostMutation = { cordonHost:
+    | { __typename: 'CordonHostPayload', host: { name: string, cordonedAt: string | null, machineCount: number } }
+    | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string }
+   };
 
 export type ProvisionMachineMutationVariables = Exact<{
   input: ProvisionMachineInput;
@@ -1086,9 +1099,27 @@ export const HostsDocument = new TypedDocumentString(`
     maxMachines
     machineCount
     lastHeartbeatAt
+    cordonedAt
   }
 }
     `) as unknown as TypedDocumentString<HostsQuery, HostsQueryVariables>;
+export const CordonHostDocument = new TypedDocumentString(`
+    mutation CordonHost($name: String!, $cordoned: Boolean) {
+  cordonHost(name: $name, cordoned: $cordoned) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on CordonHostPayload {
+      host {
+        name
+        cordonedAt
+        machineCount
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<CordonHostMutation, CordonHostMutationVariables>;
 export const ProvisionMachineDocument = new TypedDocumentString(`
     mutation ProvisionMachine($input: ProvisionMachineInput!) {
   provisionMachine(input: $input) {

@@ -1,11 +1,21 @@
 import { and, asc, count, eq, ne, sum } from "drizzle-orm";
-import type { Db } from "../client.js";
+import type { Db, Tx } from "../client.js";
 import { hosts, machines } from "../schema.js";
 
 export type Host = typeof hosts.$inferSelect;
 
 export async function listHosts(db: Db): Promise<Host[]> {
   return db.select().from(hosts).orderBy(asc(hosts.name));
+}
+
+/** Cordons (or uncordons) a host by name; undefined when there is none. */
+export async function setCordoned(db: Db | Tx, name: string, cordoned: boolean): Promise<Host | undefined> {
+  const [host] = await db
+    .update(hosts)
+    .set({ cordonedAt: cordoned ? new Date() : null })
+    .where(eq(hosts.name, name))
+    .returning();
+  return host;
 }
 
 export async function hostById(db: Db, id: string): Promise<Host | undefined> {

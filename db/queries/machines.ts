@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, ne, sql, sum } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, isNull, ne, sql, sum } from "drizzle-orm";
 import { HOST_LIVENESS_SECONDS, type HostLoad, isUuid } from "../../core/index.js";
 import type { Db, Queryable, Tx } from "../client.js";
 import { hosts, machines, users } from "../schema.js";
@@ -52,7 +52,12 @@ export async function lockLiveHostLoads(tx: Db): Promise<HostLoad[]> {
   const candidates = await tx
     .select()
     .from(hosts)
-    .where(gt(hosts.lastHeartbeatAt, sql`now() - make_interval(secs => ${HOST_LIVENESS_SECONDS})`))
+    .where(
+      and(
+        gt(hosts.lastHeartbeatAt, sql`now() - make_interval(secs => ${HOST_LIVENESS_SECONDS})`),
+        isNull(hosts.cordonedAt),
+      ),
+    )
     .orderBy(asc(hosts.id))
     .for("update");
   const loads: HostLoad[] = [];
