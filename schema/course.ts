@@ -28,6 +28,7 @@ import type { User } from "../db/queries/users.js";
 import {
   createCourse,
   createCourseToken,
+  createCourseTokens,
   createLab,
   enrol,
   extendMachine,
@@ -292,6 +293,30 @@ builder.mutationField("createCourseToken", (t) =>
     resolve: (_root, args, ctx) => {
       spendMutation(ctx);
       return createCourseToken(ctx.db, actorOf(ctx), viewerOf(ctx), args.course, args.user, args.expiresInSeconds);
+    },
+  }),
+);
+
+builder.mutationField("createCourseTokens", (t) =>
+  t.field({
+    type: builder
+      .objectRef<Array<{ secret: string; user: User }>>("CreateCourseTokensPayload")
+      .implement({ fields: (f) => ({ tokens: f.field({ type: [CourseTokenPayload], resolve: (p) => p }) }) }),
+    description: "The course's INSTRUCTOR: tokens for many members in one change, all or none (a class list)",
+    authScopes: { user: true },
+    args: {
+      course: t.arg.string({ required: true }),
+      users: t.arg.stringList({ required: true }),
+      expiresInSeconds: t.arg.int({ required: false }),
+    },
+    errors: {
+      types: limited(ValidationError, NotFoundError),
+      directResult: true,
+      union: { name: "CreateCourseTokensResult" },
+    },
+    resolve: (_root, args, ctx) => {
+      spendMutation(ctx);
+      return createCourseTokens(ctx.db, actorOf(ctx), viewerOf(ctx), args.course, args.users, args.expiresInSeconds);
     },
   }),
 );

@@ -153,20 +153,56 @@ export async function createCourseToken(
 ) {
   return audited(db, { actor, action: "COURSE_TOKEN_CREATE", target: { name: userName } }, async (tx, target) => {
     const course = await instructedCourse(tx, viewer, courseName);
-    const user = await userByName(tx, userName);
-    const role = user ? await memberRole(tx, course.id, user.id) : undefined;
-    if (!user || !role) throw new NotFoundError(`member ${userName} of ${courseName}`);
-    if (viewer.user.role !== "ADMIN") {
-      const others = await coursesNotInstructedBy(tx, user.id, viewer.user.id);
-      if (user.role !== "USER" || user.enrolledVia === null || others > 0)
-        throw new ValidationError([
-          { field: "user", message: `${userName} was not enrolled by your course alone: an admin makes their tokens` },
-        ]);
-    }
-    const created = await createToken(tx, user.id, { expiresInSeconds });
+    const created = await mintFor(tx, viewer, course, userName, "user", expiresInSeconds);
     target.id = created.token.id;
-    return { ...created, user };
+    return created;
   });
+}
+
+/**
+ * Tokens for many members at once (a portal's class list), all or none: one audited
+ * transaction, so a refused member leaves no token made and shown to nobody.
+ */
+export async function createCourseTokens(
+  db: Db,
+  actor: Actor,
+  viewer: CourseViewer,
+  courseName: string,
+  userNames: string[],
+  expiresInSeconds?: number | null,
+) {
+  return audited(db, { actor, action: "COURSE_TOKEN_CREATE", target: { name: courseName } }, async (tx, target) => {
+    if (userNames.length === 0 || userNames.length > 1000)
+      throw new ValidationError([{ field: "users", message: "takes 1 to 1000 users" }]);
+    const course = await instructedCourse(tx, viewer, courseName);
+    target.id = course.id;
+    const made = [];
+    for (const [i, name] of userNames.entries())
+      made.push(await mintFor(tx, viewer, course, name, `users.${i}`, expiresInSeconds));
+    return made;
+  });
+}
+
+/** A token for a member, if this viewer may make one (see createCourseToken). */
+async function mintFor(
+  tx: Tx,
+  viewer: CourseViewer,
+  course: Course,
+  userName: string,
+  field: string,
+  expiresInSeconds?: number | null,
+) {
+  const user = await userByName(tx, userName);
+  const role = user ? await memberRole(tx, course.id, user.id) : undefined;
+  if (!user || !role) throw new NotFoundError(`member ${userName} of ${course.name}`);
+  if (viewer.user.role !== "ADMIN") {
+    const others = await coursesNotInstructedBy(tx, user.id, viewer.user.id);
+    if (user.role !== "USER" || user.enrolledVia === null || others > 0)
+      throw new ValidationError([
+        { field, message: `${userName} was not enrolled by your course alone: an admin makes their tokens` },
+      ]);
+  }
+  return { ...(await createToken(tx, user.id, { expiresInSeconds })), user };
 }
 
 /** The course's instructor (or an admin) adds a lab: the starter image, memory, time limit and warnings. Audited. */

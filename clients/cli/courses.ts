@@ -93,16 +93,19 @@ export async function enrol(endpoint: Endpoint, course: string | undefined, user
   }
 }
 
-/** `gaol course token COURSE USER`: a token for a member the course enrolled, printed once on stdout. */
-export async function courseToken(
-  endpoint: Endpoint,
-  course: string | undefined,
-  user: string | undefined,
-  expires?: string,
-) {
-  if (!course || !user) throw new Error("usage: gaol course token COURSE USER [--expires 7d]");
-  const created = await new GaolClient(endpoint).createCourseToken(course, user, seconds("--expires", expires));
-  console.log(created.token);
+/**
+ * `gaol course token COURSE USER...`: tokens for members the course enrolled, printed once on
+ * stdout: the token alone for one user, `USER<TAB>TOKEN` lines for several (made all or none).
+ */
+export async function courseToken(endpoint: Endpoint, course: string | undefined, users: string[], expires?: string) {
+  if (!course || users.length === 0) throw new Error("usage: gaol course token COURSE USER... [--expires 7d]");
+  const client = new GaolClient(endpoint);
+  const expiresIn = seconds("--expires", expires);
+  if (users.length === 1) {
+    console.log((await client.createCourseToken(course, users[0] as string, expiresIn)).token);
+    return;
+  }
+  for (const t of await client.createCourseTokens(course, users, expiresIn)) console.log(`${t.user.name}\t${t.token}`);
 }
 
 /** `gaol course reset COURSE STUDENT [MACHINE]`: staff put a student's lab machine back to the lab's starter disk. */

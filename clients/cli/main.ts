@@ -57,8 +57,8 @@ const ADMIN_USAGE = `usage, for admins and hosts:
 const COURSE_USAGE = `usage, for a course's instructors (and its TAs: course machines):
   gaol course enrol COURSE USER[:HOST_ACCOUNT]... [--role STUDENT|TA|INSTRUCTOR]
                                       add members, making missing users with their host account
-  gaol course token COURSE USER [--expires 7d]
-                                      a token for a member the course enrolled, printed once
+  gaol course token COURSE USER... [--expires 7d]
+                                      tokens for members the course enrolled, printed once (USER<TAB>TOKEN for several)
   gaol course machines COURSE [--json]
                                       everyone's lab machines: state, address, when each ends
   gaol course reset COURSE STUDENT [MACHINE]
@@ -150,7 +150,7 @@ async function main(argv: string[]): Promise<number> {
       if (sub === "ls" || sub === "list") await c.listCourses(await endpoint(), values.json);
       else if (sub === "create") await c.createCourse(await (await admin()).adminEndpoint(), course, values);
       else if (sub === "enrol" || sub === "enroll") await c.enrol(await endpoint(), course, others, values.role);
-      else if (sub === "token") await c.courseToken(await endpoint(), course, others[0], values.expires);
+      else if (sub === "token") await c.courseToken(await endpoint(), course, others, values.expires);
       else if (sub === "machines") await c.courseMachines(await endpoint(), course, values.json);
       else if (sub === "reset") return c.resetStudentMachine(await endpoint(), course, others[0], others[1]);
       else throw new Error(COURSE_USAGE);

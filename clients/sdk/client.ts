@@ -10,6 +10,7 @@ import {
   CreateCourseDocument,
   type CreateCourseInput,
   CreateCourseTokenDocument,
+  CreateCourseTokensDocument,
   CreateLabDocument,
   type CreateLabInput,
   CreateTokenDocument,
@@ -206,6 +207,16 @@ export class GaolClient {
       expiresInSeconds,
     });
     return payloadOf(createCourseToken, "CreateCourseTokenPayload");
+  }
+
+  /** The course's instructor: tokens for many members in one change, all or none; each shown this once. */
+  async createCourseTokens(course: string, users: string[], expiresInSeconds?: number) {
+    const { createCourseTokens } = await request(this.endpoint, CreateCourseTokensDocument, {
+      course,
+      users,
+      expiresInSeconds,
+    });
+    return payloadOf(createCourseTokens, "CreateCourseTokensPayload").tokens;
   }
 
   /** The course's instructor: a lab, its starter image and time limit. */

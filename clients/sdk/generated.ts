@@ -494,6 +494,20 @@ export type CreateCourseTokenMutation = { createCourseToken:
     | { __typename: 'ValidationError', message: string }
    };
 
+export type CreateCourseTokensMutationVariables = Exact<{
+  course: string;
+  users: Array<string> | string;
+  expiresInSeconds?: number | null | undefined;
+}>;
+
+
+export type CreateCourseTokensMutation = { createCourseTokens:
+    | { __typename: 'CreateCourseTokensPayload', tokens: Array<{ token: string, user: { name: string } }> }
+    | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string }
+    | { __typename: 'ValidationError', message: string }
+   };
+
 export type CreateLabMutationVariables = Exact<{
   course: string;
   input: CreateLabInput;
@@ -1945,6 +1959,28 @@ export const CreateCourseTokenDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<CreateCourseTokenMutation, CreateCourseTokenMutationVariables>;
+export const CreateCourseTokensDocument = new TypedDocumentString(`
+    mutation CreateCourseTokens($course: String!, $users: [String!]!, $expiresInSeconds: Int) {
+  createCourseTokens(
+    course: $course
+    users: $users
+    expiresInSeconds: $expiresInSeconds
+  ) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on CreateCourseTokensPayload {
+      tokens {
+        token
+        user {
+          name
+        }
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<CreateCourseTokensMutation, CreateCourseTokensMutationVariables>;
 export const CreateLabDocument = new TypedDocumentString(`
     mutation CreateLab($course: String!, $input: CreateLabInput!) {
   createLab(course: $course, input: $input) {

@@ -70,6 +70,8 @@ describe("gaol course and gaol lab", () => {
     expect(enrolled.stderr).toContain("gaol: sam is STUDENT in cs1 (runs as sam)");
     await gaol(prof, ["course", "enrol", "cs1", "tia:tia", "--role", "ta"]);
     student = (await gaol(prof, ["course", "token", "cs1", "sam"])).stdout.trim();
+    const several = (await gaol(prof, ["course", "token", "cs1", "sam", "kim"])).stdout.split("\n");
+    expect(several.map((line) => line.replace(/\tgaol_\w+$/, "\t…"))).toEqual(["sam\t…", "kim\t…"]);
     expect(student).toMatch(/^gaol_/);
 
     const lab = await gaol(prof, ["lab", "create", "cs1/intro", "--time", "1h", "--extend", "10m", "--warn", "5m"]);

@@ -259,6 +259,22 @@ describe("course staff's limits", () => {
     expect(enrolAdmin.enrolInCourse.__typename).toBe("ValidationError");
   });
 
+  it("mints a class's tokens in one change, all or none", async () => {
+    const MANY = `mutation ($course: String!, $users: [String!]!) { createCourseTokens(course: $course, users: $users) {
+      __typename ... on CreateCourseTokensPayload { tokens { token user { name } } }
+      ... on ValidationError { fields { field message } } } }`;
+    const TOKENS = `query ($user: String) { tokens(user: $user) { id } }`;
+    const before = (await api.ok(admin, TOKENS, { user: "stu-c" })).tokens.length;
+    const made = (await api.ok(instructor, MANY, { course: "os101", users: ["stu-c", "stu-d"] })).createCourseTokens;
+    expect(made.tokens.map((t: { user: { name: string } }) => t.user.name)).toEqual(["stu-c", "stu-d"]);
+    for (const t of made.tokens) expect((await api.ok(t.token, "{ viewer { name } }")).viewer.name).toBe(t.user.name);
+    // ann was made by an admin: refused, and stu-c gets no token from the refused change.
+    const refused = (await api.ok(instructor, MANY, { course: "os101", users: ["stu-c", "ann"] })).createCourseTokens;
+    expect(refused.__typename).toBe("ValidationError");
+    expect(refused.fields[0].field).toBe("users.1");
+    expect((await api.ok(admin, TOKENS, { user: "stu-c" })).tokens.length).toBe(before + 1);
+  });
+
   it("an instructor cannot mint for a student who is also in a course they do not teach", async () => {
     const other = await api.login("other-prof");
     await api.ok(admin, CREATE_COURSE, { input: { name: "art1", instructors: ["other-prof"] } });
