@@ -177,6 +177,8 @@ export const courses = pgTable("courses", {
   maxMemoryMiB: integer("max_memory_mib"),
   /** Each student's share of the course at once (null: none beyond the lab's one per student). */
   studentMaxMachines: integer("student_max_machines"),
+  /** Host accounts the course's instructors may map start with this; null: only admins map them. */
+  hostAccountPrefix: text("host_account_prefix"),
   createdAt: created(),
 });
 

@@ -73,6 +73,10 @@ CourseRef.implement({
     maxMachines: t.exposeInt("maxMachines", { nullable: true, description: "Live lab machines, all students" }),
     maxMemoryMiB: t.exposeInt("maxMemoryMiB", { nullable: true, description: "Their memory, all students" }),
     studentMaxMachines: t.exposeInt("studentMaxMachines", { nullable: true, description: "Each student's at once" }),
+    hostAccountPrefix: t.exposeString("hostAccountPrefix", {
+      nullable: true,
+      description: "Host accounts its instructors may give start with this; null: only admins map them",
+    }),
     viewerRole: t.field({
       type: CourseRoleEnum,
       description: "Your part in it",
@@ -80,13 +84,19 @@ CourseRef.implement({
     }),
     members: t.field({
       type: [CourseMemberRef],
-      description: "Staff see everyone; a student sees the staff",
+      description: "Staff see everyone; a student sees the staff; anyone else (a host's agent) no one",
       resolve: async (c, _args, ctx) => {
+        const role = await roleIn(ctx, c);
+        if (!role) return [];
         const members = await membersOf(ctx.db, c.id);
-        return isCourseStaff(await roleIn(ctx, c)) ? members : members.filter((m) => isCourseStaff(m.role));
+        return isCourseStaff(role) ? members : members.filter((m) => isCourseStaff(m.role));
       },
     }),
-    labs: t.field({ type: [LabRef], resolve: (c, _args, ctx) => labsOf(ctx.db, c.id) }),
+    labs: t.field({
+      type: [LabRef],
+      description: "For its members (a host's agent, which sees a lab machine, sees none)",
+      resolve: async (c, _args, ctx) => ((await roleIn(ctx, c)) ? labsOf(ctx.db, c.id) : []),
+    }),
     machines: t.connection(
       {
         type: MachineRef,
@@ -209,6 +219,10 @@ const CreateCourseInput = builder.inputType("CreateCourseInput", {
     maxMachines: t.int({ required: false }),
     maxMemoryMiB: t.int({ required: false }),
     studentMaxMachines: t.int({ required: false }),
+    hostAccountPrefix: t.string({
+      required: false,
+      description: "Host accounts the course's instructors may give start with this (absent: only admins map them)",
+    }),
   }),
 });
 

@@ -80,6 +80,7 @@ export async function createCourse(db: Db, actor: Actor, input: CourseInput & { 
       maxMachines: valid.maxMachines ?? null,
       maxMemoryMiB: valid.maxMemoryMiB ?? null,
       studentMaxMachines: valid.studentMaxMachines ?? null,
+      hostAccountPrefix: valid.hostAccountPrefix ?? null,
     });
     if (!course) throw new ValidationError([{ field: "name", message: "a course of that name exists" }]);
     target.id = course.id;
@@ -104,23 +105,21 @@ export async function enrol(db: Db, actor: Actor, viewer: CourseViewer, courseNa
     for (const [i, e] of enrolments.entries()) {
       const field = (name: string) => `users.${i}.${name}`;
       let user = await userByName(tx, e.user);
+      // What host accounts exist, and whose, is the host's business: one answer for every refusal.
+      const refuse = () => {
+        throw new ValidationError([{ field: field("hostUser"), message: cannotMap(course, admin) }]);
+      };
       if (e.hostUser) {
+        if (!admin && (!course.hostAccountPrefix || !e.hostUser.startsWith(course.hostAccountPrefix))) refuse();
         const [holder] = await tx.select().from(users).where(eq(users.hostUser, e.hostUser));
-        if (holder && holder.name !== e.user)
-          throw new ValidationError([{ field: field("hostUser"), message: "is another user's host account" }]);
+        if (holder && holder.name !== e.user) refuse();
       }
       if (user) {
         if (user.role === "AGENT" || (user.role === "ADMIN" && !admin))
           throw new ValidationError([{ field: field("user"), message: "cannot be enrolled by an instructor" }]);
         if (e.hostUser && e.hostUser !== user.hostUser) {
-          if (user.hostUser !== null && !admin)
-            throw new ValidationError([
-              { field: field("hostUser"), message: `${user.name} already runs machines as ${user.hostUser}` },
-            ]);
-          if (user.hostUser === null && user.enrolledVia === null && !admin)
-            throw new ValidationError([
-              { field: field("hostUser"), message: `only an admin maps ${user.name}'s host account` },
-            ]);
+          // An instructor maps only a user this course made, and only once.
+          if (!admin && (user.hostUser !== null || user.enrolledVia !== course.id)) refuse();
           [user] = (await tx.update(users).set({ hostUser: e.hostUser }).where(eq(users.id, user.id)).returning()) as [
             User,
           ];
@@ -136,6 +135,14 @@ export async function enrol(db: Db, actor: Actor, viewer: CourseViewer, courseNa
     }
     return { course, enrolled };
   });
+}
+
+/** Why an instructor may not give that host account, without saying whose or whether it exists. */
+function cannotMap(course: Course, admin: boolean): string {
+  if (admin) return "is another user's host account";
+  return course.hostAccountPrefix
+    ? `cannot be given here: an instructor gives a host account starting with ${course.hostAccountPrefix} to a user this course made, once; an admin does the rest`
+    : "cannot be given by an instructor of this course: an admin maps host accounts, or gives the course a hostAccountPrefix";
 }
 
 /**

@@ -8,7 +8,7 @@ import {
 } from "../core/index.js";
 import type { Db } from "../db/client.js";
 import { audited } from "../db/queries/audit.js";
-import { courseMachines, labNamed } from "../db/queries/courses.js";
+import { labNamed, liveLabMachines, membersOf } from "../db/queries/courses.js";
 import { notifyMachineChanged } from "../db/queries/events.js";
 import {
   finishLabCheckResult,
@@ -53,9 +53,14 @@ export async function runLabCheck(
         requestedBy: actor.userName,
       });
       target.id = check.id;
-      const live = (await courseMachines(tx, course.id, { live: true }, 0, MAX_CHECKED)).filter(
-        (m) => m.labId === lab.id && m.desiredState !== "DESTROYED",
+      // Students' machines only: a check is root in a machine that mounts its owner's home, and
+      // staff (or admins) are not the ones whose work it checks.
+      const students = new Set(
+        (await membersOf(tx, course.id))
+          .filter((m) => m.role === "STUDENT" && m.user.role === "USER")
+          .map((m) => m.user.id),
       );
+      const live = (await liveLabMachines(tx, lab.id, MAX_CHECKED)).filter((m) => students.has(m.ownerId));
       await insertLabCheckResults(
         tx,
         live.map((m) =>

@@ -43,6 +43,7 @@ export async function createCourse(
     "max-machines"?: string;
     "max-memory"?: string;
     "student-max-machines"?: string;
+    "host-account-prefix"?: string;
   },
 ) {
   if (!name) throw new Error("usage: gaol course create NAME [--title T] [--instructor USER]... [--max-machines N]");
@@ -53,6 +54,7 @@ export async function createCourse(
     maxMachines: whole("--max-machines", args["max-machines"]),
     maxMemoryMiB: whole("--max-memory", args["max-memory"]),
     studentMaxMachines: whole("--student-max-machines", args["student-max-machines"]),
+    hostAccountPrefix: args["host-account-prefix"],
   });
   console.error(`gaol: course ${course.name} made; its instructors enrol students with gaol course enrol ${name}`);
 }

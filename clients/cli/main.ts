@@ -71,7 +71,9 @@ const COURSE_USAGE = `usage, for a course's instructors (and its TAs: course mac
   gaol lab check COURSE/LAB [--wait 2m] [--json]
                                       run the lab's check in every student's machine: a table of results
   gaol course create NAME [--title T] [--instructor USER]... [--max-machines N] [--max-memory MiB]
-      [--student-max-machines N]      ADMIN: a course, its instructors and its budgets`;
+      [--student-max-machines N] [--host-account-prefix s-]
+                                      ADMIN: a course, its instructors, its budgets, and the host
+                                      accounts (s-…) its instructors may give to the users they enrol`;
 
 function jsonFlag(args: string[]) {
   return parseArgs({ args, options: { json: { type: "boolean", default: false } } }).values;
@@ -140,6 +142,7 @@ async function main(argv: string[]): Promise<number> {
           "max-machines": { type: "string" },
           "max-memory": { type: "string" },
           "student-max-machines": { type: "string" },
+          "host-account-prefix": { type: "string" },
           role: { type: "string" },
           expires: { type: "string" },
           json: { type: "boolean", default: false },

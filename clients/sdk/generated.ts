@@ -33,6 +33,8 @@ export type CourseRole =
   | 'TA';
 
 export type CreateCourseInput = {
+  /** Host accounts the course's instructors may give start with this (absent: only admins map them) */
+  hostAccountPrefix?: string | null | undefined;
   /** Existing users, enrolled as INSTRUCTOR */
   instructors?: Array<string> | null | undefined;
   maxMachines?: number | null | undefined;

@@ -15,6 +15,8 @@ export interface CourseInput {
   maxMachines?: number | null;
   maxMemoryMiB?: number | null;
   studentMaxMachines?: number | null;
+  /** The host accounts the course's instructors may give: only names starting with this (admins: any). */
+  hostAccountPrefix?: string | null;
 }
 
 /** A course: a name like a user's (it is typed in commands), budgets positive when given. */
@@ -24,6 +26,8 @@ export function validateCourse<T extends CourseInput>(input: T): T {
     const value = input[key];
     if (value != null) errors.check(key, value, positiveInteger);
   }
+  if (input.hostAccountPrefix != null && !/^[a-z_][a-z0-9_-]{0,15}$/.test(input.hostAccountPrefix))
+    errors.add({ field: "hostAccountPrefix", message: "must be 1–16 of a-z, 0-9, _ and -, not starting with a digit" });
   errors.throwIfAny();
   return input;
 }

@@ -90,6 +90,16 @@ export async function labNamed(db: Queryable, courseId: string, name: string): P
   return row;
 }
 
+/** A lab's live machines (not DESTROYED, nor asked to be), oldest first, at most limit. */
+export async function liveLabMachines(db: Queryable, labId: string, limit: number) {
+  return db
+    .select()
+    .from(machines)
+    .where(and(eq(machines.labId, labId), live, ne(machines.desiredState, "DESTROYED")))
+    .orderBy(asc(machines.createdAt))
+    .limit(limit);
+}
+
 /** The owner's live machine of that name for the lab, if there is one. */
 export async function liveLabMachine(db: Queryable, labId: string, ownerId: string, name: string) {
   const [row] = await db

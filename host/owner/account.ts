@@ -10,6 +10,10 @@ export interface HostAccount {
   home: string;
 }
 
+/** Debian's UID_MIN: accounts below it are the system's own. */
+const FIRST_USER_UID = 1000;
+const NOBODY_UID = 65534;
+
 /** Home paths travel on the kernel command line and into an fstab: no spaces or commas. */
 const SAFE_PATH = /^\/[A-Za-z0-9._/-]*$/;
 
@@ -35,8 +39,15 @@ export async function lookupAccount(name: string): Promise<HostAccount> {
     (await fromPasswdFile(name)) ??
     (await run("getent", ["passwd", name], { timeoutMs: 10_000 }).catch(() => ({ stdout: "" }))).stdout;
   const account = parsePasswdLine(line.trim());
-  if (!account || account.name !== name || account.uid === 0 || Number.isNaN(account.uid)) {
-    throw new UnknownOwnerError(name);
+  if (!account || account.name !== name || Number.isNaN(account.uid)) throw new UnknownOwnerError(name);
+  // root and the system's own accounts (postgres, www-data, nobody…) never run a student's kernel.
+  if (account.uid < FIRST_USER_UID || account.uid === NOBODY_UID) {
+    throw new ValidationError([
+      {
+        field: "owner",
+        message: `${name} is a system account (uid ${account.uid}); machines run as people's accounts`,
+      },
+    ]);
   }
   if (!SAFE_PATH.test(account.home)) {
     throw new ValidationError([{ field: "owner", message: `home ${account.home} has characters gaol cannot mount` }]);

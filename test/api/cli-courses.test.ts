@@ -65,10 +65,20 @@ describe("gaol course and gaol lab", () => {
   let student: string;
 
   it("let an admin make a course and its instructor enrol, mint tokens and add a lab", async () => {
-    await gaol(admin, ["course", "create", "cs1", "--title", "Intro", "--instructor", "cli-prof"]);
-    const enrolled = await gaol(prof, ["course", "enrol", "cs1", "sam:sam", "kim:kim"]);
-    expect(enrolled.stderr).toContain("gaol: sam is STUDENT in cs1 (runs as sam)");
-    await gaol(prof, ["course", "enrol", "cs1", "tia:tia", "--role", "ta"]);
+    await gaol(admin, [
+      "course",
+      "create",
+      "cs1",
+      "--title",
+      "Intro",
+      "--instructor",
+      "cli-prof",
+      "--host-account-prefix",
+      "c-",
+    ]);
+    const enrolled = await gaol(prof, ["course", "enrol", "cs1", "sam:c-sam", "kim:c-kim"]);
+    expect(enrolled.stderr).toContain("gaol: sam is STUDENT in cs1 (runs as c-sam)");
+    await gaol(prof, ["course", "enrol", "cs1", "tia:c-tia", "--role", "ta"]);
     student = (await gaol(prof, ["course", "token", "cs1", "sam"])).stdout.trim();
     const several = (await gaol(prof, ["course", "token", "cs1", "sam", "kim"])).stdout.split("\n");
     expect(several.map((line) => line.replace(/\tgaol_\w+$/, "\t…"))).toEqual(["sam\t…", "kim\t…"]);

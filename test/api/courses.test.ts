@@ -65,22 +65,28 @@ beforeAll(async () => {
   admin = await api.login("courses-admin", "ADMIN");
   instructor = await api.login("prof");
   const made = await api.ok(admin, CREATE_COURSE, {
-    input: { name: "os101", title: "Operating systems", instructors: ["prof"], maxMachines: 3 },
+    input: {
+      name: "os101",
+      hostAccountPrefix: "t-",
+      title: "Operating systems",
+      instructors: ["prof"],
+      maxMachines: 3,
+    },
   });
   expect(made.createCourse.__typename).toBe("CreateCoursePayload");
-  await api.ok(admin, CREATE_COURSE, { input: { name: "net202", instructors: ["prof"] } });
+  await api.ok(admin, CREATE_COURSE, { input: { name: "net202", hostAccountPrefix: "t-", instructors: ["prof"] } });
   const enrolled = await api.ok(instructor, ENROL, {
     course: "os101",
     users: [
-      { user: "tina", role: "TA", hostUser: "tina" },
-      { user: "stu-a", hostUser: "stu-a" },
-      { user: "stu-b", hostUser: "stu-b" },
-      { user: "stu-c", hostUser: "stu-c" },
-      { user: "stu-d", hostUser: "stu-d" },
+      { user: "tina", role: "TA", hostUser: "t-tina" },
+      { user: "stu-a", hostUser: "t-stu-a" },
+      { user: "stu-b", hostUser: "t-stu-b" },
+      { user: "stu-c", hostUser: "t-stu-c" },
+      { user: "stu-d", hostUser: "t-stu-d" },
     ],
   });
   expect(enrolled.enrolInCourse.__typename).toBe("EnrolInCoursePayload");
-  await api.ok(instructor, ENROL, { course: "net202", users: [{ user: "xavier", hostUser: "xavier" }] });
+  await api.ok(instructor, ENROL, { course: "net202", users: [{ user: "xavier", hostUser: "t-xavier" }] });
   [ta, stuA, stuB, outsider] = await Promise.all([
     courseToken("os101", "tina"),
     courseToken("os101", "stu-a"),
@@ -226,6 +232,16 @@ describe("a course's lab machines", () => {
     });
     expect(data?.reportMachineEvents ?? null).toBeNull();
     expect(errors?.[0]?.message).toBeTruthy();
+
+    // The host's agent sees the machine, and of its course nothing but the name.
+    const seen = await api.ok(
+      agent,
+      `query ($id: ID!) { machine(id: $id) { lab { name course { name members { role } labs { name } } } } }`,
+      {
+        id: machineB,
+      },
+    );
+    expect(seen.machine.lab).toEqual({ name: "shell", course: { name: "os101", members: [], labs: [] } });
   });
 });
 
@@ -238,18 +254,42 @@ describe("course staff's limits", () => {
   });
 
   it("an instructor cannot take another user's host account, nor remap or mint for an admin's users", async () => {
-    const taken = await api.ok(instructor, ENROL, { course: "os101", users: [{ user: "mallory", hostUser: "stu-a" }] });
-    expect(taken.enrolInCourse.fields).toEqual([
-      { field: "users.0.hostUser", message: "is another user's host account" },
-    ]);
+    const taken = await api.ok(instructor, ENROL, {
+      course: "os101",
+      users: [{ user: "mallory", hostUser: "t-stu-a" }],
+    });
+    const refusal =
+      "cannot be given here: an instructor gives a host account starting with t- to a user this course made, once; an admin does the rest";
+    expect(taken.enrolInCourse.fields).toEqual([{ field: "users.0.hostUser", message: refusal }]);
+    // Outside the course's prefix (postgres, a colleague's account): the same words, whether it exists or not.
+    for (const hostUser of ["postgres", "root", "prof"]) {
+      const outside = await api.ok(instructor, ENROL, { course: "os101", users: [{ user: "eve", hostUser }] });
+      expect(outside.enrolInCourse.fields).toEqual([{ field: "users.0.hostUser", message: refusal }]);
+    }
+    // A course an admin gave no prefix: its instructor maps no host account at all.
+    await api.ok(admin, CREATE_COURSE, { input: { name: "noprefix", instructors: ["prof"] } });
+    const none = await api.ok(instructor, ENROL, { course: "noprefix", users: [{ user: "eve", hostUser: "t-eve" }] });
+    expect(none.enrolInCourse.fields[0].message).toMatch(
+      /an admin maps host accounts, or gives the course a hostAccountPrefix/,
+    );
+    // A user another course made, with no host account yet, is not this instructor's to map.
+    await api.ok(admin, CREATE_COURSE, {
+      input: { name: "other1", hostAccountPrefix: "t-", instructors: ["courses-admin"] },
+    });
+    await api.ok(admin, ENROL, { course: "other1", users: [{ user: "orphan" }] });
+    const theirs = await api.ok(instructor, ENROL, {
+      course: "os101",
+      users: [{ user: "orphan", hostUser: "t-orphan" }],
+    });
+    expect(theirs.enrolInCourse.fields[0].message).toBe(refusal);
 
     // "ann" was made by an admin (login maps her host account): enrolled, but not remapped or minted for.
     await api.login("ann");
     expect(
       (await api.ok(instructor, ENROL, { course: "os101", users: [{ user: "ann" }] })).enrolInCourse.__typename,
     ).toBe("EnrolInCoursePayload");
-    const remap = await api.ok(instructor, ENROL, { course: "os101", users: [{ user: "ann", hostUser: "ann2" }] });
-    expect(remap.enrolInCourse.__typename).toBe("ValidationError");
+    const remap = await api.ok(instructor, ENROL, { course: "os101", users: [{ user: "ann", hostUser: "t-ann2" }] });
+    expect(remap.enrolInCourse.fields[0].message).toBe(refusal);
     const mint = await api.ok(instructor, TOKEN, { course: "os101", user: "ann" });
     expect(mint.createCourseToken.__typename).toBe("ValidationError");
     expect(mint.createCourseToken.message).toMatch(/an admin makes their tokens/);
@@ -277,7 +317,9 @@ describe("course staff's limits", () => {
 
   it("an instructor cannot mint for a student who is also in a course they do not teach", async () => {
     const other = await api.login("other-prof");
-    await api.ok(admin, CREATE_COURSE, { input: { name: "art1", instructors: ["other-prof"] } });
+    await api.ok(admin, CREATE_COURSE, {
+      input: { name: "art1", hostAccountPrefix: "t-", instructors: ["other-prof"] },
+    });
     await api.ok(other, ENROL, { course: "art1", users: [{ user: "stu-b" }] });
     const mint = await api.ok(instructor, TOKEN, { course: "os101", user: "stu-b" });
     expect(mint.createCourseToken.__typename).toBe("ValidationError");
@@ -300,13 +342,13 @@ describe("a scheduled lab", () => {
   let students: string[];
 
   beforeAll(async () => {
-    await api.ok(admin, CREATE_COURSE, { input: { name: "sched1", instructors: ["prof"] } });
+    await api.ok(admin, CREATE_COURSE, { input: { name: "sched1", hostAccountPrefix: "t-", instructors: ["prof"] } });
     students = ["sch-a", "sch-b", "sch-c"];
     await api.ok(instructor, ENROL, {
       course: "sched1",
       users: [
-        ...students.map((user) => ({ user, hostUser: user })),
-        { user: "sch-ta", hostUser: "sch-ta", role: "TA" },
+        ...students.map((user) => ({ user, hostUser: `t-${user}` })),
+        { user: "sch-ta", hostUser: "t-sch-ta", role: "TA" },
       ],
     });
     opensAt = new Date(Math.ceil((Date.now() + 3600_000) / 1000) * 1000);
@@ -380,13 +422,13 @@ describe("a lab's check", () => {
   let student: string;
 
   beforeAll(async () => {
-    await api.ok(admin, CREATE_COURSE, { input: { name: "chk1", instructors: ["prof"] } });
+    await api.ok(admin, CREATE_COURSE, { input: { name: "chk1", hostAccountPrefix: "t-", instructors: ["prof"] } });
     await api.ok(instructor, ENROL, {
       course: "chk1",
       users: [
-        { user: "chk-a", hostUser: "chk-a" },
-        { user: "chk-b", hostUser: "chk-b" },
-        { user: "chk-ta", hostUser: "chk-ta", role: "TA" },
+        { user: "chk-a", hostUser: "t-chk-a" },
+        { user: "chk-b", hostUser: "t-chk-b" },
+        { user: "chk-ta", hostUser: "t-chk-ta", role: "TA" },
       ],
     });
     await api.ok(instructor, CREATE_LAB, {
@@ -399,6 +441,8 @@ describe("a lab's check", () => {
     for (const state of ["PROVISIONING", "BOOTING", "READY"]) await report(ready, "MachineStateChanged", { state });
     const other = await courseToken("chk1", "chk-b");
     await api.ok(other, START_LAB, { course: "chk1", lab: "hw" });
+    // The TA's own lab machine is no student's work: the check leaves it out.
+    await api.ok(ta, START_LAB, { course: "chk1", lab: "hw" });
   });
 
   it("runs for staff only, in READY machines, and says why the others were not checked", async () => {
@@ -460,12 +504,12 @@ describe("resetting a lab machine", () => {
     __typename ... on ResetMachinePayload { machine { rebootGeneration resetGeneration } } ... on Error { message } } }`;
 
   it("is the owner's and the staff's, for a running machine, a reboot marked as a reset", async () => {
-    await api.ok(admin, CREATE_COURSE, { input: { name: "rst1", instructors: ["prof"] } });
+    await api.ok(admin, CREATE_COURSE, { input: { name: "rst1", hostAccountPrefix: "t-", instructors: ["prof"] } });
     await api.ok(instructor, ENROL, {
       course: "rst1",
       users: [
-        { user: "rst-a", hostUser: "rst-a" },
-        { user: "rst-ta", hostUser: "rst-ta", role: "TA" },
+        { user: "rst-a", hostUser: "t-rst-a" },
+        { user: "rst-ta", hostUser: "t-rst-ta", role: "TA" },
       ],
     });
     await api.ok(instructor, CREATE_LAB, { course: "rst1", input: { name: "box", timeLimitSeconds: 3600 } });
@@ -505,8 +549,8 @@ describe("an idle lab machine", () => {
   const SEEN = `query ($id: ID!) { machine(id: $id) { state desiredState stateReason readyAt lastActivityAt lastActivityKind } }`;
 
   it("is ended after its idle limit since the host last saw it used, and not before", async () => {
-    await api.ok(admin, CREATE_COURSE, { input: { name: "idle1", instructors: ["prof"] } });
-    await api.ok(instructor, ENROL, { course: "idle1", users: [{ user: "idle-a", hostUser: "idle-a" }] });
+    await api.ok(admin, CREATE_COURSE, { input: { name: "idle1", hostAccountPrefix: "t-", instructors: ["prof"] } });
+    await api.ok(instructor, ENROL, { course: "idle1", users: [{ user: "idle-a", hostUser: "t-idle-a" }] });
     await api.ok(instructor, CREATE_LAB, {
       course: "idle1",
       input: { name: "quiet", timeLimitSeconds: 7200, idleLimitSeconds: 600 },

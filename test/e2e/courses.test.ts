@@ -86,8 +86,15 @@ beforeAll(async () => {
 
   tokens.admin = await api.login("course-admin", "ADMIN");
   tokens.prof = await api.login("course-prof");
-  await client("admin").createCourse({ name: "os-e2e", instructors: ["course-prof"], maxMachines: 4 });
-  await client("admin").createCourse({ name: "art-e2e", instructors: ["course-prof"] });
+  // Its instructor gives host accounts named gaoltcs…, the test's own.
+  const hostAccountPrefix = "gaoltcs";
+  await client("admin").createCourse({
+    name: "os-e2e",
+    instructors: ["course-prof"],
+    maxMachines: 4,
+    hostAccountPrefix,
+  });
+  await client("admin").createCourse({ name: "art-e2e", instructors: ["course-prof"], hostAccountPrefix });
   await client("prof").enrol("os-e2e", [
     { user: studentA.name, hostUser: studentA.name },
     { user: studentB.name, hostUser: studentB.name },
@@ -247,18 +254,23 @@ describe("a course's lab on real machines", () => {
   }, 240_000);
 
   it("boots a scheduled lab's ten machines so that all are READY before it opens", async () => {
-    await client("admin").createCourse({ name: "exam-e2e", instructors: ["course-prof"] });
+    await client("admin").createCourse({
+      name: "exam-e2e",
+      instructors: ["course-prof"],
+      hostAccountPrefix: "gaoltcs",
+    });
     await client("prof").enrol(
       "exam-e2e",
       classAccounts.map((a) => ({ user: a.name, hostUser: a.name })),
     );
-    // Booted 25 s ahead of an opening 30 s away: the pass runs in this replica's own keeper.
-    const opensAt = new Date(Date.now() + 30_000);
+    // Booted 55 s ahead of an opening 60 s away (room for a full suite's load on two cores): the
+    // pass runs in this replica's own keeper.
+    const opensAt = new Date(Date.now() + 60_000);
     await client("prof").createLab("exam-e2e", {
       name: "exam",
       timeLimitSeconds: 600,
       opensAt: opensAt.toISOString(),
-      prestartSeconds: 25,
+      prestartSeconds: 55,
     });
     let machines: Machine[] = [];
     const ta = tokens.ta as string;
@@ -306,7 +318,11 @@ describe("a course's lab on real machines", () => {
 
   it("ends the machine nobody uses at its idle limit, and keeps the one in use", async () => {
     const [busy, quiet] = [classAccounts[1], classAccounts[2]] as [TestAccount, TestAccount];
-    await client("admin").createCourse({ name: "idle-e2e", instructors: ["course-prof"] });
+    await client("admin").createCourse({
+      name: "idle-e2e",
+      instructors: ["course-prof"],
+      hostAccountPrefix: "gaoltcs",
+    });
     await client("prof").enrol(
       "idle-e2e",
       [busy, quiet].map((a) => ({ user: a.name, hostUser: a.name })),

@@ -1,0 +1,1 @@
+ALTER TABLE "courses" ADD COLUMN "host_account_prefix" text;
