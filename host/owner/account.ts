@@ -41,14 +41,7 @@ export async function lookupAccount(name: string): Promise<HostAccount> {
   const account = parsePasswdLine(line.trim());
   if (!account || account.name !== name || Number.isNaN(account.uid)) throw new UnknownOwnerError(name);
   // root and the system's own accounts (postgres, www-data, nobody…) never run a student's kernel.
-  if (account.uid < FIRST_USER_UID || account.uid === NOBODY_UID) {
-    throw new ValidationError([
-      {
-        field: "owner",
-        message: `${name} is a system account (uid ${account.uid}); machines run as people's accounts`,
-      },
-    ]);
-  }
+  if (account.uid < FIRST_USER_UID || account.uid === NOBODY_UID) throw new UnknownOwnerError(name);
   if (!SAFE_PATH.test(account.home)) {
     throw new ValidationError([{ field: "owner", message: `home ${account.home} has characters gaol cannot mount` }]);
   }

@@ -335,12 +335,12 @@ describe("a course's lab on real machines", () => {
     const quietEvents = eventsUntilDestroyed(quiet.name, (q as Machine).id);
     const readyBusy = await client(busy.name).waitForReady((b as Machine).id);
     const started = Date.now();
-    // A student at work: output coming back over ssh every second, for longer than the idle limit
-    // (which leaves room for a login that is slow while other tests boot machines beside this one).
-    const working = ssh.exec(
-      busy.name,
+    // A student at work: traffic on the LAN for longer than the idle limit, made inside the guest
+    // (so neither a slow login nor a busy test process beside it can pause it).
+    await ssh.exec(
+      "root",
       readyBusy.ip,
-      "for i in $(seq 1 25); do head -c 20000 /dev/urandom | base64; sleep 1; done",
+      `nohup bash -c 'for i in $(seq 1 80); do head -c 8000 /dev/urandom > /dev/udp/${lan.gateway}/9; sleep 0.5; done' > /dev/null 2>&1 &`,
       readyBusy.hostKeys,
     );
     await client(quiet.name).waitForReady((q as Machine).id);
@@ -354,7 +354,6 @@ describe("a course's lab on real machines", () => {
       () => void describe().then((d) => console.log(`idle test still waiting: ${d}`)),
       60_000,
     );
-    await working;
     const quietSeen = await quietEvents;
     clearTimeout(deadline);
     const ended = quietSeen.find((e) => e.__typename === "MachineStateChanged" && e.state === "STOPPING");
@@ -364,6 +363,8 @@ describe("a course's lab on real machines", () => {
     const busyNow = (await client(busy.name).machine((b as Machine).id)) as Machine;
     expect(busyNow.state).toBe("READY");
     expect(busyNow.lastActivityKind).toBe("NETWORK");
+    // Seen in use to the end, not only at its login.
+    expect(Date.now() - Date.parse(busyNow.lastActivityAt as string)).toBeLessThan(5000);
     const quietNow = (await client(quiet.name).machine((q as Machine).id)) as Machine;
     const quietSince = Date.parse(quietNow.lastActivityAt ?? quietNow.readyAt ?? "");
     console.log(
