@@ -14,7 +14,6 @@ import {
   type Course,
   type CourseMember,
   courseById,
-  courseMachines,
   coursesOf,
   type Lab,
   labById,
@@ -23,7 +22,7 @@ import {
   membersOf,
 } from "../db/queries/courses.js";
 import { imageById } from "../db/queries/images.js";
-import type { Machine } from "../db/queries/machines.js";
+import { listMachines, type Machine } from "../db/queries/machines.js";
 import type { User } from "../db/queries/users.js";
 import {
   createCourse,
@@ -105,12 +104,13 @@ CourseRef.implement({
         resolve: async (c, args, ctx) => {
           const staff = isCourseStaff(await roleIn(ctx, c));
           return resolveOffsetConnection({ args }, ({ offset, limit }) =>
-            courseMachines(
+            listMachines(
               ctx.db,
-              c.id,
               {
+                courseId: c.id,
                 live: args.live ?? false,
-                ownerId: staff ? undefined : ctx.viewer?.user.id,
+                // Not staff: their own only (nobody's, should there be no viewer).
+                ownerId: staff ? undefined : (ctx.viewer?.user.id ?? "00000000-0000-0000-0000-000000000000"),
               },
               offset,
               limit,

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, inArray, ne, notExists, sum } from "drizzle-orm";
+import { and, asc, count, eq, inArray, ne, notExists, sum } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import type { CourseRole } from "../../core/index.js";
 import type { Queryable, Tx } from "../client.js";
@@ -140,29 +140,6 @@ export async function courseUsage(tx: Tx, courseId: string, ownerId: string, lab
     student: await of(eq(machines.courseId, courseId), eq(machines.ownerId, ownerId)),
     lab: await of(eq(machines.labId, labId), eq(machines.ownerId, ownerId)),
   };
-}
-
-/** A page of the course's lab machines (or one owner's of them), newest first. */
-export async function courseMachines(
-  db: Queryable,
-  courseId: string,
-  filter: { live: boolean; ownerId?: string },
-  offset: number,
-  limit: number,
-) {
-  return db
-    .select()
-    .from(machines)
-    .where(
-      and(
-        eq(machines.courseId, courseId),
-        filter.live ? live : undefined,
-        filter.ownerId ? eq(machines.ownerId, filter.ownerId) : undefined,
-      ),
-    )
-    .orderBy(desc(machines.createdAt), desc(machines.id))
-    .offset(offset)
-    .limit(limit);
 }
 
 /** How many of the user's courses the viewer does not instruct. */

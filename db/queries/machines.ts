@@ -119,10 +119,10 @@ export async function setSshPublicKeys(tx: Tx, id: string, keys: string[]): Prom
   return updated as Machine;
 }
 
-/** A page of machines, by owner or host or all, newest first. */
+/** A page of machines, by owner, host or course (or all), newest first. */
 export async function listMachines(
-  db: Db,
-  filter: { ownerId?: string; hostId?: string; live?: boolean },
+  db: Queryable,
+  filter: { ownerId?: string; hostId?: string; courseId?: string; live?: boolean },
   offset: number,
   limit: number,
 ) {
@@ -133,6 +133,7 @@ export async function listMachines(
       and(
         filter.ownerId ? eq(machines.ownerId, filter.ownerId) : undefined,
         filter.hostId ? eq(machines.hostId, filter.hostId) : undefined,
+        filter.courseId ? eq(machines.courseId, filter.courseId) : undefined,
         filter.live ? live : undefined,
       ),
     )
