@@ -18,11 +18,10 @@ import {
   type Lab,
   labById,
   labsOf,
-  memberRole,
   membersOf,
 } from "../db/queries/courses.js";
 import { imageById } from "../db/queries/images.js";
-import { listMachines, type Machine } from "../db/queries/machines.js";
+import { listMachines } from "../db/queries/machines.js";
 import type { User } from "../db/queries/users.js";
 import {
   createCourse,
@@ -32,6 +31,7 @@ import {
   enrol,
   extendMachine,
   extensionLeft,
+  roleOf,
   startLab,
   visibleCourse,
 } from "../services/courses.js";
@@ -39,7 +39,7 @@ import { builder } from "./builder.js";
 import { actorOf, type Context, canSeeMachine, spendMutation } from "./context.js";
 import { limited, MUTATION_ERRORS } from "./errors.js";
 import { ImageRef } from "./image.js";
-import { MachineRef } from "./machine.js";
+import { MachineRef, payload } from "./machine.js";
 import { UserRef } from "./user.js";
 
 export const CourseRoleEnum = builder.enumType("CourseRole", {
@@ -49,8 +49,7 @@ export const CourseRoleEnum = builder.enumType("CourseRole", {
 
 /** The viewer's role in the course: an admin counts as its instructor. */
 export async function roleIn(ctx: Context, course: Pick<Course, "id">): Promise<CourseRole | undefined> {
-  const viewer = ctx.viewer?.user as User;
-  return viewer.role === "ADMIN" ? "INSTRUCTOR" : memberRole(ctx.db, course.id, viewer.id);
+  return roleOf(ctx.db, ctx.viewer?.user as User, course.id);
 }
 
 const CourseMemberRef = builder.objectRef<CourseMember>("CourseMember").implement({
@@ -383,14 +382,9 @@ builder.mutationField("createLab", (t) =>
   }),
 );
 
-const machinePayload = (name: string) =>
-  builder.objectRef<Machine>(name).implement({
-    fields: (t) => ({ machine: t.field({ type: MachineRef, resolve: (m) => m }) }),
-  });
-
 builder.mutationField("startLab", (t) =>
   t.field({
-    type: machinePayload("StartLabPayload"),
+    type: payload("StartLabPayload"),
     description: "A member's own machine for a lab: its image, memory and lease, within the lab's and course's budgets",
     authScopes: { user: true },
     args: {
@@ -406,14 +400,16 @@ builder.mutationField("startLab", (t) =>
     },
     resolve: (_root, args, ctx) => {
       spendMutation(ctx);
-      return startLab(ctx.db, actorOf(ctx), viewerOf(ctx), args.course, args.lab, args);
+      return startLab(ctx.db, actorOf(ctx), viewerOf(ctx), args.course, args.lab, args).then((machine) => ({
+        machine,
+      }));
     },
   }),
 );
 
 builder.mutationField("extendMachine", (t) =>
   t.field({
-    type: machinePayload("ExtendMachinePayload"),
+    type: payload("ExtendMachinePayload"),
     description: "Moves a lab machine's end later, within its lab's maxExtensionSeconds in all",
     authScopes: { user: true },
     args: {
@@ -427,7 +423,9 @@ builder.mutationField("extendMachine", (t) =>
     },
     resolve: (_root, args, ctx) => {
       spendMutation(ctx);
-      return extendMachine(ctx.db, actorOf(ctx), args.id.id, args.seconds, (m) => canSeeMachine(ctx, m));
+      return extendMachine(ctx.db, actorOf(ctx), args.id.id, args.seconds, (m) => canSeeMachine(ctx, m)).then(
+        (machine) => ({ machine }),
+      );
     },
   }),
 );

@@ -170,7 +170,8 @@ const ProvisionMachineInput = builder.inputType("ProvisionMachineInput", {
   }),
 });
 
-function payload(name: string) {
+/** A mutation's payload that holds one machine: `{ machine }`. */
+export function payload(name: string) {
   return builder.objectRef<{ machine: Machine }>(name).implement({
     fields: (t) => ({ machine: t.field({ type: MachineRef, resolve: (p) => p.machine }) }),
   });

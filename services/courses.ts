@@ -47,11 +47,16 @@ export interface CourseViewer {
   user: User;
 }
 
+/** The user's part in a course: an admin counts as its instructor; undefined for a non-member. */
+export async function roleOf(db: Db | Tx, user: User, courseId: string): Promise<CourseRole | undefined> {
+  return user.role === "ADMIN" ? "INSTRUCTOR" : ((await memberRole(db, courseId, user.id)) as CourseRole | undefined);
+}
+
 /** The course if the viewer may see it (an admin, or a member); otherwise NotFoundError: names are not secrets. */
 export async function visibleCourse(db: Db | Tx, viewer: CourseViewer, name: string) {
   const course = await courseByName(db, name);
   if (!course) throw new NotFoundError("course");
-  const role = viewer.user.role === "ADMIN" ? "INSTRUCTOR" : await memberRole(db, course.id, viewer.user.id);
+  const role = await roleOf(db, viewer.user, course.id);
   if (!role) throw new NotFoundError("course");
   return { course, role: role as CourseRole };
 }

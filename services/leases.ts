@@ -14,6 +14,7 @@ import { audited } from "../db/queries/audit.js";
 import { appendEvent } from "../db/queries/events.js";
 import { lockMachine, type Machine, markDestroyRequested } from "../db/queries/machines.js";
 import { labs, machines } from "../db/schema.js";
+import { extensionLeft } from "./courses.js";
 
 /** Why a lab machine went: the words its owner reads in the state's reason. */
 export const LEASE_ENDED = "the lab's time is up (your home directory is kept)";
@@ -90,7 +91,7 @@ export async function keepLeases(db: Db, now = new Date()): Promise<LeasePass> {
         now,
       );
       const secondsLeft = Math.max(0, Math.round((machine.expiresAt.getTime() - now.getTime()) / 1000));
-      const extensionLeftSeconds = Math.max(0, lab.maxExtensionSeconds - machine.extendedSeconds);
+      const extensionLeftSeconds = extensionLeft(machine, lab);
       if (!fresh.expired && fresh.warnings.length > 0) {
         await appendEvent(
           tx,

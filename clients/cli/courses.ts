@@ -2,8 +2,8 @@ import { readFile } from "node:fs/promises";
 import { GaolClient, type Machine } from "../sdk/client.js";
 import type { CourseRole } from "../sdk/generated.js";
 import type { Endpoint } from "../sdk/request.js";
-import { parseDuration } from "./duration.js";
-import { ago, fromNow, printJson, printTable, stateLabel } from "./output.js";
+import { parseDuration, wholeNumber as whole } from "./duration.js";
+import { ago, fromNow, minutes, printJson, printTable, stateLabel } from "./output.js";
 
 const ROLES: readonly CourseRole[] = ["INSTRUCTOR", "TA", "STUDENT"];
 
@@ -17,21 +17,12 @@ const seconds = (flag: string, text: string | undefined) => {
   }
 };
 
-function whole(flag: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text)) throw new Error(`${flag} takes a whole number, not ${text}`);
-  return Number(text);
-}
-
 /** "COURSE/LAB", as `gaol up --lab` and `gaol lab` take it. */
 export function labPath(text: string | undefined, usage: string): { course: string; lab: string } {
   const match = /^([^/\s]+)\/([^/\s]+)$/.exec(text ?? "");
   if (!match) throw new Error(usage);
   return { course: match[1] as string, lab: match[2] as string };
 }
-
-/** "10m" or "10 min" as people read a span: minutes when whole, seconds otherwise. */
-const minutes = (s: number) => (s % 60 === 0 ? `${s / 60} min` : `${s} s`);
 
 /** `gaol course create NAME`: ADMIN; a course and its first instructors. */
 export async function createCourse(

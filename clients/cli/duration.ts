@@ -7,3 +7,11 @@ export function parseDuration(text: string): number {
     throw new Error(`a duration is a number and s, m, h, d or w, such as 30m, 12h or 7d (not ${JSON.stringify(text)})`);
   return Number(match[1]) * (UNITS[match[2] || "s"] as number);
 }
+
+/** A flag's whole number, or undefined when it was not given; the api checks its bounds. */
+export function wholeNumber(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new Error(`${flag} takes a whole number, not ${value}`);
+  return n;
+}

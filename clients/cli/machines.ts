@@ -6,7 +6,7 @@ import { createInterface } from "node:readline/promises";
 import { GaolClient, type Machine } from "../sdk/client.js";
 import type { Endpoint } from "../sdk/request.js";
 import { labPath } from "./courses.js";
-import { parseDuration } from "./duration.js";
+import { parseDuration, wholeNumber } from "./duration.js";
 import { fromNow, printJson, printTable, span, stateLabel } from "./output.js";
 import { describeEvent, Progress } from "./progress.js";
 
@@ -25,14 +25,6 @@ function sshKey(): { publicKey: string; identityFile: string } | undefined {
       return { publicKey: readFileSync(`${identityFile}.pub`, "utf8").trim(), identityFile };
   }
   return undefined;
-}
-
-/** A flag's whole number, or undefined when it was not given; the api checks its bounds. */
-function wholeNumber(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new Error(`${flag} takes a whole number, not ${value}`);
-  return n;
 }
 
 /**

@@ -1,4 +1,4 @@
-export { ago, fromNow, span, stateLabel } from "../sdk/format.js";
+export { ago, fromNow, minutes, span, stateLabel } from "../sdk/format.js";
 
 /** Rows as an aligned text table on stdout, the first row being the header. */
 export function printTable(rows: string[][]): void {

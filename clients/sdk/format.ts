@@ -6,6 +6,9 @@ export function span(seconds: number): string {
   return `${Math.round(seconds / 86_400)} d`;
 }
 
+/** "10 min" for whole minutes, "45 s" otherwise: a lab's limits, said exactly. */
+export const minutes = (seconds: number): string => (seconds % 60 === 0 ? `${seconds / 60} min` : `${seconds} s`);
+
 /** "12 s ago", "5 min ago", "3 h ago", "6 d ago": how long since an ISO instant, for people. */
 export function ago(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return "never";

@@ -1,5 +1,5 @@
 import type { GaolClient, Machine } from "../../sdk/client.js";
-import { ago, stateLabel } from "../../sdk/format.js";
+import { ago, minutes, span, stateLabel } from "../../sdk/format.js";
 import type { CoursesQuery, LabCheckFieldsFragment } from "../../sdk/generated.js";
 import { h, replace } from "./dom.js";
 
@@ -10,10 +10,7 @@ type LabCheck = LabCheckFieldsFragment;
 export function leaseText(m: Pick<Machine, "expiresAt">, now = Date.now()): string {
   if (!m.expiresAt) return "";
   const seconds = Math.round((Date.parse(m.expiresAt) - now) / 1000);
-  if (seconds <= 0) return "ending";
-  if (seconds < 120) return `${seconds} s left`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)} min left`;
-  return `${Math.round(seconds / 3600)} h left`;
+  return seconds <= 0 ? "ending" : `${span(seconds)} left`;
 }
 
 /** A lab machine's time left, kept current by tickTimeLeft(); empty for other machines. */
@@ -26,8 +23,6 @@ export function tickTimeLeft(root: ParentNode = document): void {
   for (const el of root.querySelectorAll<HTMLElement>("[data-expires-at]"))
     el.textContent = leaseText({ expiresAt: el.dataset.expiresAt ?? null });
 }
-
-const minutes = (s: number) => (s % 60 === 0 ? `${s / 60} min` : `${s} s`);
 
 /**
  * The viewer's courses: each lab with a Start button, and for the course's staff a live table of
