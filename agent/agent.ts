@@ -14,6 +14,7 @@ import {
   ReportEventsDocument,
   ReportLabCheckDocument,
   ReportSyncDocument,
+  TerminalPublicKeyDocument,
 } from "./api/generated.js";
 import { localId, machineGlobalId } from "./api/ids.js";
 import { ConsoleOffsets } from "./console-offsets.js";
@@ -149,6 +150,7 @@ export class Agent {
       if (took) void this.syncs.run();
     };
     afterBeat(await this.heartbeat.beat());
+    await this.learnTerminalKey();
     // After every beat (not the first: start resyncs below) the machines are resynced too.
     this.heartbeat.every(this.options.heartbeatMs ?? 10_000, async (took) => {
       afterBeat(took);
@@ -163,6 +165,16 @@ export class Agent {
     void this.follow();
     this.health.start();
     this.activity.start();
+  }
+
+  /** The api's terminal key, for the guests; without it (an older api) the page's terminals do not get in. */
+  private async learnTerminalKey(): Promise<void> {
+    try {
+      const { terminalPublicKey } = await this.client.request(TerminalPublicKeyDocument, {});
+      this.driver.setTerminalKey(terminalPublicKey);
+    } catch (error) {
+      this.log(`no terminal key from the api, so no terminals in the page: ${(error as Error).message}`);
+    }
   }
 
   /**

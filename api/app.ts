@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { createYoga } from "graphql-yoga";
 import { DEFAULT_RATE_LIMIT, type Log, type RateLimit, RateLimiter } from "../core/index.js";
@@ -11,6 +11,9 @@ import { connectionContexts, contextFor } from "./context.js";
 import { startLeaseKeeper } from "./leases.js";
 import { queryLimitsPlugins } from "./limits.js";
 import { createMetrics, serveOperations } from "./metrics.js";
+import type { DialMachine } from "./screens/ssh.js";
+import { serveTerminals } from "./screens/terminal-socket.js";
+import { routeUpgrades } from "./upgrades.js";
 import { serveWeb } from "./web.js";
 
 interface AppDeps {
@@ -23,7 +26,12 @@ interface AppDeps {
   rateLimit?: RateLimit;
   /** How often lab machines' leases are checked (warnings, ends); 0: never (a test runs passes itself). */
   leaseIntervalMs?: number;
+  /** How the page's terminals reach a machine's sshd; the default is TCP to its LAN address. */
+  dialMachine?: DialMachine;
 }
+
+/** Where the page's terminal sockets connect. */
+export const TERMINAL_PATH = "/terminal";
 
 const EXAMPLE_OPERATIONS = `# Set the Authorization header below: {"Authorization": "Bearer <your token>"}
 query Me {
@@ -48,6 +56,8 @@ subscription Events($id: ID!) {
   }
 }
 `;
+
+const dialTcp: DialMachine = async (ip, port) => connect({ host: ip, port });
 
 /** The api: one /graphql path for POST, GET (GraphiQL), SSE and graphql-ws. */
 export async function buildApp(deps: AppDeps) {
@@ -90,7 +100,19 @@ export async function buildApp(deps: AppDeps) {
     })();
   });
 
-  subscriptions = serveSubscriptions(yoga, server, { maxPayload: maxBody });
+  subscriptions = serveSubscriptions(yoga, { maxPayload: maxBody });
+  const terminals = serveTerminals({
+    db: database.db,
+    contextFor: (authorization) => contextFor(base, authorization),
+    dial: deps.dialMachine ?? dialTcp,
+  });
+  routeUpgrades(
+    server,
+    new Map([
+      [yoga.graphqlEndpoint, subscriptions.wss],
+      [TERMINAL_PATH, terminals.wss],
+    ]),
+  );
 
   let started = false;
   let prepared = false;
@@ -128,6 +150,7 @@ export async function buildApp(deps: AppDeps) {
       stopped = true;
       await stopLeases?.();
       await subscriptions?.dispose();
+      await terminals.dispose();
       if (started) {
         started = false;
         server.closeAllConnections();

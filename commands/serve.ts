@@ -11,6 +11,7 @@ import { rateLimitFromEnv } from "../api/rate-limit.js";
 import { openPglite, openPostgres } from "../db/client.js";
 import { hostConfigFromEnv } from "../host/config.js";
 import { ensureLan } from "../host/network/lan.js";
+import { connectTo } from "../host/ready/probe.js";
 import { ensureHost } from "../host/setup/index.js";
 import { checkHost } from "../host/setup/preflight.js";
 import { commandLog } from "./log.js";
@@ -39,7 +40,9 @@ if (agentToo) {
 }
 const url = process.env.GAOL_DATABASE_URL;
 const database = url ? await openPostgres(url) : await openPglite(join(config.stateDir, "db"));
-const app = await buildApp({ database, stateDir: config.stateDir, log, rateLimit });
+// The page's terminals reach machines on this host's LAN, inside its namespace when it has one.
+const dialMachine = (ip: string, port: number) => connectTo(ip, port, config.netns);
+const app = await buildApp({ database, stateDir: config.stateDir, log, rateLimit, dialMachine });
 const endpoint = await app.start(Number(values.port), values.host);
 log(`the web page at ${new URL("/", endpoint)}`);
 log(

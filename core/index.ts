@@ -19,5 +19,6 @@ export * from "./rules/names.js";
 export * from "./rules/requests.js";
 export * from "./rules/values.js";
 export * from "./states.js";
+export * from "./terminal.js";
 export * from "./tokens.js";
 export * from "./vocabulary.js";

@@ -371,3 +371,15 @@ export const auditLog = pgTable(
   },
   (t) => [index("audit_log_user").on(t.userName, t.id), index("audit_log_action").on(t.action, t.id)],
 );
+
+/**
+ * Keys the api itself holds, shared by its replicas: "terminal" is the ssh identity that bridges
+ * the page's terminals and desktops to the machines' sshd (agents put its public half, restricted,
+ * in every guest's authorized_keys).
+ */
+export const serviceKeys = pgTable("service_keys", {
+  name: text("name").primaryKey(),
+  privateKey: text("private_key").notNull(),
+  publicKey: text("public_key").notNull(),
+  createdAt: created(),
+});

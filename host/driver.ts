@@ -39,6 +39,8 @@ export interface MachineDriver<Handle extends object = object> {
   usage(id: string): Promise<MachineUsage | undefined>;
   /** Runs a lab's check script as root in a READY machine, over ssh with its host key pinned. */
   runCheck(id: string, script: string, timeoutMs: number): Promise<CheckRun>;
+  /** The api's key for the page's terminals: in the guests' authorized_keys from now on, restricted by the host. */
+  setTerminalKey(publicKey: string): void;
   /** The keys that may log in, written where the guest's sshd reads them; false when they already were. */
   setSshKeys(id: string, keys: readonly string[]): Promise<boolean>;
   /** The reboot generation a machine last acted on (0 when never rebooted or unknown). */

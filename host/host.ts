@@ -7,6 +7,7 @@ import {
   type MachineSpec,
   type MachineUsage,
   stateChanged,
+  VNC_PORTS,
   validateSpec,
   validateSshKeys,
 } from "../core/index.js";
@@ -42,6 +43,14 @@ export interface MachineHandle {
  * machines of this host, keyed by machine id. One operation at a time per id.
  * Constructing one starts nothing; warmUp() measures the kernel.
  */
+/**
+ * A pty, and forwarding only to the desktop's VNC servers on the guest's loopback: the api's
+ * terminal key gets nothing else of sshd (no agent or X11 forwarding, no other ports).
+ */
+const TERMINAL_KEY_OPTIONS = `restrict,pty,port-forwarding,${Object.values(VNC_PORTS)
+  .map((port) => `permitopen="127.0.0.1:${port}"`)
+  .join(",")}`;
+
 export class Host implements MachineDriver<MachineHandle> {
   private readonly supervisors = new Map<string, Supervisor>();
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -54,6 +63,20 @@ export class Host implements MachineDriver<MachineHandle> {
   private checkKeyMade?: Promise<CheckKey>;
 
   /** The host's lab-check key, made once per state dir: every machine's authorized_keys holds it. */
+  private terminalKeyLine?: string;
+
+  setTerminalKey(publicKey: string): void {
+    const [key] = validateSshKeys([publicKey]);
+    this.terminalKeyLine = `${TERMINAL_KEY_OPTIONS} ${key}`;
+  }
+
+  /** The host's own lines after the user's: the lab check key, and the api's terminal key once known. */
+  private async hostKeyLines(): Promise<string[]> {
+    const lines = [(await this.checkKey()).authorizedLine];
+    if (this.terminalKeyLine) lines.push(this.terminalKeyLine);
+    return lines;
+  }
+
   private checkKey(): Promise<CheckKey> {
     this.checkKeyMade ??= checkKey(join(this.config.stateDir, "check-key"));
     return this.checkKeyMade;
@@ -98,7 +121,7 @@ export class Host implements MachineDriver<MachineHandle> {
     const id = spec.id ?? spec.name;
     return this.exclusive(id, async () => {
       const checked = validateSpec(spec);
-      const valid = { ...checked, sshPublicKeys: [...checked.sshPublicKeys, (await this.checkKey()).authorizedLine] };
+      const valid = { ...checked, sshPublicKeys: [...checked.sshPublicKeys, ...(await this.hostKeyLines())] };
       const owner = await lookupAccount(valid.owner);
       const version =
         valid.imageVersion === undefined
@@ -220,7 +243,7 @@ export class Host implements MachineDriver<MachineHandle> {
     const record = await readRecord(paths.machine(this.config, id));
     if (!record) throw new Error(`no machine ${id} on this host`);
     // The api checked them; the host checks again, since they reach a file the guest reads.
-    const valid = [...validateSshKeys(keys), (await this.checkKey()).authorizedLine];
+    const valid = [...validateSshKeys(keys), ...(await this.hostKeyLines())];
     const file = join(record.guestConfigDir, "authorized_keys");
     const now = await readFile(file, "utf8").catch(() => "");
     if (now === valid.map((k) => `${k}\n`).join("")) return false;

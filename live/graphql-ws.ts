@@ -1,4 +1,3 @@
-import type { Server } from "node:http";
 import { type DocumentNode, type ExecutionArgs, GraphQLError } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
@@ -23,6 +22,8 @@ export interface SubscriptionOptions {
 
 /** Closes the sockets; ends every subscription on them. */
 export interface Subscriptions {
+  /** Takes the upgrades of yoga's endpoint (the api routes them here). */
+  wss: WebSocketServer;
   dispose(): Promise<void>;
   /** graphql-ws sockets open now (for /metrics). */
   sockets(): number;
@@ -38,16 +39,15 @@ interface OperationRoot {
 }
 
 /**
- * graphql-ws on yoga's endpoint of server, through yoga's own parse, validate, context and
+ * graphql-ws for yoga's endpoint, through yoga's own parse, validate, context and
  * execute: queries and mutations as yoga runs them, subscriptions executed once per event,
  * viewer and operation (shared-payloads.ts), each written by its subscriber (socket-delivery.ts).
  */
 export function serveSubscriptions<C extends SubscriberContext>(
   yoga: YogaServerInstance<SocketServerContext, C>,
-  server: Server,
   options: SubscriptionOptions,
 ): Subscriptions {
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: options.maxPayload });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload });
   const wsServer = useServer(
     {
       execute: (args) => (args.rootValue as OperationRoot).execute(args) as never,
@@ -99,6 +99,7 @@ export function serveSubscriptions<C extends SubscriberContext>(
     wss,
   );
   return {
+    wss,
     // ws reports "not running" when closing a socket server whose http server never listened.
     dispose: () => Promise.resolve(wsServer.dispose()).catch(() => undefined),
     sockets: () => wss.clients.size,

@@ -10,6 +10,7 @@ import "./audit.js";
 import "./course.js";
 import "./lab-check.js";
 import "./activity.js";
+import "./screen.js";
 
 /** The whole schema: each domain file registers its types, queries, mutations and subscriptions. */
 export const schema = builder.toSchema({ sortSchema: true });

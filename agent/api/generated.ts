@@ -119,6 +119,11 @@ export type ReportActivityMutationVariables = Exact<{
 
 export type ReportActivityMutation = { reportMachineActivity: number };
 
+export type TerminalPublicKeyQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type TerminalPublicKeyQuery = { terminalPublicKey: string };
+
 export class TypedDocumentString<TResult, TVariables>
   extends String
   implements DocumentTypeDecoration<TResult, TVariables>
@@ -293,3 +298,8 @@ export const ReportActivityDocument = new TypedDocumentString(`
   reportMachineActivity(activity: $activity)
 }
     `) as unknown as TypedDocumentString<ReportActivityMutation, ReportActivityMutationVariables>;
+export const TerminalPublicKeyDocument = new TypedDocumentString(`
+    query TerminalPublicKey {
+  terminalPublicKey
+}
+    `) as unknown as TypedDocumentString<TerminalPublicKeyQuery, TerminalPublicKeyQueryVariables>;

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { GaolClient, type Machine } from "../sdk/client.js";
 import type { Endpoint } from "../sdk/request.js";
+import { terminalPageUrl } from "../sdk/terminal.js";
 import { labPath } from "./courses.js";
 import { parseDuration, wholeNumber } from "./duration.js";
 import { fromNow, printJson, printTable, span, stateLabel } from "./output.js";
@@ -250,25 +251,38 @@ async function knownHosts(machine: Machine): Promise<string> {
   return file;
 }
 
-export async function ssh(endpoint: Endpoint, name: string, command: string[]): Promise<number> {
+export async function ssh(
+  endpoint: Endpoint,
+  name: string,
+  command: string[],
+  options: { x11?: boolean } = {},
+): Promise<number> {
   const machine = await machineNamed(new GaolClient(endpoint), name);
   if (machine.state !== "READY" || !machine.ipAddress) throw new Error(`${name} is ${machine.state}, not READY`);
   const file = await knownHosts(machine);
   const key = sshKey();
   const result = await (await import("execa")).execa(
-    "ssh",
+    process.env.GAOL_SSH || "ssh",
     [
       "-o",
       `UserKnownHostsFile=${file}`,
       "-o",
       "StrictHostKeyChecking=yes",
       ...(key ? ["-i", key.identityFile] : []),
+      ...(options.x11 ? ["-X"] : []),
       `root@${machine.ipAddress}`,
       ...command,
     ],
     { stdio: "inherit", reject: false },
   );
   return result.exitCode ?? 1;
+}
+
+/** `gaol term NAME`: the page's terminal for it (the page asks for the token; a URL never carries one). */
+export async function terminalUrl(endpoint: Endpoint, name: string, owner: boolean): Promise<string> {
+  const machine = await machineNamed(new GaolClient(endpoint), name);
+  if (machine.state !== "READY") throw new Error(`${name} is ${machine.state}: its terminal opens once it is READY`);
+  return `${terminalPageUrl(endpoint, machine.id)}${owner ? "&login=OWNER" : ""}`;
 }
 
 /** `gaol ssh-config [NAME]`: OpenSSH Host blocks for VS Code Remote-SSH, JetBrains Gateway, scp, rsync. */

@@ -13,6 +13,8 @@ const USAGE = `usage:
                                       a machine; shows its stages, exits when READY
   gaol ls [--json]                    your machines
   gaol ssh NAME [CMD...]              ssh in as root, the machine's host key pinned
+  gaol ssh -X NAME [CMD...]           the same, with X11 forwarding: X programs inside show on your display
+  gaol term NAME [--owner]            the URL of its terminal in the web page (--owner: as your own account)
   gaol logs NAME [-f] [--json]        the boot log; -f follows it
   gaol reboot NAME [--json]           a new boot on the same disk (for one that is unresponsive); exits when READY
   gaol reset NAME [--json]            back to its image's disk (a lab's starter): what you installed is gone,
@@ -261,9 +263,20 @@ async function main(argv: string[]): Promise<number> {
     }
     case "ssh": {
       // Like ssh itself: what follows the name is the command, with or without a `--` first.
-      const [name, ...after] = rest;
-      if (!name || name.startsWith("-")) throw new Error("usage: gaol ssh NAME [CMD...]");
-      return (await machines()).ssh(await endpoint(), name, after[0] === "--" ? after.slice(1) : after);
+      const x11 = rest[0] === "-X";
+      const [name, ...after] = x11 ? rest.slice(1) : rest;
+      if (!name || name.startsWith("-")) throw new Error("usage: gaol ssh [-X] NAME [CMD...]");
+      return (await machines()).ssh(await endpoint(), name, after[0] === "--" ? after.slice(1) : after, { x11 });
+    }
+    case "term": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { owner: { type: "boolean", default: false } },
+      });
+      if (!positionals[0]) throw new Error("usage: gaol term NAME [--owner]");
+      console.log(await (await machines()).terminalUrl(await endpoint(), positionals[0], values.owner));
+      return 0;
     }
     case "key": {
       const [sub, name, file] = rest;

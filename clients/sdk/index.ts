@@ -4,3 +4,11 @@ export { type ImageEvent, imageEvents, type MachineEvent, machineEvents } from "
 export { ago, stateLabel } from "./format.js";
 export * from "./generated.js";
 export { ApiError, type Endpoint, payloadOf, request } from "./request.js";
+export {
+  openTerminal,
+  type Terminal,
+  type TerminalAccess,
+  type TerminalLogin,
+  terminalPageUrl,
+  terminalSocketUrl,
+} from "./terminal.js";

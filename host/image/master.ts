@@ -38,6 +38,8 @@ export const TOOLBOX_PACKAGES = [
   "iputils-ping",
   "man-db",
   "manpages",
+  // gaol ssh -X: sshd forwards X only where xauth can store the session's cookie.
+  "xauth",
 ];
 
 const DEBIAN_MASTER_PACKAGES: readonly string[] = [...BASE_PACKAGES, ...TOOLBOX_PACKAGES];

@@ -1,7 +1,7 @@
 import { readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { Agent } from "../../agent/agent.js";
@@ -15,6 +15,7 @@ import { ensureHost } from "../../host/setup/index.js";
 import { LEASE_ENDED } from "../../services/leases.js";
 import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
 import { startTestApi, type TestApi } from "../helpers/api.js";
+import { launchChromium } from "../helpers/browser.js";
 import { createTestLan, type TestLan } from "../helpers/lan.js";
 import { createSshClient, type SshClient } from "../helpers/ssh.js";
 
@@ -177,10 +178,7 @@ describe("a course's lab on real machines", () => {
     await expect(client("outsider").log(a0.id)).rejects.toThrow(/no machine/);
 
     // The TA's dashboard in the page lists both, live.
-    browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-    });
+    browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(new URL("/", url).toString());
     await page.getByTestId("token").fill(tokens.ta as string);
@@ -336,11 +334,12 @@ describe("a course's lab on real machines", () => {
     const readyBusy = await client(busy.name).waitForReady((b as Machine).id);
     const started = Date.now();
     // A student at work: traffic on the LAN for longer than the idle limit, made inside the guest
-    // (so neither a slow login nor a busy test process beside it can pause it).
+    // (so neither a slow login nor a busy test process beside it can pause it), well past the
+    // threshold even when a loaded host runs the loop at a fraction of its speed.
     await ssh.exec(
       "root",
       readyBusy.ip,
-      `nohup bash -c 'for i in $(seq 1 80); do head -c 8000 /dev/urandom > /dev/udp/${lan.gateway}/9; sleep 0.5; done' > /dev/null 2>&1 &`,
+      `nohup bash -c 'for i in $(seq 1 80); do head -c 60000 /dev/zero > /dev/udp/${lan.gateway}/9; sleep 0.5; done' > /dev/null 2>&1 &`,
       readyBusy.hostKeys,
     );
     await client(quiet.name).waitForReady((q as Machine).id);

@@ -1,17 +1,16 @@
 import { existsSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MachineEvent } from "../../core/index.js";
 import { ImageNotFoundError, UnknownOwnerError, ValidationError } from "../../core/index.js";
 import { hostConfigFromEnv, paths } from "../../host/config.js";
-import { type Launched, launch, run } from "../../host/exec/run.js";
+import { type Launched, run } from "../../host/exec/run.js";
 import { Host, type MachineHandle } from "../../host/host.js";
 import { ensureHost } from "../../host/setup/index.js";
 import { killProcessGroup, processGroupMembers } from "../../host/uml/process.js";
 import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
-import { buildAptRepo } from "../helpers/apt-repo.js";
+import { serveAptRepo } from "../helpers/apt-repo.js";
 import { printOnFailure } from "../helpers/diagnose.js";
 import { createTestLan, inDhcpRange, type TestLan, tapExists } from "../helpers/lan.js";
 import { createSshClient, type SshClient } from "../helpers/ssh.js";
@@ -212,21 +211,9 @@ describe("a machine on the test LAN", () => {
   });
 
   it("installs a package with apt-get from a repository on the LAN", async () => {
-    const { repo, packageName } = await buildAptRepo(await mkdirFresh(join(WORK, "apt")));
-    const log = await open(join(WORK, "apt", "server.log"), "a");
-    const server = fileURLToPath(new URL("../helpers/static-server.mjs", import.meta.url));
-    repoServer = launch(process.execPath, [server, repo, "8080"], {
-      netns: lan.peerNetns,
-      outputFd: log.fd,
-      env: { PATH: process.env.PATH ?? "" },
-    });
-    await log.close();
-    const list = `deb [trusted=yes] http://${lan.peerIp}:8080/ ./`;
-    const apt = "apt-get -q -o Dir::Etc::SourceList=/etc/apt/gaol-test.list -o Dir::Etc::SourceParts=/nonexistent";
-    const out = await asRoot(
-      a,
-      `echo '${list}' > /etc/apt/gaol-test.list && ${apt} update >/dev/null && ${apt} install -y ${packageName} >/dev/null && ${packageName}`,
-    );
+    const served = await serveAptRepo(await mkdirFresh(join(WORK, "apt")), lan);
+    repoServer = served.server;
+    const out = await asRoot(a, `(${served.installCommand}) >/dev/null && ${served.packageName}`);
     expect(out).toBe("hello from a .deb");
   });
 

@@ -1,9 +1,7 @@
-import { existsSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { build } from "vite";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Agent } from "../../agent/agent.js";
 import { hostConfigFromEnv } from "../../host/config.js";
@@ -13,6 +11,7 @@ import { Host } from "../../host/host.js";
 import { ensureHost } from "../../host/setup/index.js";
 import { createAccount, removeAccount } from "../helpers/accounts.js";
 import { startTestApi, type TestApi } from "../helpers/api.js";
+import { ensureWebBuilt, launchChromium } from "../helpers/browser.js";
 import { createTestLan, type TestLan } from "../helpers/lan.js";
 
 // The web page in Debian's Chromium, against the api and a real agent booting real UML. Names unique to this file.
@@ -32,13 +31,7 @@ const failedRequests: string[] = [];
 
 beforeAll(async () => {
   await ensureHost(hostConfigFromEnv(), () => undefined);
-  // scripts/test builds the page first (pages served side by side must not be rebuilt under them); alone, here.
-  if (!existsSync(fileURLToPath(new URL("../../clients/web/dist/index.html", import.meta.url)))) {
-    await build({
-      configFile: fileURLToPath(new URL("../../clients/web/vite.config.ts", import.meta.url)),
-      logLevel: "warn",
-    });
-  }
+  await ensureWebBuilt();
   await rm(WORK, { recursive: true, force: true });
   await mkdir(ARTIFACTS, { recursive: true });
   lan = await createTestLan(NS, 33, join(WORK, "lan"));
@@ -48,16 +41,7 @@ beforeAll(async () => {
   const agentToken = await api.login("web-host", "AGENT", { hostMemoryMiB: 0 });
   agent = new Agent({ api: url, token: agentToken, config, capacity: { memoryMiB: 4096, maxMachines: 4 } });
   await agent.start();
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: [
-      "--headless=new",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-dev-shm-usage",
-      "--disable-background-networking",
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on("response", (response) => {
     if (response.status() >= 400) failedRequests.push(`${response.status()} ${response.url()}`);

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { type Client, createClient } from "graphql-ws";
 import WebSocket from "ws";
 import { type App, buildApp } from "../../api/app.js";
+import type { DialMachine } from "../../api/screens/ssh.js";
 import type { RateLimit } from "../../core/index.js";
 import type { Database } from "../../db/client.js";
 import { heartbeat, hostOfAgent } from "../../db/queries/hosts.js";
@@ -41,7 +42,7 @@ export const NO_RATE_LIMIT: RateLimit = { burst: 0, perSecond: 0 };
 export async function startTestApi(
   kind: "postgres" | "pglite" = "postgres",
   existing?: Database,
-  options: { rateLimit?: RateLimit; leaseIntervalMs?: number } = {},
+  options: { rateLimit?: RateLimit; leaseIntervalMs?: number; dialMachine?: DialMachine } = {},
 ): Promise<TestApi> {
   const db = existing ? { database: existing, drop: async () => undefined } : await testDatabase(kind);
   const stateDir = await mkdtemp(join(tmpdir(), "gaol-api-"));
@@ -50,6 +51,7 @@ export async function startTestApi(
     stateDir,
     rateLimit: options.rateLimit,
     leaseIntervalMs: options.leaseIntervalMs,
+    dialMachine: options.dialMachine,
   });
   await app.prepare();
   const gql = async (token: string | undefined, query: string, variables?: object) => {

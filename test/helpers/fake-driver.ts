@@ -213,6 +213,12 @@ export class FakeDriver implements MachineDriver<{ id: string }> {
     return this.checkResult(id, script);
   }
 
+  terminalKey?: string;
+
+  setTerminalKey(publicKey: string): void {
+    this.terminalKey = publicKey;
+  }
+
   async setSshKeys(id: string, keys: readonly string[]): Promise<boolean> {
     const machine = this.disk.get(id);
     if (!machine || (machine.spec.sshPublicKeys ?? []).join("\n") === keys.join("\n")) return false;

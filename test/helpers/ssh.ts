@@ -7,6 +7,8 @@ export interface SshClient {
   /** Runs a command on the machine as user; the machine's host key is pinned. */
   exec(user: string, ip: string, command: string, hostKeys: SshHostKey[]): Promise<string>;
   publicKey: string;
+  /** The private key's file. */
+  identity: string;
 }
 
 /** An ssh client key of the test's own, used from inside the test LAN's namespace. */
@@ -17,6 +19,7 @@ export async function createSshClient(dir: string, netns: string): Promise<SshCl
   let n = 0;
   return {
     publicKey: key.publicKey,
+    identity,
     async exec(user, ip, command, hostKeys) {
       const knownHosts = join(dir, `known_hosts.${n++}`);
       await writeFile(knownHosts, hostKeys.map((k) => `${ip} ${k.publicKey}\n`).join(""));

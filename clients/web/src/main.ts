@@ -3,8 +3,10 @@ import { GaolClient, type Machine } from "../../sdk/client.js";
 import { type MachineEvent, websocketUrl } from "../../sdk/events.js";
 import { ago, span, stateLabel } from "../../sdk/format.js";
 import { MachineChangesDocument, type ViewerQuery } from "../../sdk/generated.js";
+import type { TerminalLogin } from "../../sdk/terminal.js";
 import { CoursesView, tickTimeLeft, timeLeft } from "./courses.js";
 import { h, replace } from "./dom.js";
+import { TerminalPanel } from "./terminal.js";
 
 type Viewer = ViewerQuery["viewer"];
 
@@ -22,6 +24,7 @@ const state = {
   stopMachines: undefined as (() => void) | undefined,
   stopEvents: undefined as (() => void) | undefined,
   courses: undefined as CoursesView | undefined,
+  terminal: undefined as { machineId: string; panel: TerminalPanel } | undefined,
 };
 
 function message(error: unknown): string {
@@ -87,6 +90,7 @@ async function signIn(token: string): Promise<void> {
 }
 
 function signOut(): void {
+  closeTerminal();
   localStorage.removeItem(TOKEN_KEY);
   state.client = undefined;
   state.machines.clear();
@@ -124,6 +128,19 @@ async function showMachines(): Promise<void> {
   followMachines();
   if (state.viewer?.role === "ADMIN") void showAdmin();
   renderDetail();
+  await reopenTerminal();
+}
+
+/** A reload finds its terminal again: the api kept the session, and replays it. */
+async function reopenTerminal(): Promise<void> {
+  const wanted = terminalInHash();
+  if (!wanted || !state.client) return;
+  const machine =
+    state.machines.get(wanted.machineId) ?? (await state.client.machine(wanted.machineId).catch(() => undefined));
+  if (!machine) return;
+  state.machines.set(machine.id, machine);
+  select(machine.id);
+  openTerminalPanel(machine, wanted.login);
 }
 
 async function reloadMachines(): Promise<void> {
@@ -349,6 +366,64 @@ async function destroy(machine: Machine): Promise<void> {
 const header = h("div", { class: "detail-header" });
 const timeline = h("ol", { class: "timeline", "data-testid": "timeline" });
 const log = h("pre", { class: "log", "data-testid": "log" });
+const terminalBox = h("div", { class: "terminal-box" });
+
+// --- the machine's terminal: xterm.js over the api's /terminal socket ---
+
+/** `#terminal=ID[&login=OWNER]`: a terminal to open (a reload, or a URL from gaol term). */
+function terminalInHash(): { machineId: string; login: TerminalLogin } | undefined {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const machineId = params.get("terminal");
+  return machineId ? { machineId, login: params.get("login") === "OWNER" ? "OWNER" : "ROOT" } : undefined;
+}
+
+function openTerminalPanel(machine: Machine, login: TerminalLogin): void {
+  closeTerminal();
+  if (!state.client?.endpoint.token) return;
+  const panel = new TerminalPanel({ url, token: state.client.endpoint.token }, machine.id, login);
+  state.terminal = { machineId: machine.id, panel };
+  history.replaceState(
+    null,
+    "",
+    `#terminal=${encodeURIComponent(machine.id)}${login === "OWNER" ? "&login=OWNER" : ""}`,
+  );
+  replace(
+    terminalBox,
+    h(
+      "div",
+      { class: "terminal-bar" },
+      h("h3", {}, login === "OWNER" ? `Terminal (${machine.owner.hostUser ?? machine.owner.name})` : "Terminal (root)"),
+      h("button", { class: "secondary", "data-testid": "terminal-close", onclick: () => closeTerminal() }, "Close"),
+    ),
+    panel.element,
+  );
+  panel.focus();
+}
+
+function closeTerminal(): void {
+  if (!state.terminal) return;
+  state.terminal.panel.close();
+  state.terminal = undefined;
+  replace(terminalBox);
+  if (terminalInHash()) history.replaceState(null, "", location.pathname);
+}
+
+/** The owner opens a shell as root or as themselves; staff watch the owner's. */
+function terminalButtons(m: Machine): HTMLElement {
+  if (m.state !== "READY" || m.screenAccess === "NONE") return h("span");
+  const button = (label: string, testid: string, login: TerminalLogin) =>
+    h("button", { class: "secondary", "data-testid": testid, onclick: () => openTerminalPanel(m, login) }, label);
+  return h(
+    "div",
+    { class: "terminal-buttons" },
+    ...(m.screenAccess === "CONTROL"
+      ? [
+          button("Terminal", "open-terminal", "ROOT"),
+          button(`Terminal as ${m.owner.hostUser ?? m.owner.name}`, "open-terminal-owner", "OWNER"),
+        ]
+      : [button("Watch terminal", "watch-terminal", "ROOT")]),
+  );
+}
 
 function select(id: string): void {
   state.selected = id;
@@ -366,7 +441,8 @@ function renderDetail(): void {
   }
   replace(timeline);
   replace(log);
-  replace(detail, header, h("h3", {}, "Boot"), timeline, h("h3", {}, "Console"), log);
+  if (state.terminal?.machineId !== machine.id) closeTerminal();
+  replace(detail, header, terminalBox, h("h3", {}, "Boot"), timeline, h("h3", {}, "Console"), log);
   renderDetailHeader();
   const events = state.client.events(machine.id);
   let stopped = false;
@@ -429,6 +505,7 @@ function renderDetailHeader(): void {
         )
       : h("span"),
     m.expiresAt ? leaseNote(m) : h("span"),
+    terminalButtons(m),
     h(
       "dl",
       {},

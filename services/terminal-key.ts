@@ -1,0 +1,13 @@
+import ssh2 from "ssh2";
+import type { Db } from "../db/client.js";
+import { type ServiceKey, serviceKey, storeServiceKey } from "../db/queries/service-keys.js";
+
+const NAME = "terminal";
+
+/** The api's ssh identity for terminals and desktops, made by the first replica that needs it. */
+export async function terminalKey(db: Db): Promise<ServiceKey> {
+  const stored = await serviceKey(db, NAME);
+  if (stored) return stored;
+  const made = ssh2.utils.generateKeyPairSync("ed25519", { comment: "gaol-terminal" });
+  return storeServiceKey(db, { name: NAME, privateKey: made.private, publicKey: made.public.trim() });
+}
