@@ -11,6 +11,7 @@ import { connectionContexts, contextFor } from "./context.js";
 import { startLeaseKeeper } from "./leases.js";
 import { queryLimitsPlugins } from "./limits.js";
 import { createMetrics, serveOperations } from "./metrics.js";
+import { serveDesktops } from "./screens/desktop-socket.js";
 import type { DialMachine } from "./screens/ssh.js";
 import { serveTerminals } from "./screens/terminal-socket.js";
 import { routeUpgrades } from "./upgrades.js";
@@ -30,8 +31,9 @@ interface AppDeps {
   dialMachine?: DialMachine;
 }
 
-/** Where the page's terminal sockets connect. */
+/** Where the page's terminal and desktop sockets connect. */
 export const TERMINAL_PATH = "/terminal";
+export const DESKTOP_PATH = "/desktop";
 
 const EXAMPLE_OPERATIONS = `# Set the Authorization header below: {"Authorization": "Bearer <your token>"}
 query Me {
@@ -101,16 +103,19 @@ export async function buildApp(deps: AppDeps) {
   });
 
   subscriptions = serveSubscriptions(yoga, { maxPayload: maxBody });
-  const terminals = serveTerminals({
+  const screenDeps = {
     db: database.db,
-    contextFor: (authorization) => contextFor(base, authorization),
+    contextFor: (authorization: string) => contextFor(base, authorization),
     dial: deps.dialMachine ?? dialTcp,
-  });
+  };
+  const terminals = serveTerminals(screenDeps);
+  const desktops = serveDesktops(screenDeps);
   routeUpgrades(
     server,
     new Map([
       [yoga.graphqlEndpoint, subscriptions.wss],
       [TERMINAL_PATH, terminals.wss],
+      [DESKTOP_PATH, desktops.wss],
     ]),
   );
 
@@ -151,6 +156,7 @@ export async function buildApp(deps: AppDeps) {
       await stopLeases?.();
       await subscriptions?.dispose();
       await terminals.dispose();
+      await desktops.dispose();
       if (started) {
         started = false;
         server.closeAllConnections();

@@ -1,5 +1,7 @@
 /** The image a machine gets when its request names none. */
 export const DEFAULT_IMAGE = "debian";
+/** The image with a desktop (XFCE over VNC) that `gaol setup --desktop` builds. */
+export const DESKTOP_IMAGE = "desktop";
 
 /** A machine's memory in MiB: what may be asked for, and what is given when nothing is. */
 export const MEMORY_MIB = { min: 64, max: 16_384, default: 256 } as const;

@@ -41,5 +41,5 @@ export const TERMINAL_REPLAY_BYTES = 256 * 1024;
 /** How long a terminal with nobody attached stays open for a reconnect. */
 export const TERMINAL_DETACHED_MS = 15 * 60_000;
 
-/** Guest ports (on its loopback only) of the desktop's VNC servers: one interactive, one view-only. */
-export const VNC_PORTS = { CONTROL: 5900, VIEW: 5901 } as const;
+/** The guest port (on its loopback only) of the desktop's VNC server (Xvnc :0). */
+export const VNC_PORT = 5900;

@@ -7,7 +7,7 @@ import {
   type MachineSpec,
   type MachineUsage,
   stateChanged,
-  VNC_PORTS,
+  VNC_PORT,
   validateSpec,
   validateSshKeys,
 } from "../core/index.js";
@@ -44,12 +44,10 @@ export interface MachineHandle {
  * Constructing one starts nothing; warmUp() measures the kernel.
  */
 /**
- * A pty, and forwarding only to the desktop's VNC servers on the guest's loopback: the api's
+ * A pty, and forwarding only to the desktop's VNC server on the guest's loopback: the api's
  * terminal key gets nothing else of sshd (no agent or X11 forwarding, no other ports).
  */
-const TERMINAL_KEY_OPTIONS = `restrict,pty,port-forwarding,${Object.values(VNC_PORTS)
-  .map((port) => `permitopen="127.0.0.1:${port}"`)
-  .join(",")}`;
+const TERMINAL_KEY_OPTIONS = `restrict,pty,port-forwarding,permitopen="127.0.0.1:${VNC_PORT}"`;
 
 export class Host implements MachineDriver<MachineHandle> {
   private readonly supervisors = new Map<string, Supervisor>();

@@ -1,16 +1,12 @@
 import type ssh2 from "ssh2";
 import { TERMINAL_DETACHED_MS, TERMINAL_REPLAY_BYTES } from "../../core/index.js";
+import type { Size } from "./screen-socket.js";
 
 /** One attached browser tab: where output goes, and how it is let go. */
 export interface Viewer {
   send(data: Buffer): void;
   /** The session is over (the shell exited, the machine went away, nobody came back). */
   end(reason: string): void;
-}
-
-export interface Size {
-  cols: number;
-  rows: number;
 }
 
 /** Output kept in arrival order, the oldest dropped past a byte budget. */

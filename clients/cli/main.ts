@@ -40,8 +40,9 @@ for admins and hosts — serve, agent, setup, try, hosts, image sync, token crea
 const ADMIN_USAGE = `usage, for admins and hosts:
   gaol serve [--port 4000] [--no-agent]   the api (GraphQL, GraphiQL) and this host's agent
   gaol agent --api URL --token T      an agent for this host, talking to an api elsewhere
-  gaol setup [--systemd]              install and prepare everything this host needs;
-                                      --systemd: gaol.service and gaol-agent.service, to start at boot
+  gaol setup [--systemd] [--desktop]  install and prepare everything this host needs;
+                                      --systemd: gaol.service and gaol-agent.service, to start at boot;
+                                      --desktop: the desktop image (XFCE, a browser), for the page's Desktop
   gaol try [--owner USER] [--name N]  boot a machine on a private LAN; Ctrl-C destroys it
   gaol hosts [--json]                 hosts, capacity, heartbeats and whether machines are placed there
   gaol hosts cordon|uncordon|drain NAME [--wait 1h]

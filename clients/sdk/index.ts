@@ -5,10 +5,11 @@ export { ago, stateLabel } from "./format.js";
 export * from "./generated.js";
 export { ApiError, type Endpoint, payloadOf, request } from "./request.js";
 export {
+  openMessage,
   openTerminal,
+  screenSocketUrl,
   type Terminal,
   type TerminalAccess,
   type TerminalLogin,
   terminalPageUrl,
-  terminalSocketUrl,
 } from "./terminal.js";

@@ -20,9 +20,17 @@ export interface Terminal {
   close(): void;
 }
 
-/** The api's terminal socket for endpoint's /graphql URL. */
-export function terminalSocketUrl(endpoint: Pick<Endpoint, "url">): string {
-  return new URL("/terminal", endpoint.url).toString().replace(/^http/, "ws");
+/** The api's terminal or desktop socket for endpoint's /graphql URL. */
+export function screenSocketUrl(endpoint: Pick<Endpoint, "url">, screen: "terminal" | "desktop" = "terminal"): string {
+  return new URL(`/${screen}`, endpoint.url).toString().replace(/^http/, "ws");
+}
+
+/** The first message of a screen socket: who asks (the token), for which machine, as whom. */
+export function openMessage(
+  token: string | undefined,
+  open: { machineId: string; login?: TerminalLogin; cols?: number; rows?: number },
+): string {
+  return JSON.stringify({ type: "open", token: token ?? "", login: "ROOT", ...open });
 }
 
 /** The web page, opening machineId's terminal once signed in. */
@@ -50,11 +58,10 @@ export function openTerminal(
   handlers: TerminalHandlers,
 ): Terminal {
   const Impl = (endpoint.webSocket ?? globalThis.WebSocket) as new (url: string) => SocketLike;
-  const socket = new Impl(terminalSocketUrl(endpoint));
+  const socket = new Impl(screenSocketUrl(endpoint));
   socket.binaryType = "arraybuffer";
   let refusal = "";
-  socket.onopen = () =>
-    socket.send(JSON.stringify({ type: "open", token: endpoint.token ?? "", login: "ROOT", ...open }));
+  socket.onopen = () => socket.send(openMessage(endpoint.token, open));
   socket.onmessage = ({ data }) => {
     if (typeof data !== "string") {
       handlers.data(new Uint8Array(data as ArrayBuffer));

@@ -105,11 +105,16 @@ async function buildInputsHash(config: HostConfig, master: string): Promise<stri
 }
 
 /** The newest version, built anew when there is none or gaol's guest files changed since. */
-export async function ensureImageVersion(config: HostConfig, image: string, log: (line: string) => void) {
+export async function ensureImageVersion(
+  config: HostConfig,
+  image: string,
+  log: (line: string) => void,
+  options: { sizeBytes?: number } = {},
+) {
   const newest = (await listVersions(config, image)).at(-1);
   if (newest) {
     const builtWith = await readFile(`${newest.file}.guest`, "utf8").catch(() => "");
     if (builtWith === (await buildInputsHash(config, paths.master(config, image)))) return newest;
   }
-  return buildImageVersion(config, image, log);
+  return buildImageVersion(config, image, log, options);
 }

@@ -6,24 +6,23 @@ import type { Browser, Page } from "playwright-core";
 import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { Agent } from "../../agent/agent.js";
 import { connectSsh } from "../../api/screens/ssh.js";
 import { GaolClient, type ReadyMachine } from "../../clients/sdk/client.js";
 import { openTerminal, type TerminalAccess, type TerminalLogin } from "../../clients/sdk/terminal.js";
 import { hostConfigFromEnv } from "../../host/config.js";
 import type { HostCommandError } from "../../host/exec/error.js";
 import { type Launched, launch, run } from "../../host/exec/run.js";
-import { Host } from "../../host/host.js";
 import { connectTo } from "../../host/ready/probe.js";
 import { ensureHost } from "../../host/setup/index.js";
 import { killProcessGroup } from "../../host/uml/process.js";
 import { terminalKey } from "../../services/terminal-key.js";
 import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
-import { startTestApi, type TestApi } from "../helpers/api.js";
+import type { TestApi } from "../helpers/api.js";
 import { type ServedAptRepo, serveAptRepo } from "../helpers/apt-repo.js";
 import { ensureWebBuilt, launchChromium } from "../helpers/browser.js";
 import { createTestLan, type TestLan } from "../helpers/lan.js";
 import { createSshClient, type SshClient } from "../helpers/ssh.js";
+import { startStack, type TestStack } from "../helpers/stack.js";
 
 // The page's terminal on real UML, through the api's socket to the machine's sshd. Names unique to this file.
 const NS = "gaol-t-term";
@@ -38,7 +37,7 @@ const dial = (ip: string, port: number) => connectTo(ip, port, NS);
 let lan: TestLan;
 let api: TestApi;
 let url: string;
-let agent: Agent;
+let stack: TestStack | undefined;
 let owner: TestAccount;
 let machine: ReadyMachine;
 let aptRepo: ServedAptRepo | undefined;
@@ -85,11 +84,9 @@ beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
   lan = await createTestLan(NS, 48, join(WORK, "lan"));
   owner = await createAccount("gaolttrm", 1601);
-  api = await startTestApi("postgres", undefined, { dialMachine: dial });
-  url = await api.app.start(0);
-  const agentToken = await api.login("term-host", "AGENT", { hostMemoryMiB: 0 });
-  agent = new Agent({ api: url, token: agentToken, config, capacity: { memoryMiB: 2048, maxMachines: 2 } });
-  await agent.start();
+  stack = await startStack("term-host", config, { memoryMiB: 2048, maxMachines: 2 }, dial);
+  api = stack.api;
+  url = stack.url;
   tokens.admin = await api.login("term-admin", "ADMIN");
   tokens.owner = await api.login(owner.name);
   tokens.stranger = await api.login("term-stranger");
@@ -109,10 +106,7 @@ afterAll(async () => {
   await browser?.close().catch(() => undefined);
   if (xvfb) await killProcessGroup(xvfb.pid).catch(() => undefined);
   if (aptRepo) await killProcessGroup(aptRepo.server.pid).catch(() => undefined);
-  await agent?.stop().catch(() => undefined);
-  const host = new Host(config);
-  for (const id of await host.localIds().catch(() => [])) await host.destroy(id).catch(() => undefined);
-  await api?.close();
+  await stack?.stop();
   await lan?.destroy();
   if (owner) await removeAccount(owner.name);
   await rm(WORK, { recursive: true, force: true });
@@ -201,6 +195,27 @@ describe("a terminal in the page", () => {
     expect(admin.closed()?.code).toBe(4404);
     for (const t of [mine, staff]) t.socket.close();
   }, 120_000);
+
+  it("echoes a keystroke: its round trip through the api and sshd, p50 of 20", async () => {
+    const mine = terminal(tokens.owner as string, machine.machine.id);
+    await expect.poll(mine.access, { timeout: 30_000 }).toBe("CONTROL");
+    mine.socket.send("\x03clear; echo ready-$((6*7))\n");
+    await mine.waitFor(/ready-42/);
+    const took: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const before = mine.text().length;
+      const at = performance.now();
+      mine.socket.send("x");
+      await expect.poll(() => mine.text().length > before, { timeout: 10_000, interval: 1 }).toBe(true);
+      took.push(performance.now() - at);
+    }
+    mine.socket.send("\x03");
+    took.sort((a, b) => a - b);
+    console.log(
+      `keystroke → echo: p50 ${(took[10] as number).toFixed(1)} ms, max ${(took[19] as number).toFixed(1)} ms (20, SDK socket)`,
+    );
+    mine.socket.close();
+  }, 60_000);
 
   it("logs the owner in as their own account inside", async () => {
     const own = terminal(tokens.owner as string, machine.machine.id, "OWNER");

@@ -5,6 +5,7 @@ import { ago, span, stateLabel } from "../../sdk/format.js";
 import { MachineChangesDocument, type ViewerQuery } from "../../sdk/generated.js";
 import type { TerminalLogin } from "../../sdk/terminal.js";
 import { CoursesView, tickTimeLeft, timeLeft } from "./courses.js";
+import type { DesktopPanel } from "./desktop.js";
 import { h, replace } from "./dom.js";
 import { TerminalPanel } from "./terminal.js";
 
@@ -24,7 +25,7 @@ const state = {
   stopMachines: undefined as (() => void) | undefined,
   stopEvents: undefined as (() => void) | undefined,
   courses: undefined as CoursesView | undefined,
-  terminal: undefined as { machineId: string; panel: TerminalPanel } | undefined,
+  terminal: undefined as { machineId: string; panel: TerminalPanel | DesktopPanel } | undefined,
 };
 
 function message(error: unknown): string {
@@ -140,7 +141,8 @@ async function reopenTerminal(): Promise<void> {
   if (!machine) return;
   state.machines.set(machine.id, machine);
   select(machine.id);
-  openTerminalPanel(machine, wanted.login);
+  if (wanted.login === "DESKTOP") await openDesktopPanel(machine);
+  else openTerminalPanel(machine, wanted.login);
 }
 
 async function reloadMachines(): Promise<void> {
@@ -370,11 +372,33 @@ const terminalBox = h("div", { class: "terminal-box" });
 
 // --- the machine's terminal: xterm.js over the api's /terminal socket ---
 
-/** `#terminal=ID[&login=OWNER]`: a terminal to open (a reload, or a URL from gaol term). */
-function terminalInHash(): { machineId: string; login: TerminalLogin } | undefined {
+/** `#terminal=ID[&login=OWNER]` or `#desktop=ID`: a screen to open (a reload, or a URL from gaol term). */
+function terminalInHash(): { machineId: string; login: TerminalLogin | "DESKTOP" } | undefined {
   const params = new URLSearchParams(location.hash.slice(1));
+  const desktop = params.get("desktop");
+  if (desktop) return { machineId: desktop, login: "DESKTOP" };
   const machineId = params.get("terminal");
   return machineId ? { machineId, login: params.get("login") === "OWNER" ? "OWNER" : "ROOT" } : undefined;
+}
+
+/** noVNC loads with the first desktop opened: most visits never need it. */
+async function openDesktopPanel(machine: Machine): Promise<void> {
+  closeTerminal();
+  if (!state.client?.endpoint.token) return;
+  const { DesktopPanel } = await import("./desktop.js");
+  const panel = new DesktopPanel({ url, token: state.client.endpoint.token }, machine.id);
+  state.terminal = { machineId: machine.id, panel };
+  history.replaceState(null, "", `#desktop=${encodeURIComponent(machine.id)}`);
+  replace(
+    terminalBox,
+    h(
+      "div",
+      { class: "terminal-bar" },
+      h("h3", {}, "Desktop"),
+      h("button", { class: "secondary", "data-testid": "desktop-close", onclick: () => closeTerminal() }, "Close"),
+    ),
+    panel.element,
+  );
 }
 
 function openTerminalPanel(machine: Machine, login: TerminalLogin): void {
@@ -422,6 +446,11 @@ function terminalButtons(m: Machine): HTMLElement {
           button(`Terminal as ${m.owner.hostUser ?? m.owner.name}`, "open-terminal-owner", "OWNER"),
         ]
       : [button("Watch terminal", "watch-terminal", "ROOT")]),
+    h(
+      "button",
+      { class: "secondary", "data-testid": "open-desktop", onclick: () => void openDesktopPanel(m) },
+      m.screenAccess === "CONTROL" ? "Desktop" : "Watch desktop",
+    ),
   );
 }
 
