@@ -32,7 +32,7 @@ export function serveDesktops(deps: ScreenDeps) {
         `no desktop runs in this machine: machines of the ${DESKTOP_IMAGE} image have one (gaol up --image ${DESKTOP_IMAGE})`,
       );
     });
-    const filter = new ViewOnlyFilter(access === "VIEW");
+    const filter = access === "VIEW" ? new ViewOnlyFilter() : undefined;
     const end = () => {
       client.end();
       if (socket.readyState === socket.OPEN) socket.close(1000, "the desktop closed");
@@ -45,7 +45,7 @@ export function serveDesktops(deps: ScreenDeps) {
     socket.on("message", (data, isBinary) => {
       if (!isBinary) return;
       const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
-      const allowed = filter.push(chunk);
+      const allowed = filter ? filter.push(chunk) : chunk;
       if (allowed instanceof Error) {
         socket.close(CLOSE.badRequest, allowed.message.slice(0, 120));
         return;

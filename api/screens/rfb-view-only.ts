@@ -6,8 +6,6 @@
  */
 export class ViewOnlyFilter {
   private pending = Buffer.alloc(0);
-  /** false: a controlling viewer's filter, which only keeps QEMU's extended key events from being chosen. */
-  constructor(private readonly viewOnly = true) {}
   private phase: "version" | "security" | "vnc-auth" | "init" | "messages" = "version";
 
   /** The bytes of chunk (with what was held back) that may reach the server; an Error ends the connection. */
@@ -56,18 +54,13 @@ export class ViewOnlyFilter {
     }
   }
 
-  private message(
-    b: Buffer,
-    need: (n: number) => boolean,
-  ): [number, boolean, ((m: Buffer) => Buffer)?] | Error | undefined {
+  private message(b: Buffer, need: (n: number) => boolean): [number, boolean] | Error | undefined {
     if (!need(1)) return undefined;
     switch (b[0]) {
       case 0: // SetPixelFormat
         return need(20) ? [20, true] : undefined;
       case 2: // SetEncodings
-        return need(4) && need(4 + 4 * b.readUInt16BE(2))
-          ? [4 + 4 * b.readUInt16BE(2), true, withoutQemuKeys]
-          : undefined;
+        return need(4) && need(4 + 4 * b.readUInt16BE(2)) ? [4 + 4 * b.readUInt16BE(2), true] : undefined;
       case 3: // FramebufferUpdateRequest
         return need(10) ? [10, true] : undefined;
       case 150: // EnableContinuousUpdates
@@ -75,43 +68,23 @@ export class ViewOnlyFilter {
       case 248: // ClientFence
         return need(9) && need(9 + (b[8] as number)) ? [9 + (b[8] as number), true] : undefined;
       case 4: // KeyEvent
-        return need(8) ? [8, !this.viewOnly] : undefined;
+        return need(8) ? [8, false] : undefined;
       case 5: // PointerEvent
-        return need(6) ? [6, !this.viewOnly] : undefined;
+        return need(6) ? [6, false] : undefined;
       case 6: {
         // ClientCutText; a negative length is the extended clipboard's (its size is its absolute value).
         if (!need(8)) return undefined;
         const length = 8 + Math.abs(b.readInt32BE(4));
-        return need(length) ? [length, !this.viewOnly] : undefined;
+        return need(length) ? [length, false] : undefined;
       }
       case 255: // QEMU's: subtype 0 is the extended key event (noVNC's keys, when the server offers it)
         if (!need(2)) return undefined;
         if (b[1] !== 0) return new Error(`a watcher's VNC client sent QEMU message ${b[1]}, which gaol does not pass`);
-        return need(12) ? [12, !this.viewOnly] : undefined;
+        return need(12) ? [12, false] : undefined;
       case 251: // SetDesktopSize
-        return need(8) && need(8 + 16 * (b[6] as number)) ? [8 + 16 * (b[6] as number), !this.viewOnly] : undefined;
+        return need(8) && need(8 + 16 * (b[6] as number)) ? [8 + 16 * (b[6] as number), false] : undefined;
       default:
         return new Error(`a watcher's VNC client sent message type ${b[0]}, which gaol does not pass`);
     }
   }
-}
-
-/** QEMU's extended key event pseudo-encoding (-258). */
-const QEMU_EXTENDED_KEYS = -258;
-
-/**
- * SetEncodings without QEMU's extended key events: Xvnc then gets keysyms (RFB's own KeyEvent),
- * which it maps itself; with raw keycodes, XFCE inside saw all but the first key of a line lost.
- */
-function withoutQemuKeys(message: Buffer): Buffer {
-  const kept: number[] = [];
-  for (let i = 0; i < message.readUInt16BE(2); i++) {
-    const encoding = message.readInt32BE(4 + 4 * i);
-    if (encoding !== QEMU_EXTENDED_KEYS) kept.push(encoding);
-  }
-  const out = Buffer.alloc(4 + 4 * kept.length);
-  out[0] = 2;
-  out.writeUInt16BE(kept.length, 2);
-  kept.forEach((encoding, i) => out.writeInt32BE(encoding, 4 + 4 * i));
-  return out;
 }
