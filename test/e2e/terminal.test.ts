@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { chmod, copyFile, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,7 +10,7 @@ import { GaolClient, type ReadyMachine } from "../../clients/sdk/client.js";
 import { openTerminal, type TerminalAccess, type TerminalLogin } from "../../clients/sdk/terminal.js";
 import { hostConfigFromEnv } from "../../host/config.js";
 import type { HostCommandError } from "../../host/exec/error.js";
-import { type Launched, launch, run } from "../../host/exec/run.js";
+import { type Launched, launch, run, succeeds } from "../../host/exec/run.js";
 import { connectTo } from "../../host/ready/probe.js";
 import { ensureHost } from "../../host/setup/index.js";
 import { killProcessGroup } from "../../host/uml/process.js";
@@ -104,7 +103,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close().catch(() => undefined);
-  if (xvfb) await killProcessGroup(xvfb.pid).catch(() => undefined);
+  // TERM, so that Xvfb removes its lock and socket; a killed one leaves them and the next cannot start.
+  if (xvfb) await run("kill", ["-TERM", String(xvfb.pid)]).catch(() => undefined);
   if (aptRepo) await killProcessGroup(aptRepo.server.pid).catch(() => undefined);
   await stack?.stop();
   await lan?.destroy();
@@ -239,10 +239,13 @@ describe("a terminal in the page", () => {
   it("shows an X program of the machine on the user's display through gaol ssh -X", async () => {
     // An X server of the test's own, and a HOME whose ssh reaches the LAN's namespace (ProxyCommand).
     const display = ":48";
+    // A display of this file's own; what an Xvfb killed before left of it would keep this one from starting.
+    if (!(await succeeds("xwininfo", ["-root", "-display", display])))
+      await Promise.all(["/tmp/.X48-lock", "/tmp/.X11-unix/X48"].map((f) => rm(f, { force: true })));
     const xlog = await open(join(WORK, "xvfb.log"), "a");
     xvfb = launch("Xvfb", [display, "-nolisten", "tcp", "-screen", "0", "640x480x24"], { outputFd: xlog.fd });
     await xlog.close();
-    await expect.poll(() => existsSync("/tmp/.X11-unix/X48"), { timeout: 15_000 }).toBe(true);
+    await expect.poll(() => succeeds("xwininfo", ["-root", "-display", display]), { timeout: 15_000 }).toBe(true);
     const home = join(WORK, "home");
     await mkdir(join(home, ".ssh"), { recursive: true, mode: 0o700 });
     await copyFile(ssh.identity, join(home, ".ssh", "id_ed25519"));
