@@ -1,9 +1,16 @@
 import type ssh2 from "ssh2";
 import { DESKTOP_IMAGE, VNC_PORT } from "../../core/index.js";
-import { terminalKey } from "../../services/terminal-key.js";
 import { ViewOnlyFilter } from "./rfb-view-only.js";
-import { type Admitted, CLOSE, Refusal, type ScreenDeps, screenServer, sendAttached } from "./screen-socket.js";
-import { connectSsh } from "./ssh.js";
+import {
+  type Admitted,
+  bytesOf,
+  CLOSE,
+  Refusal,
+  type ScreenDeps,
+  screenServer,
+  sendAttached,
+  sshToMachine,
+} from "./screen-socket.js";
 
 /**
  * The desktops of the page at /desktop: raw VNC (RFB) between noVNC in the page and the guest's
@@ -14,11 +21,7 @@ export function serveDesktops(deps: ScreenDeps) {
   const clients = new Set<ssh2.Client>();
   const admit = async (admitted: Admitted) => {
     const { socket, machine, access } = admitted;
-    const { privateKey } = await terminalKey(deps.db);
-    const target = { ip: machine.ipAddress as string, port: 22, hostKeys: machine.sshHostKeys };
-    const client = await connectSsh(deps.dial, target, privateKey).catch((error: Error) => {
-      throw new Refusal(CLOSE.failed, `could not reach the machine's sshd: ${error.message}`);
-    });
+    const client = await sshToMachine(deps, machine);
     clients.add(client);
     client.on("close", () => clients.delete(client));
     const vnc = await new Promise<ssh2.ClientChannel>((resolve, reject) =>
@@ -44,14 +47,12 @@ export function serveDesktops(deps: ScreenDeps) {
     client.on("error", end);
     socket.on("message", (data, isBinary) => {
       if (!isBinary) return;
-      const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
+      const chunk = bytesOf(data);
       const allowed = filter ? filter.push(chunk) : chunk;
       if (allowed instanceof Error) {
         socket.close(CLOSE.badRequest, allowed.message.slice(0, 120));
         return;
       }
-      if (process.env.DEBUG_VNC)
-        console.log(`vnc client ${access} ${chunk.length}: ${chunk.subarray(0, 12).toString("hex")}`);
       if (allowed.length > 0) vnc.write(allowed);
     });
     socket.on("close", () => client.end());

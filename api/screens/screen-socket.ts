@@ -1,10 +1,12 @@
 import { decodeGlobalID } from "@pothos/plugin-relay";
+import type ssh2 from "ssh2";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { hasScreen, type ScreenAccess, screenAccess, TERMINAL_LOGINS, type TerminalLogin } from "../../core/index.js";
 import type { Db } from "../../db/client.js";
 import { type Machine, machineById } from "../../db/queries/machines.js";
 import type { Context } from "../../schema/index.js";
-import type { DialMachine } from "./ssh.js";
+import { terminalKey } from "../../services/terminal-key.js";
+import { connectSsh, type DialMachine } from "./ssh.js";
 
 export interface ScreenDeps {
   db: Db;
@@ -55,18 +57,22 @@ export function sizeOf(m: Record<string, unknown>): Size | undefined {
   return ok(cols) && ok(rows) ? { cols, rows } : undefined;
 }
 
+/** A text message's JSON object, or undefined for anything else. */
+export function jsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === "object" ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function parseOpen(data: RawData, isBinary: boolean): OpenMessage {
   const bad = new Refusal(
     CLOSE.badRequest,
     'the first message must be {"type":"open","token":"gaol_…","machineId":"…","login":"ROOT"}',
   );
-  if (isBinary) throw bad;
-  let m: Record<string, unknown>;
-  try {
-    m = JSON.parse(data.toString());
-  } catch {
-    throw bad;
-  }
+  const m = isBinary ? undefined : jsonObject(data.toString());
   if (m?.type !== "open" || typeof m.token !== "string" || typeof m.machineId !== "string") throw bad;
   const login = (m.login ?? "ROOT") as TerminalLogin;
   if (!TERMINAL_LOGINS.includes(login)) throw bad;
@@ -122,6 +128,19 @@ export function screenServer(deps: ScreenDeps, what: string, admit: (admitted: A
   });
   return wss;
 }
+
+/** Logs the api in to the machine's sshd with its terminal key; a refusal the page can show when it cannot. */
+export async function sshToMachine(deps: ScreenDeps, machine: Machine): Promise<ssh2.Client> {
+  const { privateKey } = await terminalKey(deps.db);
+  const target = { ip: machine.ipAddress as string, port: 22, hostKeys: machine.sshHostKeys };
+  return connectSsh(deps.dial, target, privateKey).catch((error: Error) => {
+    throw new Refusal(CLOSE.failed, `could not reach the machine's sshd: ${error.message}`);
+  });
+}
+
+/** A socket message's bytes, however ws handed them over. */
+export const bytesOf = (data: RawData): Buffer =>
+  Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 
 /** Tells the page it is in, and as what. */
 export function sendAttached(admitted: Admitted): boolean {

@@ -1,17 +1,19 @@
+import type ssh2 from "ssh2";
 import { TERMINAL_LOGINS, type TerminalLogin, terminalCommand } from "../../core/index.js";
 import type { Machine } from "../../db/queries/machines.js";
-import { terminalKey } from "../../services/terminal-key.js";
 import {
   type Admitted,
+  bytesOf,
   CLOSE,
+  jsonObject,
   Refusal,
   type ScreenDeps,
   type Size,
   screenServer,
   sendAttached,
   sizeOf,
+  sshToMachine,
 } from "./screen-socket.js";
-import { connectSsh } from "./ssh.js";
 import { TerminalSession } from "./terminal-session.js";
 
 /** Output a slow tab may have waiting before it is let go (it reconnects and gets the replay). */
@@ -29,16 +31,11 @@ export function serveTerminals(deps: ScreenDeps) {
     const running = sessions.get(key);
     if (running) return running;
     const made = (async () => {
-      const { privateKey } = await terminalKey(deps.db);
-      const target = { ip: machine.ipAddress as string, port: 22, hostKeys: machine.sshHostKeys };
-      const client = await connectSsh(deps.dial, target, privateKey).catch((error: Error) => {
-        throw new Refusal(CLOSE.failed, `could not reach the machine's sshd: ${error.message}`);
-      });
+      const client = await sshToMachine(deps, machine);
       const pty = { term: "xterm-256color", cols: size?.cols ?? 80, rows: size?.rows ?? 24 };
       const command = terminalCommand(login);
-      const channel = await new Promise<import("ssh2").ClientChannel>((resolve, reject) => {
-        const done = (error: Error | undefined, ch: import("ssh2").ClientChannel) =>
-          error ? reject(error) : resolve(ch);
+      const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => {
+        const done = (error: Error | undefined, ch: ssh2.ClientChannel) => (error ? reject(error) : resolve(ch));
         // UTF-8 typed in the page: readline in the C locale would take é's bytes as Meta keys.
         const env = { LANG: "C.UTF-8" };
         if (command === undefined) client.shell(pty, { env }, done);
@@ -85,18 +82,13 @@ export function serveTerminals(deps: ScreenDeps) {
     if (access === "CONTROL" && message.size) session.resize(message.size);
     socket.on("message", (data, isBinary) => {
       if (access !== "CONTROL") return;
-      if (isBinary) session.input(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer));
-      else {
-        const m = (() => {
-          try {
-            return JSON.parse(data.toString()) as Record<string, unknown>;
-          } catch {
-            return undefined;
-          }
-        })();
-        const size = m?.type === "resize" ? sizeOf(m) : undefined;
-        if (size) session.resize(size);
+      if (isBinary) {
+        session.input(bytesOf(data));
+        return;
       }
+      const m = jsonObject(data.toString());
+      const size = m?.type === "resize" ? sizeOf(m) : undefined;
+      if (size) session.resize(size);
     });
     socket.on("close", detach);
   };

@@ -384,44 +384,45 @@ function terminalInHash(): { machineId: string; login: TerminalLogin | "DESKTOP"
 /** noVNC loads with the first desktop opened: most visits never need it. */
 async function openDesktopPanel(machine: Machine): Promise<void> {
   closeTerminal();
-  if (!state.client?.endpoint.token) return;
+  const token = state.client?.endpoint.token;
+  if (!token) return;
   const { DesktopPanel } = await import("./desktop.js");
-  const panel = new DesktopPanel({ url, token: state.client.endpoint.token }, machine.id);
-  state.terminal = { machineId: machine.id, panel };
-  history.replaceState(null, "", `#desktop=${encodeURIComponent(machine.id)}`);
-  replace(
-    terminalBox,
-    h(
-      "div",
-      { class: "terminal-bar" },
-      h("h3", {}, "Desktop"),
-      h("button", { class: "secondary", "data-testid": "desktop-close", onclick: () => closeTerminal() }, "Close"),
-    ),
-    panel.element,
+  showScreen(
+    machine,
+    new DesktopPanel({ url, token }, machine.id),
+    "Desktop",
+    "desktop",
+    `#desktop=${encodeURIComponent(machine.id)}`,
   );
 }
 
 function openTerminalPanel(machine: Machine, login: TerminalLogin): void {
   closeTerminal();
-  if (!state.client?.endpoint.token) return;
-  const panel = new TerminalPanel({ url, token: state.client.endpoint.token }, machine.id, login);
-  state.terminal = { machineId: machine.id, panel };
-  history.replaceState(
-    null,
-    "",
-    `#terminal=${encodeURIComponent(machine.id)}${login === "OWNER" ? "&login=OWNER" : ""}`,
-  );
-  replace(
-    terminalBox,
-    h(
-      "div",
-      { class: "terminal-bar" },
-      h("h3", {}, login === "OWNER" ? `Terminal (${machine.owner.hostUser ?? machine.owner.name})` : "Terminal (root)"),
-      h("button", { class: "secondary", "data-testid": "terminal-close", onclick: () => closeTerminal() }, "Close"),
-    ),
-    panel.element,
-  );
+  const token = state.client?.endpoint.token;
+  if (!token) return;
+  const panel = new TerminalPanel({ url, token }, machine.id, login);
+  const title = login === "OWNER" ? `Terminal (${machine.owner.hostUser ?? machine.owner.name})` : "Terminal (root)";
+  const hash = `#terminal=${encodeURIComponent(machine.id)}${login === "OWNER" ? "&login=OWNER" : ""}`;
+  showScreen(machine, panel, title, "terminal", hash);
   panel.focus();
+}
+
+/** A screen above the machine's boot log, named in the URL so that a reload opens it again. */
+function showScreen(
+  machine: Machine,
+  panel: TerminalPanel | DesktopPanel,
+  title: string,
+  testid: string,
+  hash: string,
+): void {
+  state.terminal = { machineId: machine.id, panel };
+  history.replaceState(null, "", hash);
+  const close = h(
+    "button",
+    { class: "secondary", "data-testid": `${testid}-close`, onclick: () => closeTerminal() },
+    "Close",
+  );
+  replace(terminalBox, h("div", { class: "terminal-bar" }, h("h3", {}, title), close), panel.element);
 }
 
 function closeTerminal(): void {
