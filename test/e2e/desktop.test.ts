@@ -101,7 +101,19 @@ async function openDesktop(token: string): Promise<{ page: Page; firstFrameMs: n
     await page.goto(`${new URL("/", url)}#desktop=${encodeURIComponent(machine.machine.id)}`).then(() => page.reload());
   const clicked = Date.now();
   if (token === tokens.owner) await page.getByTestId("open-desktop").click();
-  await expect.poll(() => canvasDrawn(page), { timeout: 60_000, interval: 100 }).toBe(true);
+  // Seconds alone; minutes when the other e2e files share the two cores with the guest's Xvnc.
+  await expect
+    .poll(() => canvasDrawn(page), { timeout: 240_000, interval: 100 })
+    .toBe(true)
+    .catch(async (error: Error) => {
+      await page.screenshot({ path: join(ARTIFACTS, "desktop-no-frame.png") }).catch(() => undefined);
+      const status = await page
+        .getByTestId("desktop-status")
+        .textContent()
+        .catch((e: Error) => e.message);
+      const vnc = await inGuest("ss -tn | grep -c ':5900 ' ; uptime").catch((e: Error) => e.message);
+      throw new Error(`${error.message}\nthe page says: ${status}\nVNC connections, load: ${vnc}`);
+    });
   return { page, firstFrameMs: Date.now() - clicked };
 }
 
@@ -145,7 +157,7 @@ describe("a desktop in the page", () => {
       `desktop: click → first frame ${firstFrameMs} ms (owner), ${staff.firstFrameMs} ms (staff); ` +
         `the desktop machine uses ${memory.trim()} MiB inside of its 1024`,
     );
-  }, 720_000);
+  }, 1_200_000);
 
   it("keeps the VNC port off the LAN: only the api, over ssh, reaches it", async () => {
     const tcp = (port: number) =>

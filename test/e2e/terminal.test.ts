@@ -243,7 +243,10 @@ describe("a terminal in the page", () => {
     if (!(await succeeds("xwininfo", ["-root", "-display", display])))
       await Promise.all(["/tmp/.X48-lock", "/tmp/.X11-unix/X48"].map((f) => rm(f, { force: true })));
     const xlog = await open(join(WORK, "xvfb.log"), "a");
-    xvfb = launch("Xvfb", [display, "-nolisten", "tcp", "-screen", "0", "640x480x24"], { outputFd: xlog.fd });
+    // -noreset: each poll below is the server's last client, and a reset when it leaves drops a connection.
+    xvfb = launch("Xvfb", [display, "-noreset", "-nolisten", "tcp", "-screen", "0", "640x480x24"], {
+      outputFd: xlog.fd,
+    });
     await xlog.close();
     await expect.poll(() => succeeds("xwininfo", ["-root", "-display", display]), { timeout: 15_000 }).toBe(true);
     const home = join(WORK, "home");
