@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { checkOutputTail, type Log } from "../core/index.js";
+import { checkOutputTail, HEARTBEAT_SECONDS, type Log } from "../core/index.js";
 import type { HostConfig } from "../host/config.js";
 import type { MachineDriver } from "../host/driver.js";
 import { Host } from "../host/host.js";
@@ -152,7 +152,7 @@ export class Agent {
     afterBeat(await this.heartbeat.beat());
     await this.learnTerminalKey();
     // After every beat (not the first: start resyncs below) the machines are resynced too.
-    this.heartbeat.every(this.options.heartbeatMs ?? 10_000, async (took) => {
+    this.heartbeat.every(this.options.heartbeatMs ?? HEARTBEAT_SECONDS * 1000, async (took) => {
       afterBeat(took);
       await this.resyncLogged();
     });

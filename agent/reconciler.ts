@@ -4,6 +4,7 @@ import {
   type Log,
   type MachineEvent,
   type MachineEventSink,
+  type MachineState,
   RUNNING_STATES,
   stateChanged,
 } from "../core/index.js";
@@ -41,6 +42,8 @@ interface Known {
   retry?: NodeJS.Timeout;
   /** How many resyncs had started when it was DESTROYED or removed: a later list that leaves it out forgets it. */
   settledAt?: number;
+  /** The last state this agent reported: what it says again when the api has the machine LOST. */
+  reported?: MachineState;
 }
 
 /**
@@ -180,14 +183,17 @@ export class Reconciler {
       if (m.sshPublicKeys.length > 0 && (await this.driver.setSshKeys(id, m.sshPublicKeys)))
         this.log(`ssh keys of ${m.name} now ${m.sshPublicKeys.length}`);
       if (m.pendingCheck && m.state === "READY") this.startCheck(id, m, m.pendingCheck);
+      // The api stopped hearing from this host for a while; the kernel ran on, and its state stands.
+      if (m.state === "LOST" && known.reported) sink(stateChanged(known.reported, "its host is heard from again"));
       return;
     }
     // A provision that failed left nothing here but reported PROVISIONING (or more): its retry provisions again.
-    if (m.state === "PENDING" || (known.failures > 0 && RUNNING_STATES.includes(m.state))) {
+    const placed = RUNNING_STATES.includes(m.state) || m.state === "LOST";
+    if (m.state === "PENDING" || (known.failures > 0 && placed)) {
       if (!known.retry) await this.provision(id, m, known, sink);
       return;
     }
-    if (RUNNING_STATES.includes(m.state)) sink(stateChanged("FAILED", "lost: this host has no trace of it"));
+    if (placed) sink(stateChanged("FAILED", "lost: this host has no trace of it"));
   }
 
   /**
@@ -262,6 +268,7 @@ export class Reconciler {
     const machineId = machineGlobalId(id);
     return (event) => {
       const known = this.known.get(id);
+      if (event.kind === "MachineStateChanged" && known) known.reported = event.payload.state;
       if (event.kind === "MachineStateChanged" && known?.machine) {
         known.machine = newest(known.machine, { ...known.machine, state: event.payload.state });
         this.noteSettled(known);

@@ -2,15 +2,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type AddressInfo, connect } from "node:net";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { createYoga } from "graphql-yoga";
-import { DEFAULT_RATE_LIMIT, type Log, type RateLimit, RateLimiter } from "../core/index.js";
+import { DEFAULT_RATE_LIMIT, HOST_DOWN_SECONDS, type Log, type RateLimit, RateLimiter } from "../core/index.js";
 import type { Database } from "../db/client.js";
 import { Notifier, type SocketServerContext, type Subscriptions, serveSubscriptions } from "../live/index.js";
 import { type Context, schema } from "../schema/index.js";
 import { bootstrap } from "./bootstrap.js";
 import { connectionContexts, contextFor } from "./context.js";
-import { startLeaseKeeper } from "./leases.js";
 import { queryLimitsPlugins } from "./limits.js";
 import { createMetrics, serveOperations } from "./metrics.js";
+import { startPasses } from "./passes.js";
 import { serveDesktops } from "./screens/desktop-socket.js";
 import type { DialMachine } from "./screens/ssh.js";
 import { serveTerminals } from "./screens/terminal-socket.js";
@@ -25,8 +25,10 @@ interface AppDeps {
   maxBodyBytes?: number;
   /** Mutations per token (agents' excepted), in this process; the default is DEFAULT_RATE_LIMIT. */
   rateLimit?: RateLimit;
-  /** How often lab machines' leases are checked (warnings, ends); 0: never (a test runs passes itself). */
-  leaseIntervalMs?: number;
+  /** How often hosts' liveness and lab machines' leases are checked; 0: never (a test runs passes itself). */
+  passIntervalMs?: number;
+  /** A host silent for longer is down and its machines LOST (default HOST_DOWN_SECONDS). */
+  hostDownSeconds?: number;
   /** How the page's terminals reach a machine's sshd; the default is TCP to its LAN address. */
   dialMachine?: DialMachine;
 }
@@ -122,7 +124,7 @@ export async function buildApp(deps: AppDeps) {
   let started = false;
   let prepared = false;
   let stopped = false;
-  let stopLeases: (() => Promise<void>) | undefined;
+  let stopPasses: (() => Promise<void>) | undefined;
   /** Seeds the database on first start and starts listening for notifications; enough for yoga.fetch. */
   const prepare = async () => {
     if (prepared) return;
@@ -130,8 +132,9 @@ export async function buildApp(deps: AppDeps) {
     const tokenFile = await bootstrap(database.db, deps.stateDir);
     if (tokenFile) log(`first start: an admin token is in ${tokenFile} (mode 0600)`);
     await notifier.start();
-    const leaseIntervalMs = deps.leaseIntervalMs ?? 1000;
-    if (leaseIntervalMs > 0) stopLeases = startLeaseKeeper(database.db, leaseIntervalMs, log);
+    const passIntervalMs = deps.passIntervalMs ?? 1000;
+    const hostDownSeconds = deps.hostDownSeconds ?? HOST_DOWN_SECONDS;
+    if (passIntervalMs > 0) stopPasses = startPasses(database.db, { intervalMs: passIntervalMs, hostDownSeconds }, log);
   };
   return {
     yoga,
@@ -153,7 +156,7 @@ export async function buildApp(deps: AppDeps) {
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;
-      await stopLeases?.();
+      await stopPasses?.();
       await subscriptions?.dispose();
       await terminals.dispose();
       await desktops.dispose();

@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { Agent } from "../agent/agent.js";
 import { buildApp } from "../api/app.js";
 import { localAgentToken } from "../api/bootstrap.js";
+import { hostDownSecondsFromEnv } from "../api/passes.js";
 import { rateLimitFromEnv } from "../api/rate-limit.js";
 import { openPglite, openPostgres } from "../db/client.js";
 import { hostConfigFromEnv } from "../host/config.js";
@@ -29,6 +30,7 @@ const { values } = parseArgs({
 });
 const config = hostConfigFromEnv();
 const rateLimit = await starting(log, async () => rateLimitFromEnv());
+const hostDownSeconds = await starting(log, async () => hostDownSecondsFromEnv());
 const agentToo = !values["no-agent"];
 if (agentToo) {
   // Before the api listens: a host no machine could boot on is refused with what to do.
@@ -42,7 +44,7 @@ const url = process.env.GAOL_DATABASE_URL;
 const database = url ? await openPostgres(url) : await openPglite(join(config.stateDir, "db"));
 // The page's terminals reach machines on this host's LAN, inside its namespace when it has one.
 const dialMachine = (ip: string, port: number) => connectTo(ip, port, config.netns);
-const app = await buildApp({ database, stateDir: config.stateDir, log, rateLimit, dialMachine });
+const app = await buildApp({ database, stateDir: config.stateDir, log, rateLimit, hostDownSeconds, dialMachine });
 const endpoint = await app.start(Number(values.port), values.host);
 log(`the web page at ${new URL("/", endpoint)}`);
 log(

@@ -9,8 +9,12 @@ export const MEMORY_MIB = { min: 64, max: 16_384, default: 256 } as const;
 /** A new user's quotas. */
 export const DEFAULT_QUOTA = { maxMachines: 5, maxMemoryMiB: 4096 } as const;
 
-/** A host whose agent has not been heard from for this long gets no new machines. */
-export const HOST_LIVENESS_SECONDS = 60;
+/**
+ * A host whose agent has not been heard from for this long is down: no new machines, and its
+ * machines LOST until it is back (GAOL_HOST_DOWN_SECONDS). Agents beat every HEARTBEAT_SECONDS.
+ */
+export const HOST_DOWN_SECONDS = 15;
+export const HEARTBEAT_SECONDS = 5;
 
 /** PID 1 inside a machine: gaol's startenv (the benchmark's naive baseline is the only other). */
 export const DEFAULT_INIT = "/uml/bin/startenv";

@@ -8,6 +8,8 @@ export const MACHINE_STATES = [
   "STOPPING",
   "DESTROYED",
   "FAILED",
+  // Its host's agent has not been heard from: what runs there is not known until it is again.
+  "LOST",
 ] as const;
 export type MachineState = (typeof MACHINE_STATES)[number];
 
@@ -21,15 +23,17 @@ export type DesiredState = (typeof DESIRED_STATES)[number];
  */
 export const TRANSITIONS: Readonly<Record<MachineState, readonly MachineState[]>> = {
   PENDING: ["PROVISIONING", "STOPPING", "DESTROYED", "FAILED"],
-  PROVISIONING: ["BOOTING", "STOPPING", "DESTROYED", "FAILED"],
-  BOOTING: ["RUNNING", "READY", "STOPPING", "DESTROYED", "FAILED"],
-  RUNNING: ["READY", "STOPPING", "DESTROYED", "FAILED"],
+  PROVISIONING: ["BOOTING", "STOPPING", "DESTROYED", "FAILED", "LOST"],
+  BOOTING: ["RUNNING", "READY", "STOPPING", "DESTROYED", "FAILED", "LOST"],
+  RUNNING: ["READY", "STOPPING", "DESTROYED", "FAILED", "LOST"],
   // A reboot goes READY → STOPPING → BOOTING; a kernel that dies is FAILED.
-  READY: ["STOPPING", "DESTROYED", "FAILED", "BOOTING"],
-  STOPPING: ["BOOTING", "DESTROYED", "FAILED"],
+  READY: ["STOPPING", "DESTROYED", "FAILED", "BOOTING", "LOST"],
+  STOPPING: ["BOOTING", "DESTROYED", "FAILED", "LOST"],
   // FAILED is final for the machine's kernel, but the row is still destroyed when asked.
   FAILED: ["STOPPING", "DESTROYED"],
   DESTROYED: [],
+  // The host's agent, back, says what it found: the state the machine is really in.
+  LOST: ["PROVISIONING", "BOOTING", "RUNNING", "READY", "STOPPING", "DESTROYED", "FAILED"],
 };
 
 export function canTransition(from: MachineState, to: MachineState): boolean {
@@ -43,6 +47,8 @@ function reachableFrom(state: MachineState): Set<MachineState> {
   const reached = new Set<MachineState>([state]);
   const pending = [state];
   for (let from = pending.pop(); from !== undefined; from = pending.pop()) {
+    // LOST is the api's word, not a life the kernel goes through: no path goes on through it.
+    if (from === "LOST" && from !== state) continue;
     for (const to of TRANSITIONS[from]) {
       if (reached.has(to)) continue;
       reached.add(to);
@@ -60,12 +66,16 @@ export function canReach(from: MachineState, to: MachineState): boolean {
 /** States in which a kernel should be running on the machine's host. */
 export const RUNNING_STATES: readonly MachineState[] = ["PROVISIONING", "BOOTING", "RUNNING", "READY", "STOPPING"];
 
+/** A machine whose kernel may still run on a host that has gone silent: it is LOST until the host is back. */
+export const canBeLost = (state: MachineState): boolean => TRANSITIONS[state].includes("LOST");
+
 /**
- * The state a destroy request moves the machine to: one no host holds (PENDING) or whose kernel
- * is gone (FAILED) is destroyed at once; otherwise its agent tears it down (STOPPING).
+ * The state a destroy request moves the machine to: one no host holds (PENDING), whose kernel
+ * is gone (FAILED) or whose host is gone silent (LOST: if it comes back, its agent removes the
+ * kernel as an orphan) is destroyed at once; otherwise its agent tears it down (STOPPING).
  */
 export function stateOnDestroy(state: MachineState): MachineState {
-  return state === "PENDING" || state === "FAILED" ? "DESTROYED" : "STOPPING";
+  return state === "PENDING" || state === "FAILED" || state === "LOST" ? "DESTROYED" : "STOPPING";
 }
 
 /** Only a machine whose kernel runs can be rebooted. */

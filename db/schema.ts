@@ -82,6 +82,8 @@ export const hosts = pgTable("hosts", {
   lastHeartbeatAt: timestamp("last_heartbeat_at", { withTimezone: true }),
   /** Cordoned by an admin: its machines keep running, and no new one is placed here. */
   cordonedAt: timestamp("cordoned_at", { withTimezone: true }),
+  /** Since when its agent has been silent too long (its machines LOST); null: heard from in time. */
+  downSince: timestamp("down_since", { withTimezone: true }),
   createdAt: created(),
 });
 

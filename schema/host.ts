@@ -18,6 +18,12 @@ export const HostRef = builder.objectRef<Host>("Host").implement({
       nullable: true,
       description: "Since when no new machine is placed here (its machines keep running); null: open",
     }),
+    downSince: t.expose("downSince", {
+      type: "DateTime",
+      nullable: true,
+      description:
+        "Since when its agent has been silent for longer than the api's GAOL_HOST_DOWN_SECONDS (its machines are LOST until it is back); null: up",
+    }),
     usedMemoryMiB: t.int({ resolve: async (host, _args, ctx) => (await hostUsage(ctx.db, host.id)).memoryMiB }),
     machineCount: t.int({ resolve: async (host, _args, ctx) => (await hostUsage(ctx.db, host.id)).machines }),
   }),

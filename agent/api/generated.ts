@@ -53,6 +53,7 @@ export type MachineState =
   | 'BOOTING'
   | 'DESTROYED'
   | 'FAILED'
+  | 'LOST'
   | 'PENDING'
   | 'PROVISIONING'
   | 'READY'

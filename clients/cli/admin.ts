@@ -174,18 +174,19 @@ export async function imageSyncCommand(args: { name?: string; from?: string; eve
   }
 }
 
-/** `gaol hosts [--json]` (ADMIN): capacity and the last heartbeat of each host. */
+/** `gaol hosts [--json]` (ADMIN): whether each host is up, its capacity and its last heartbeat. */
 export async function hostsCommand(json: boolean): Promise<void> {
   const hosts = await new GaolClient(await adminEndpoint()).hosts();
   if (json) return printJson(hosts);
   printTable([
-    ["HOST", "MACHINES", "MEMORY", "HEARTBEAT", "PLACING"],
+    ["HOST", "STATUS", "MACHINES", "MEMORY", "HEARTBEAT", "PLACING"],
     ...hosts.map((h) => [
       h.name,
+      h.downSince ? `DOWN ${ago(h.downSince)}` : "up",
       `${h.machineCount}/${h.maxMachines}`,
       `${h.usedMemoryMiB}/${h.memoryMiB} MiB`,
       ago(h.lastHeartbeatAt),
-      h.cordonedAt ? `cordoned ${ago(h.cordonedAt)}` : "yes",
+      h.cordonedAt ? `cordoned ${ago(h.cordonedAt)}` : h.downSince ? "no (down)" : "yes",
     ]),
   ]);
 }

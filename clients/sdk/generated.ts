@@ -125,6 +125,7 @@ export type MachineState =
   | 'BOOTING'
   | 'DESTROYED'
   | 'FAILED'
+  | 'LOST'
   | 'PENDING'
   | 'PROVISIONING'
   | 'READY'
@@ -293,7 +294,7 @@ export type ImageEventsSubscription = { imageEvents:
 export type HostsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type HostsQuery = { hosts: Array<{ id: string, name: string, memoryMiB: number, usedMemoryMiB: number, maxMachines: number, machineCount: number, lastHeartbeatAt: string | null, cordonedAt: string | null }> };
+export type HostsQuery = { hosts: Array<{ id: string, name: string, memoryMiB: number, usedMemoryMiB: number, maxMachines: number, machineCount: number, lastHeartbeatAt: string | null, downSince: string | null, cordonedAt: string | null }> };
 
 export type CordonHostMutationVariables = Exact<{
   name: string;
@@ -1127,6 +1128,7 @@ export const HostsDocument = new TypedDocumentString(`
     maxMachines
     machineCount
     lastHeartbeatAt
+    downSince
     cordonedAt
   }
 }

@@ -1,4 +1,5 @@
-import { and, asc, count, eq, ne, sum } from "drizzle-orm";
+import { and, asc, count, eq, inArray, isNull, lt, ne, sql, sum } from "drizzle-orm";
+import { canBeLost, MACHINE_STATES } from "../../core/index.js";
 import type { Db, Tx } from "../client.js";
 import { hosts, machines } from "../schema.js";
 
@@ -33,7 +34,7 @@ export async function hostOfAgent(db: Db, agentUserId: string): Promise<Host | u
 export async function heartbeat(db: Db, hostId: string, capacity: { memoryMiB: number; maxMachines: number }) {
   const [host] = await db
     .update(hosts)
-    .set({ ...capacity, lastHeartbeatAt: new Date() })
+    .set({ ...capacity, lastHeartbeatAt: new Date(), downSince: null })
     .where(eq(hosts.id, hostId))
     .returning();
   return host as Host;
@@ -46,3 +47,32 @@ export async function hostUsage(db: Db, hostId: string) {
     .where(and(eq(machines.hostId, hostId), ne(machines.state, "DESTROYED")));
   return { machines: usage?.machines ?? 0, memoryMiB: Number(usage?.memory ?? 0) };
 }
+
+/**
+ * Hosts whose agent has been silent for more than seconds, marked down from now, each with the
+ * machines whose kernel it may still run. A host is taken once: a replica racing this one waits
+ * for the row and then finds it down already.
+ */
+export async function takeSilentHosts(tx: Tx, seconds: number) {
+  const silent = await tx
+    .update(hosts)
+    .set({ downSince: sql`now()` })
+    .where(and(isNull(hosts.downSince), lt(hosts.lastHeartbeatAt, sql`now() - make_interval(secs => ${seconds})`)))
+    .returning({ id: hosts.id, name: hosts.name, lastHeartbeatAt: hosts.lastHeartbeatAt });
+  if (silent.length === 0) return [];
+  const placed = await tx
+    .select({ id: machines.id, hostId: machines.hostId })
+    .from(machines)
+    .where(
+      and(
+        inArray(
+          machines.hostId,
+          silent.map((h) => h.id),
+        ),
+        inArray(machines.state, LOSABLE),
+      ),
+    );
+  return silent.map((host) => ({ ...host, machineIds: placed.filter((m) => m.hostId === host.id).map((m) => m.id) }));
+}
+
+const LOSABLE = MACHINE_STATES.filter(canBeLost);

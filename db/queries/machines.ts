@@ -1,5 +1,5 @@
 import { and, asc, count, desc, eq, gt, isNull, ne, sql, sum } from "drizzle-orm";
-import { HOST_LIVENESS_SECONDS, type HostLoad, isUuid } from "../../core/index.js";
+import { HOST_DOWN_SECONDS, type HostLoad, isUuid } from "../../core/index.js";
 import type { Db, Queryable, Tx } from "../client.js";
 import { hosts, machines, users } from "../schema.js";
 import { notifyMachineChanged } from "./events.js";
@@ -45,7 +45,7 @@ export async function liveMachineNamed(tx: Tx, ownerId: string, name: string): P
 }
 
 /**
- * Every live host (heard from within HOST_LIVENESS_SECONDS) with what its live machines take,
+ * Every live host (not down, and heard from within HOST_DOWN_SECONDS) with what its live machines take,
  * in a stable order; their rows are locked, so the last slot of a host goes to one machine only.
  */
 export async function lockLiveHostLoads(tx: Db): Promise<HostLoad[]> {
@@ -54,7 +54,8 @@ export async function lockLiveHostLoads(tx: Db): Promise<HostLoad[]> {
     .from(hosts)
     .where(
       and(
-        gt(hosts.lastHeartbeatAt, sql`now() - make_interval(secs => ${HOST_LIVENESS_SECONDS})`),
+        gt(hosts.lastHeartbeatAt, sql`now() - make_interval(secs => ${HOST_DOWN_SECONDS})`),
+        isNull(hosts.downSince),
         isNull(hosts.cordonedAt),
       ),
     )

@@ -49,7 +49,7 @@ async function bootFirstMachine(owner: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  api = await startTestApi("postgres", undefined, { leaseIntervalMs: 0 });
+  api = await startTestApi("postgres", undefined, { passIntervalMs: 0 });
   url = await api.app.start(0);
   home = await mkdtemp(join(tmpdir(), "gaol-cli-courses-"));
   agent = await api.login("cli-courses-host", "AGENT");

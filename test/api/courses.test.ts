@@ -60,7 +60,7 @@ async function startLab(token: string, lab = "shell", name?: string) {
 
 beforeAll(async () => {
   // Leases are driven by keepLeases with a chosen clock, not by the replica's timer.
-  api = await startTestApi("postgres", undefined, { leaseIntervalMs: 0, rateLimit: NO_RATE_LIMIT });
+  api = await startTestApi("postgres", undefined, { passIntervalMs: 0, rateLimit: NO_RATE_LIMIT });
   agent = await api.login("courses-host", "AGENT");
   admin = await api.login("courses-admin", "ADMIN");
   instructor = await api.login("prof");

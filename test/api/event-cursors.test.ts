@@ -22,7 +22,7 @@ let agent: string;
 let agentSeq = 0;
 
 beforeAll(async () => {
-  api = await startTestApi("postgres", undefined, { leaseIntervalMs: 0 });
+  api = await startTestApi("postgres", undefined, { passIntervalMs: 0 });
   url = await api.app.start(0);
   agent = await api.login("cursors-host", "AGENT");
   owner = await api.login("cursors-owner");

@@ -16,7 +16,7 @@ let admin: string;
 let user: string;
 
 beforeAll(async () => {
-  api = await startTestApi("postgres", undefined, { leaseIntervalMs: 0 });
+  api = await startTestApi("postgres", undefined, { passIntervalMs: 0 });
   url = await api.app.start(0);
   await api.login("cordon-a", "AGENT", { hostMemoryMiB: 65_536 });
   await api.login("cordon-b", "AGENT", { hostMemoryMiB: 8192 });
@@ -59,7 +59,7 @@ describe("cordoning a host", () => {
     expect(busy).toBeInstanceOf(HostCommandError);
     expect((busy as HostCommandError).message).toContain("cordon-a still has 2 machines; they keep running");
     const listed = (await gaol(["hosts"])).stdout;
-    expect(listed).toMatch(/^cordon-a\s+2\/100\s+.*cordoned \d+ s ago$/m);
+    expect(listed).toMatch(/^cordon-a\s+up\s+2\/100\s+.*cordoned \d+ s ago$/m);
     // cordon-b's one machine goes while it drains.
     const { machines } = await api.ok(user, `{ machines(live: true) { edges { node { id host { name } } } } }`);
     const onB = machines.edges.find((e: { node: { host: { name: string } } }) => e.node.host.name === "cordon-b");

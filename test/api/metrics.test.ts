@@ -8,7 +8,7 @@ let user: string;
 let agent: string;
 
 beforeAll(async () => {
-  api = await startTestApi("postgres", undefined, { leaseIntervalMs: 0 });
+  api = await startTestApi("postgres", undefined, { passIntervalMs: 0 });
   origin = new URL(await api.app.start(0)).origin;
   agent = await api.login("metrics-host", "AGENT");
   admin = await api.login("metrics-admin", "ADMIN");
@@ -77,7 +77,7 @@ describe("operations endpoints", () => {
   });
 
   it("says not ready once its database stops answering", async () => {
-    const lost = await startTestApi("pglite", undefined, { leaseIntervalMs: 0 });
+    const lost = await startTestApi("pglite", undefined, { passIntervalMs: 0 });
     const lostOrigin = new URL(await lost.app.start(0)).origin;
     try {
       expect((await fetch(`${lostOrigin}/readyz`)).status).toBe(200);

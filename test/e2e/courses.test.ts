@@ -69,7 +69,7 @@ beforeAll(async () => {
   for (let i = 0; i < CLASS_SIZE; i++) classAccounts.push(await createAccount(`gaoltcs${i}`, 1580 + i));
   ssh = await createSshClient(join(WORK, "ssh"), NS);
   // The replica's own lease keeper, ticking faster than the default so the warnings' times can be held to a second.
-  api = await startTestApi("postgres", undefined, { leaseIntervalMs: 250 });
+  api = await startTestApi("postgres", undefined, { passIntervalMs: 250 });
   url = await api.app.start(0);
   const agentToken = await api.login("course-host", "AGENT", { hostMemoryMiB: 0 });
   agent = new Agent({

@@ -42,7 +42,12 @@ export const NO_RATE_LIMIT: RateLimit = { burst: 0, perSecond: 0 };
 export async function startTestApi(
   kind: "postgres" | "pglite" = "postgres",
   existing?: Database,
-  options: { rateLimit?: RateLimit; leaseIntervalMs?: number; dialMachine?: DialMachine } = {},
+  options: {
+    rateLimit?: RateLimit;
+    passIntervalMs?: number;
+    hostDownSeconds?: number;
+    dialMachine?: DialMachine;
+  } = {},
 ): Promise<TestApi> {
   const db = existing ? { database: existing, drop: async () => undefined } : await testDatabase(kind);
   const stateDir = await mkdtemp(join(tmpdir(), "gaol-api-"));
@@ -50,7 +55,8 @@ export async function startTestApi(
     database: db.database,
     stateDir,
     rateLimit: options.rateLimit,
-    leaseIntervalMs: options.leaseIntervalMs,
+    passIntervalMs: options.passIntervalMs,
+    hostDownSeconds: options.hostDownSeconds,
     dialMachine: options.dialMachine,
   });
   await app.prepare();

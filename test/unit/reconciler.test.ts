@@ -58,6 +58,7 @@ const DECISIONS: Record<DesiredState, Record<HostHas, Record<MachineState, Outco
       STOPPING: lost,
       FAILED: untouched,
       DESTROYED: untouched,
+      LOST: lost,
     },
     supervised: {
       PENDING: untouched,
@@ -68,6 +69,7 @@ const DECISIONS: Record<DesiredState, Record<HostHas, Record<MachineState, Outco
       STOPPING: untouched,
       FAILED: untouched,
       DESTROYED: destroyed,
+      LOST: untouched,
     },
     "on disk, kernel alive": {
       PENDING: adopted,
@@ -78,6 +80,7 @@ const DECISIONS: Record<DesiredState, Record<HostHas, Record<MachineState, Outco
       STOPPING: adopted,
       FAILED: adopted,
       DESTROYED: destroyed,
+      LOST: adopted,
     },
     "on disk, kernel gone": {
       PENDING: adoptedDead,
@@ -88,6 +91,7 @@ const DECISIONS: Record<DesiredState, Record<HostHas, Record<MachineState, Outco
       STOPPING: adoptedDead,
       FAILED: adoptedDead,
       DESTROYED: destroyed,
+      LOST: adoptedDead,
     },
   },
   DESTROYED: {
@@ -100,6 +104,7 @@ const DECISIONS: Record<DesiredState, Record<HostHas, Record<MachineState, Outco
       STOPPING: markedDestroyed,
       FAILED: markedDestroyed,
       DESTROYED: untouched,
+      LOST: markedDestroyed,
     },
     supervised: {
       PENDING: destroyed,
@@ -110,6 +115,7 @@ const DECISIONS: Record<DesiredState, Record<HostHas, Record<MachineState, Outco
       STOPPING: destroyed,
       FAILED: destroyed,
       DESTROYED: destroyed,
+      LOST: destroyed,
     },
     "on disk, kernel alive": {
       PENDING: destroyed,
@@ -120,6 +126,7 @@ const DECISIONS: Record<DesiredState, Record<HostHas, Record<MachineState, Outco
       STOPPING: destroyed,
       FAILED: destroyed,
       DESTROYED: destroyed,
+      LOST: destroyed,
     },
     "on disk, kernel gone": {
       PENDING: destroyed,
@@ -130,6 +137,7 @@ const DECISIONS: Record<DesiredState, Record<HostHas, Record<MachineState, Outco
       STOPPING: destroyed,
       FAILED: destroyed,
       DESTROYED: destroyed,
+      LOST: destroyed,
     },
   },
 };
@@ -146,8 +154,8 @@ const cases = Object.entries(DECISIONS).flatMap(([desired, byHost]) =>
 );
 
 describe("the reconciler's decision for each (desired, api state, host) case", () => {
-  it("covers all 64 cases", () => {
-    expect(cases).toHaveLength(2 * 8 * 4);
+  it("covers all 72 cases", () => {
+    expect(cases).toHaveLength(2 * 9 * 4);
   });
 
   it.each(cases)("desired $desired, api $state, host has $host", async ({ desired, host, state, outcome }) => {
@@ -169,6 +177,22 @@ describe("the reconciler's decision for each (desired, api state, host) case", (
 });
 
 describe("the reconciler's details", () => {
+  it("says again what its machine is when the api had it LOST (the kernel ran on while the host was silent)", async () => {
+    const { driver, reconciler, states, reasons } = agentOn();
+    reconciler.reconcile(apiMachine("m", { state: "PENDING" }));
+    await reconciler.settle();
+    expect(states("m")).toEqual(["PROVISIONING", "BOOTING", "READY"]);
+    reconciler.reconcile(apiMachine("m", { state: "LOST" }));
+    await reconciler.settle();
+    expect(states("m")).toEqual(["PROVISIONING", "BOOTING", "READY", "READY"]);
+    expect(reasons("m").at(-1)).toBe("its host is heard from again");
+    expect(driver.mutations()).toEqual(["provision"]);
+    // Said once: the api has it READY again.
+    reconciler.reconcile(apiMachine("m", { state: "READY" }));
+    await reconciler.settle();
+    expect(states("m")).toHaveLength(4);
+  });
+
   it("writes keys added through the api into a running machine, once", async () => {
     const { driver, reconciler } = agentOn();
     driver.place("m", { supervised: true });

@@ -690,9 +690,10 @@ async function showAdmin(): Promise<void> {
       { class: "card", "data-testid": "hosts" },
       h("h2", {}, "Hosts"),
       table(
-        ["Host", "Machines", "Memory", "Heartbeat"],
+        ["Host", "Status", "Machines", "Memory", "Heartbeat"],
         hosts.map((x) => [
           x.name,
+          x.downSince ? `down since ${ago(x.downSince)}` : x.cordonedAt ? "up, cordoned" : "up",
           `${x.machineCount} / ${x.maxMachines}`,
           `${x.usedMemoryMiB} / ${x.memoryMiB} MiB`,
           ago(x.lastHeartbeatAt),
