@@ -20,6 +20,8 @@ export interface HostConfig {
   isolation: boolean;
   /** Machines reach the LAN but not each other (GAOL_PORT_ISOLATION=on). */
   portIsolation: boolean;
+  /** Jailed kernels run guest processes under seccomp instead of ptrace (GAOL_UML_SECCOMP=on; 6.16+ kernels). */
+  umlSeccomp: boolean;
 }
 
 export const DEFAULT_BRIDGE = "gaol0";
@@ -34,6 +36,7 @@ export function hostConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HostCon
     kernel: env.GAOL_KERNEL ?? defaultKernel(root),
     isolation: env.GAOL_ISOLATION !== "off",
     portIsolation: env.GAOL_PORT_ISOLATION === "on",
+    umlSeccomp: env.GAOL_UML_SECCOMP === "on",
   };
 }
 

@@ -18,7 +18,7 @@ import { type SyncImageOptions, syncImage } from "./image/sync.js";
 import { allVersions, imageNames, newestVersion, versionOf } from "./image/versions.js";
 import { MachineCgroup } from "./jail/cgroup.js";
 import { kernelLpj } from "./kernel/calibrate.js";
-import { kernelDoesDhcp } from "./kernel/features.js";
+import { kernelFeatures } from "./kernel/features.js";
 import { type CheckKey, checkKey, runCheckScript } from "./machine/check.js";
 import { createAndLaunch, launchKernel, replaceRootDisk, writeAuthorizedKeys } from "./machine/provision.js";
 import { type MachineRecord, readRecord } from "./machine/record.js";
@@ -111,7 +111,7 @@ export class Host implements MachineDriver<MachineHandle> {
   warmUp(): void {
     // Measured before the first machine needs them, so its boot does not wait (see kernelLpj).
     void kernelLpj(this.config.kernel);
-    void kernelDoesDhcp(this.config.kernel);
+    void kernelFeatures(this.config.kernel);
   }
 
   /** Validates, makes every resource (undone on failure), boots, and returns at once; READY comes later. */

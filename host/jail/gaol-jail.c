@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -198,6 +199,9 @@ int main(int argc, char **argv) {
     struct rlimit lim = {rlimits[r].value, rlimits[r].value};
     if (setrlimit(rlimits[r].resource, &lim)) die("setrlimit", NULL);
   }
+  // UML turns address randomization off and, since 6.x, re-execs itself through /proc/self/exe,
+  // which the jail has no /proc for: off already, it runs on without the second exec.
+  if (personality(PER_LINUX | ADDR_NO_RANDOMIZE) < 0) die("personality", NULL);
   // Only stdin, stdout and stderr reach the kernel.
   if (syscall(SYS_close_range, 3U, ~0U, 0U)) die("close_range", NULL);
   envs[n_envs] = NULL;

@@ -1,20 +1,32 @@
 import { run } from "../exec/run.js";
 
-const cache = new Map<string, Promise<boolean>>();
+/** What a UML kernel binary can do, from the config it carries (`--showconfig`). */
+export interface KernelFeatures {
+  /** It takes its address from DHCP itself (`ip=…:dhcp`, CONFIG_IP_PNP_DHCP): gaol's kernel does, Debian's does not (there `ip=` would reach init as a variable). */
+  dhcp: boolean;
+  /** How it reaches the owner's tap: legacy tuntap (up to 6.15), or vector (the only one since 6.16). */
+  tapTransport: "tuntap" | "vector";
+}
 
-/**
- * Whether the kernel takes its address from DHCP itself (`ip=…:dhcp`, CONFIG_IP_PNP_DHCP):
- * gaol's kernel does, Debian's does not (there `ip=` would reach init as a variable).
- * Read once per kernel from the config UML carries (`--showconfig`).
- */
-export function kernelDoesDhcp(kernel: string): Promise<boolean> {
+const cache = new Map<string, Promise<KernelFeatures>>();
+
+/** Read once per kernel path. */
+export function kernelFeatures(kernel: string): Promise<KernelFeatures> {
   let answer = cache.get(kernel);
   if (!answer) {
     answer = run(kernel, ["--showconfig"], { timeoutMs: 10_000 }).then(
-      ({ stdout }) => /^CONFIG_IP_PNP_DHCP=y$/m.test(stdout),
-      () => false,
+      ({ stdout }) => featuresOf(stdout),
+      () => featuresOf(""),
     );
     cache.set(kernel, answer);
   }
   return answer;
+}
+
+export function featuresOf(config: string): KernelFeatures {
+  const has = (option: string) => new RegExp(`^CONFIG_${option}=y$`, "m").test(config);
+  return {
+    dhcp: has("IP_PNP_DHCP"),
+    tapTransport: has("UML_NET_TUNTAP") || !has("UML_NET_VECTOR") ? "tuntap" : "vector",
+  };
 }

@@ -9,7 +9,7 @@ import { jailArgs, kernelLibraries, pathInJail } from "../jail/args.js";
 import { jailerPath } from "../jail/build.js";
 import { MachineCgroup } from "../jail/cgroup.js";
 import { kernelLpj } from "../kernel/calibrate.js";
-import { kernelDoesDhcp } from "../kernel/features.js";
+import { kernelFeatures } from "../kernel/features.js";
 import { generateHostKey } from "../keys/hostkeys.js";
 import { macFromId, tapNameFromId } from "../network/identity.js";
 import { guardTap, unguardTap } from "../network/port-security.js";
@@ -108,6 +108,8 @@ export async function createAndLaunch(
     reverter.add("cgroup", () => cgroup.remove());
     record.jailer = jailerPath(config.root);
     record.portSecurity = true;
+    // A guest that takes over its kernel in seccomp mode issues host calls: as its owner, in the jail.
+    record.seccomp = config.umlSeccomp;
   }
 
   const launched = await launchKernel(record, dir);
@@ -142,6 +144,7 @@ export async function launchKernel(record: MachineRecord, dir: string): Promise<
     record.bootConsoleOffset = (await consoleFile.stat()).size;
     const { owner } = record;
     const inside = (path: string) => (record.jailer ? pathInJail(record, path) : path);
+    const features = await kernelFeatures(record.kernel);
     const args = kernelArgs({
       umid: record.umid,
       umlDir: inside(record.umlDir),
@@ -155,7 +158,9 @@ export async function launchKernel(record: MachineRecord, dir: string): Promise<
       init: record.init,
       lpj: await kernelLpj(record.kernel),
       // The naive baseline's init must find eth0 as a plain Debian boot would.
-      kernelDhcp: (record.init ?? DEFAULT_INIT) === DEFAULT_INIT && (await kernelDoesDhcp(record.kernel)),
+      kernelDhcp: (record.init ?? DEFAULT_INIT) === DEFAULT_INIT && features.dhcp,
+      tapTransport: features.tapTransport,
+      seccomp: record.seccomp === true && record.jailer !== undefined,
     });
     const launched = record.jailer
       ? launch(record.jailer, [...(await jailFor(record, dir)), "--", record.kernel, ...args], {

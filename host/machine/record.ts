@@ -26,6 +26,8 @@ export interface MachineRecord {
   kernel: string;
   /** The jailer the kernel starts under, with the machine's cgroup; absent: not isolated. */
   jailer?: string;
+  /** The kernel runs guest processes under seccomp instead of ptrace (`seccomp=on`); only ever jailed. */
+  seccomp?: boolean;
   /** Its tap passes only its own MAC and its proven address (host/network/port-security.ts). */
   portSecurity?: boolean;
   /** The address its tap passes: the lease its kernel got before any guest code ran. */

@@ -15,8 +15,7 @@ export const HOST_PACKAGES = [
   // Port security on the machines' taps (the bridge family).
   "nftables",
   "patch",
-  // gaol's own kernel is built from Debian's source package.
-  "linux-source-6.1",
+  // gaol's own kernel is built from a Debian source package (downloaded with apt-get download).
   "bc",
   "bison",
   "flex",

@@ -16,6 +16,10 @@ interface BootSpec {
   lpj?: number;
   /** The kernel leases eth0's address by DHCP before init (gaol's kernel with gaol's startenv). */
   kernelDhcp?: boolean;
+  /** How the kernel opens the tap (the guest sees eth0 either way: 7.3's patches/0005). */
+  tapTransport?: "tuntap" | "vector";
+  /** Guest processes under seccomp, not ptrace (Linux 6.16 and later). */
+  seccomp?: boolean;
 }
 
 /** Kernel arguments; the `KEY=value` words the kernel does not know become init's environment. */
@@ -27,10 +31,13 @@ export function kernelArgs(spec: BootSpec): string[] {
     `ubd0=${spec.ubd}`,
     "root=/dev/ubda",
     "rw",
-    `eth0=tuntap,${spec.tap},${spec.mac}`,
+    spec.tapTransport === "vector"
+      ? `vec0:transport=tap,ifname=${spec.tap},mac=${spec.mac}`
+      : `eth0=tuntap,${spec.tap},${spec.mac}`,
     "con0=fd:0,fd:1",
     "con=null",
     "quiet",
+    ...(spec.seccomp ? ["seccomp=on"] : []),
     ...(spec.lpj ? [`lpj=${spec.lpj}`] : []),
     // client:server:gateway:netmask:hostname:device:autoconf — the name goes to the DHCP server too.
     ...(spec.kernelDhcp ? [`ip=::::${spec.hostname}:eth0:dhcp`] : []),

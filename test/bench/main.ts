@@ -1,5 +1,5 @@
 // `npm run bench`: numbers, never pass/fail. Real Postgres, real UML on LANs of its own.
-// BENCH=api,boot,burst,events,density,baselines,isolation,image picks sections (default: all).
+// BENCH=api,boot,burst,events,density,baselines,isolation,image,work picks sections (default: all).
 import { mkdir, rm } from "node:fs/promises";
 import { hostConfigFromEnv } from "../../host/config.js";
 import { ensureHost } from "../../host/setup/index.js";
@@ -11,9 +11,10 @@ import { benchImage } from "./image.js";
 import { benchIsolation } from "./isolation.js";
 import { Results } from "./results.js";
 import { benchThroughApi } from "./through-api.js";
+import { benchWorkInside } from "./work-inside.js";
 
 const WORK = "/var/lib/gaol-test/bench";
-const ALL = ["api", "boot", "burst", "events", "density", "baselines", "isolation", "image"];
+const ALL = ["api", "boot", "burst", "events", "density", "baselines", "isolation", "image", "work"];
 const sections = new Set((process.env.BENCH ?? ALL.join(",")).split(",").map((s) => s.trim()));
 const results = new Results();
 
@@ -33,6 +34,7 @@ try {
   if (sections.has("baselines")) await benchBaselines(WORK, results);
   if (sections.has("isolation")) await benchIsolation(WORK, results);
   if (sections.has("image")) await benchImage(WORK, results);
+  if (sections.has("work")) await benchWorkInside(WORK, results);
 } finally {
   await stopPostgres();
   await rm(WORK, { recursive: true, force: true });

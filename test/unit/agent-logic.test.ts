@@ -6,6 +6,7 @@ import { HostCommandError } from "../../host/exec/error.js";
 import { commandLine, run } from "../../host/exec/run.js";
 import { parseAptSources, pickDebianMirror } from "../../host/image/mirror.js";
 import { checkConfig } from "../../host/kernel/build.js";
+import { featuresOf } from "../../host/kernel/features.js";
 import { describeKey, generateHostKey } from "../../host/keys/hostkeys.js";
 import { macFromId, tapNameFromId } from "../../host/network/identity.js";
 import { parsePasswdLine } from "../../host/owner/account.js";
@@ -207,6 +208,22 @@ describe("accounts and kernel arguments", () => {
     expect(args).toContain("UML_UID=1501");
     expect(args).toContain("init=/uml/bin/startenv");
     expect(args).toContain("eth0=tuntap,gt1,02:00:00:00:00:01");
+    const spec = { umid: "m-1", umlDir: "/u", memoryMiB: 256, ubd: "/d", tap: "gt1", mac: "02:00:00:00:00:01" };
+    const owner = { name: "ann", uid: 1501, gid: 1501, home: "/home/ann" };
+    const vector = kernelArgs({ ...spec, hostname: "m", owner, guestConfigDir: "/g", tapTransport: "vector" });
+    expect(vector).toContain("vec0:transport=tap,ifname=gt1,mac=02:00:00:00:00:01");
+    expect(vector.filter((a) => a.startsWith("eth0="))).toEqual([]);
+  });
+
+  it("reads a kernel's DHCP and tap transport from its config", () => {
+    expect(featuresOf("CONFIG_UML_NET_TUNTAP=y\nCONFIG_UML_NET_VECTOR=y\nCONFIG_IP_PNP_DHCP=y\n")).toEqual({
+      dhcp: true,
+      tapTransport: "tuntap",
+    });
+    expect(featuresOf("CONFIG_UML_NET_VECTOR=y\n# CONFIG_IP_PNP_DHCP is not set\n")).toEqual({
+      dhcp: false,
+      tapTransport: "vector",
+    });
   });
 
   it("notices a kernel config line olddefconfig dropped", async () => {

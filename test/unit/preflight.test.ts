@@ -109,6 +109,7 @@ describe("all of it at start", () => {
       bridge: "gaol-t-nobr0",
       isolation: false,
       portIsolation: false,
+      umlSeccomp: false,
     };
     const problems = await hostProblems(config, { tun: join(work, "tun") });
     expect(problems.map((p) => p.split(/[ =:]/)[0])).toEqual([
