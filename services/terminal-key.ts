@@ -1,6 +1,6 @@
 import ssh2 from "ssh2";
 import type { Db } from "../db/client.js";
-import { type ServiceKey, serviceKey, storeServiceKey } from "../db/queries/service-keys.js";
+import { replaceServiceKey, type ServiceKey, serviceKey, storeServiceKey } from "../db/queries/service-keys.js";
 
 const NAME = "terminal";
 
@@ -20,7 +20,20 @@ export function terminalKey(db: Db): Promise<ServiceKey> {
 
 async function loadOrMake(db: Db): Promise<ServiceKey> {
   const stored = await serviceKey(db, NAME);
-  if (stored) return stored;
-  const made = ssh2.utils.generateKeyPairSync("ed25519", { comment: "gaol-terminal" });
-  return storeServiceKey(db, { name: NAME, privateKey: made.private, publicKey: made.public.trim() });
+  if (stored && parses(stored)) return stored;
+  const key = { name: NAME, ...wellFormedKeyPair() };
+  // One a buggy generator stored before cannot log in anywhere: it is replaced, not kept.
+  return stored ? replaceServiceKey(db, key) : storeServiceKey(db, key);
+}
+
+const parses = (key: { privateKey: string; publicKey: string }) =>
+  !(ssh2.utils.parseKey(key.privateKey) instanceof Error) && !(ssh2.utils.parseKey(key.publicKey) instanceof Error);
+
+/** ssh2 1.17 drops a leading zero byte of about 1 in 256 ed25519 keys it makes (ssh2#1513): such a key is made again. */
+export function wellFormedKeyPair(): { privateKey: string; publicKey: string } {
+  for (;;) {
+    const made = ssh2.utils.generateKeyPairSync("ed25519", { comment: "gaol-terminal" });
+    const pair = { privateKey: made.private, publicKey: made.public.trim() };
+    if (parses(pair)) return pair;
+  }
 }

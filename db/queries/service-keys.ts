@@ -17,3 +17,16 @@ export async function storeServiceKey(
   await db.insert(serviceKeys).values(key).onConflictDoNothing();
   return (await serviceKey(db, key.name)) as ServiceKey;
 }
+
+/** Overwrites the key stored under name (one that cannot be used). */
+export async function replaceServiceKey(
+  db: Db,
+  key: Pick<ServiceKey, "name" | "privateKey" | "publicKey">,
+): Promise<ServiceKey> {
+  const [stored] = await db
+    .update(serviceKeys)
+    .set({ privateKey: key.privateKey, publicKey: key.publicKey })
+    .where(eq(serviceKeys.name, key.name))
+    .returning();
+  return stored as ServiceKey;
+}

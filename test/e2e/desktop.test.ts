@@ -96,6 +96,8 @@ async function openDesktop(token: string): Promise<{ page: Page; firstFrameMs: n
   await page.goto(new URL("/", url).toString());
   await page.getByTestId("token").fill(token);
   await page.getByTestId("sign-in").click();
+  // Signed in (the token kept for the tab) before a reload, or the reload asks for it again.
+  await expect.poll(() => page.getByTestId("viewer").textContent(), { timeout: 30_000 }).toMatch(/\(/);
   if (token === tokens.owner) await page.getByTestId(`machine-${machine.machine.name}`).click();
   else
     await page.goto(`${new URL("/", url)}#desktop=${encodeURIComponent(machine.machine.id)}`).then(() => page.reload());
@@ -169,6 +171,46 @@ describe("a desktop in the page", () => {
     expect(listening.every((a) => a === "127.0.0.1:5900" || a === "[::1]:5900")).toBe(true);
   }, 60_000);
 
-  // Open: keys typed in the page reach Xvnc (seen in the bridge) but XFCE's windows got only the first.
-  it.todo("takes the owner's keys and clicks into XFCE's windows, and none of a watcher's");
+  it("takes the owner's clicks and keys into XFCE's windows, and none of a watcher's", async () => {
+    // A terminal window at a known place on the 1280×800 desktop; a click into it gives it the keyboard.
+    await inGuest(
+      "su -l gaoltdsk -c 'DISPLAY=:0 setsid xfce4-terminal --disable-server --title=gaol-type --geometry=60x8+300+200 >/dev/null 2>&1 &'",
+    );
+    await expect
+      .poll(() => inGuest("pgrep -u gaoltdsk -f gaol-type >/dev/null && echo up").catch(() => ""), { timeout: 60_000 })
+      .toMatch(/up/);
+    const { page } = await openDesktop(tokens.owner as string);
+    await expect.poll(() => page.getByTestId("desktop-status").textContent(), { timeout: 30_000 }).toBe("connected");
+    await page.waitForTimeout(5000);
+    const canvas = page.locator("[data-testid=desktop] canvas").first();
+    const box = await canvas.boundingBox();
+    if (!box) throw new Error("noVNC drew no canvas");
+    // Page coordinates of a point inside the window: the page scales the remote screen to fit.
+    const at = { x: box.x + ((300 + 120) * box.width) / 1280, y: box.y + ((200 + 60) * box.height) / 800 };
+    await page.mouse.click(at.x, at.y);
+    await page.waitForTimeout(1000);
+    await page.keyboard.type("echo typed-$((6*7)) > /tmp/typed", { delay: 60 });
+    await page.keyboard.press("Enter");
+    await expect
+      .poll(() => inGuest("cat /tmp/typed 2>/dev/null").catch(() => ""), { timeout: 60_000, interval: 1000 })
+      .toBe("typed-42")
+      .catch(async (error: Error) => {
+        await page.screenshot({ path: join(ARTIFACTS, "desktop-typing.png") }).catch(() => undefined);
+        const seen = await inGuest("DISPLAY=:0 xprop -root _NET_ACTIVE_WINDOW; pgrep -a -u gaoltdsk firefox").catch(
+          (e: Error) => e.message,
+        );
+        throw new Error(`${error.message}\nthe desktop (test-artifacts/desktop-typing.png): ${seen}`);
+      });
+    await page.screenshot({ path: join(ARTIFACTS, "desktop-typed.png") });
+
+    // The same from a watcher's page: noVNC sends nothing in view-only, and the api would drop it anyway.
+    const staff = await openDesktop(tokens.prof as string);
+    await staff.page.mouse.click(at.x, at.y);
+    await staff.page.keyboard.type("echo watcher > /tmp/watched", { delay: 60 });
+    await staff.page.keyboard.press("Enter");
+    await staff.page.waitForTimeout(5000);
+    expect(await inGuest("test -e /tmp/watched && echo typed || echo untouched")).toBe("untouched");
+    await page.close();
+    await staff.page.close();
+  }, 900_000);
 });

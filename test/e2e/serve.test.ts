@@ -185,7 +185,7 @@ describe("gaol serve", () => {
     const [block] = JSON.parse((await run(gaol, ["ssh-config", "cli-2", "--json"], as)).stdout);
     expect(block).toMatchObject({ host: "gaol-cli-2", hostName: machine.ipAddress, user: "root" });
     expect((await run(gaol, ["hosts"], { netns: NS, env })).stdout).toMatch(
-      /^HOST\s+MACHINES\s+MEMORY\s+HEARTBEAT\s+PLACING\n\S+\s+1\/.*\byes$/m,
+      /^HOST\s+STATUS\s+MACHINES\s+MEMORY\s+HEARTBEAT\s+PLACING\n\S+\s+up\s+1\/.*\byes$/m,
     );
 
     // A host key that is not the machine's is refused, never trusted on first use.

@@ -2,7 +2,6 @@ import { chmod, copyFile, mkdir, open, readFile, rm, writeFile } from "node:fs/p
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
-import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { connectSsh } from "../../api/screens/ssh.js";
@@ -14,7 +13,7 @@ import { type Launched, launch, run, succeeds } from "../../host/exec/run.js";
 import { connectTo } from "../../host/ready/probe.js";
 import { ensureHost } from "../../host/setup/index.js";
 import { killProcessGroup } from "../../host/uml/process.js";
-import { terminalKey } from "../../services/terminal-key.js";
+import { terminalKey, wellFormedKeyPair } from "../../services/terminal-key.js";
 import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
 import type { TestApi } from "../helpers/api.js";
 import { type ServedAptRepo, serveAptRepo } from "../helpers/apt-repo.js";
@@ -230,8 +229,7 @@ describe("a terminal in the page", () => {
     const target = { ip: machine.ip, port: machine.port, hostKeys: machine.hostKeys };
     const right = await connectSsh(dial, target, privateKey);
     right.end();
-    const other = ssh2.utils.generateKeyPairSync("ed25519");
-    const wrong = [{ type: "ssh-ed25519", fingerprintSha256: "", publicKey: other.public }];
+    const wrong = [{ type: "ssh-ed25519", fingerprintSha256: "", publicKey: wellFormedKeyPair().publicKey }];
     await expect(connectSsh(dial, { ...target, hostKeys: wrong }, privateKey)).rejects.toThrow();
     await expect(connectSsh(dial, { ...target, hostKeys: [] }, privateKey)).rejects.toThrow(/no verified host key/);
   }, 60_000);

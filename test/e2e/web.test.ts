@@ -156,7 +156,7 @@ describe("the web page", () => {
     await page.getByTestId("token").fill(await api.login("web-admin", "ADMIN"));
     await page.getByTestId("sign-in").click();
     await expect.poll(() => page.getByTestId("viewer").textContent()).toBe("web-admin (admin)");
-    await expect.poll(() => page.getByTestId("hosts").textContent()).toMatch(/web-host\s*0 \/ 4/);
+    await expect.poll(() => page.getByTestId("hosts").textContent()).toMatch(/web-host\s*up\s*0 \/ 4/);
     expect(await page.getByTestId("images").textContent()).toMatch(/^Images.*debian/);
     await page.screenshot({ path: join(ARTIFACTS, "web-admin.png"), fullPage: true });
   });
