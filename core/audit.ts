@@ -17,6 +17,7 @@ export const AUDIT_ACTIONS = [
   "LAB_CREATE",
   "LAB_CHECK_RUN",
   "MACHINE_EXTEND",
+  "MACHINE_SCREEN_SHARE",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -10,15 +10,17 @@ export type TerminalLogin = (typeof TERMINAL_LOGINS)[number];
 
 /**
  * The owner types; their course's staff watch (they help, but their keystrokes would be the
- * student's, in the student's home); nobody else, admins included, gets a screen at all.
+ * student's, in the student's home) unless the owner shares the screen with them; nobody else,
+ * admins included, gets a screen at all.
  */
 export function screenAccess(
   viewer: { userId: string; staffCourses?: ReadonlySet<string> } | undefined,
-  machine: { ownerId: string; courseId?: string | null },
+  machine: { ownerId: string; courseId?: string | null; screenSharedAt?: Date | null },
 ): ScreenAccess {
   if (!viewer) return "NONE";
   if (machine.ownerId === viewer.userId) return "CONTROL";
-  if (machine.courseId != null && viewer.staffCourses?.has(machine.courseId)) return "VIEW";
+  if (machine.courseId != null && viewer.staffCourses?.has(machine.courseId))
+    return machine.screenSharedAt ? "CONTROL" : "VIEW";
   return "NONE";
 }
 

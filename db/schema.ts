@@ -306,6 +306,8 @@ export const machines = pgTable(
     ipAddress: text("ip_address"),
     macAddress: text("mac_address"),
     sshHostKeys: jsonb("ssh_host_keys").$type<SshHostKey[]>().notNull().default([]),
+    /** Since when the owner lets their course's staff type in the terminal and desktop too; null: staff watch. */
+    screenSharedAt: timestamp("screen_shared_at", { withTimezone: true }),
     /** While READY: the host's health probes' verdict (MachineUnresponsive, MachineResponsive), since when, and why. */
     health: machineHealthEnum("health").notNull().default("HEALTHY"),
     healthSince: timestamp("health_since", { withTimezone: true }),

@@ -35,6 +35,7 @@ import {
   ownerUsage,
   requestReboot,
   requestReset,
+  setScreenShared,
   setSshPublicKeys,
 } from "../db/queries/machines.js";
 import type { User } from "../db/queries/users.js";
@@ -171,5 +172,16 @@ export async function addSshKeys(db: Db, actor: Actor, id: string, keys: string[
     if (machine.desiredState === "DESTROYED" || machine.state === "DESTROYED")
       throw new InvalidStateError(machine.state, "add ssh keys to");
     return setSshPublicKeys(tx, id, [...new Set([...machine.sshPublicKeys, ...added])]);
+  });
+}
+
+/**
+ * The owner lets their course's staff type in the machine's terminal and desktop (shared), or
+ * only watch again; sockets opened after it get the new access. Audited.
+ */
+export async function shareScreen(db: Db, actor: Actor, id: string, shared: boolean, mayAct: MayAct): Promise<Machine> {
+  return audited(db, { actor, action: "MACHINE_SCREEN_SHARE", target: { id } }, async (tx, target) => {
+    await lockOwnMachine(tx, id, mayAct, target);
+    return setScreenShared(tx, id, shared);
   });
 }

@@ -32,6 +32,7 @@ import {
   ResetMachineDocument,
   RevokeTokenDocument,
   RunLabCheckDocument,
+  ShareMachineScreenDocument,
   type SshHostKeyFieldsFragment,
   StartLabDocument,
   SyncImageDocument,
@@ -96,6 +97,12 @@ export class GaolClient {
   async destroy(id: string): Promise<Machine> {
     const { destroyMachine } = await request(this.endpoint, DestroyMachineDocument, { id });
     return payloadOf(destroyMachine, "DestroyMachinePayload").machine;
+  }
+
+  /** The owner lets their course's staff type in the machine's terminal and desktop (false: watch only). */
+  async shareScreen(id: string, shared: boolean): Promise<Machine> {
+    const { shareMachineScreen } = await request(this.endpoint, ShareMachineScreenDocument, { id, shared });
+    return payloadOf(shareMachineScreen, "ShareMachineScreenPayload").machine;
   }
 
   /** Keys that may log in as root and the owner, added without a reboot. */

@@ -22,6 +22,7 @@ export type AuditAction =
   | 'MACHINE_PROVISION'
   | 'MACHINE_REBOOT'
   | 'MACHINE_RESET'
+  | 'MACHINE_SCREEN_SHARE'
   | 'MACHINE_SSH_KEYS_ADD'
   | 'TOKEN_CREATE'
   | 'TOKEN_REVOKE';
@@ -152,7 +153,7 @@ export type Role =
 
 /** What the viewer may do in the machine's terminal and desktop in the page */
 export type ScreenAccess =
-  /** Type and click: the owner */
+  /** Type and click: the owner, and the course's staff while the owner shares the screen */
   | 'CONTROL'
   /** Nothing */
   | 'NONE'
@@ -170,7 +171,7 @@ export type SyncImageInput = {
 
 export type SshHostKeyFieldsFragment = { type: string, fingerprintSha256: string, publicKey: string };
 
-export type MachineFieldsFragment = { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null };
+export type MachineFieldsFragment = { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, screenShared: boolean, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null };
 
 type MachineEventFields_BootStageReached_Fragment = { __typename: 'BootStageReached', stage: string, uptimeSeconds: number | null, cursor: string, at: string };
 
@@ -228,14 +229,14 @@ export type MachinesQueryVariables = Exact<{
 }>;
 
 
-export type MachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type MachinesQuery = { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, screenShared: boolean, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type MachineQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type MachineQuery = { machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } | null };
+export type MachineQuery = { machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, screenShared: boolean, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } | null };
 
 export type MachineLogQueryVariables = Exact<{
   id: string | number;
@@ -318,7 +319,7 @@ export type ProvisionMachineMutation = { provisionMachine:
     | { __typename: 'NameTakenError', message: string }
     | { __typename: 'NoCapacityError', message: string }
     | { __typename: 'NoHostAccountError', message: string }
-    | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'ProvisionMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, screenShared: boolean, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
     | { __typename: 'QuotaExceededError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
     | { __typename: 'ValidationError', message: string, fields: Array<{ field: string, message: string }> }
@@ -330,7 +331,7 @@ export type DestroyMachineMutationVariables = Exact<{
 
 
 export type DestroyMachineMutation = { destroyMachine:
-    | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'DestroyMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, screenShared: boolean, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
    };
@@ -344,7 +345,7 @@ export type RebootMachineMutation = { rebootMachine:
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
-    | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'RebootMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, screenShared: boolean, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
    };
 
 export type ResetMachineMutationVariables = Exact<{
@@ -356,7 +357,7 @@ export type ResetMachineMutation = { resetMachine:
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
-    | { __typename: 'ResetMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'ResetMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, screenShared: boolean, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
    };
 
 export type AddMachineSshKeysMutationVariables = Exact<{
@@ -366,7 +367,7 @@ export type AddMachineSshKeysMutationVariables = Exact<{
 
 
 export type AddMachineSshKeysMutation = { addMachineSshKeys:
-    | { __typename: 'AddMachineSshKeysPayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'AddMachineSshKeysPayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, screenShared: boolean, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
@@ -440,7 +441,7 @@ export type MachineEventsSubscription = { machineEvents:
 export type MachineChangesSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } };
+export type MachineChangesSubscription = { machines: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, screenShared: boolean, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } };
 
 export type LabFieldsFragment = { name: string, imageVersion: number | null, memoryMiB: number, timeLimitSeconds: number, maxExtensionSeconds: number, warnAtSeconds: Array<number>, machinesPerStudent: number, opensAt: string | null, prestartSeconds: number, idleLimitSeconds: number | null, checkScript: string | null, image: { name: string } };
 
@@ -466,7 +467,7 @@ export type CourseMachinesQueryVariables = Exact<{
 }>;
 
 
-export type CourseMachinesQuery = { course: { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
+export type CourseMachinesQuery = { course: { machines: { edges: Array<{ node: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, screenShared: boolean, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
 
 export type CreateCourseMutationVariables = Exact<{
   input: CreateCourseInput;
@@ -551,7 +552,7 @@ export type StartLabMutation = { startLab:
     | { __typename: 'NotFoundError', message: string }
     | { __typename: 'QuotaExceededError', message: string }
     | { __typename: 'RateLimitedError', message: string, retryAfterSeconds: number }
-    | { __typename: 'StartLabPayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'StartLabPayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, screenShared: boolean, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
     | { __typename: 'ValidationError', message: string }
    };
 
@@ -562,7 +563,7 @@ export type ExtendMachineMutationVariables = Exact<{
 
 
 export type ExtendMachineMutation = { extendMachine:
-    | { __typename: 'ExtendMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+    | { __typename: 'ExtendMachinePayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, screenShared: boolean, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
     | { __typename: 'ExtensionRefusedError', message: string, maxExtensionSeconds: number, extensionLeftSeconds: number }
     | { __typename: 'InvalidStateError', message: string }
     | { __typename: 'NotFoundError', message: string }
@@ -591,6 +592,18 @@ export type LabCheckQueryVariables = Exact<{
 
 
 export type LabCheckQuery = { labCheck: { id: string, requestedBy: string, createdAt: string, done: boolean, results: Array<{ owner: string, machineName: string, state: LabCheckState, exitCode: number | null, output: string | null, finishedAt: string | null }> } | null };
+
+export type ShareMachineScreenMutationVariables = Exact<{
+  id: string | number;
+  shared: boolean;
+}>;
+
+
+export type ShareMachineScreenMutation = { shareMachineScreen:
+    | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'RateLimitedError', message: string }
+    | { __typename: 'ShareMachineScreenPayload', machine: { id: string, name: string, state: MachineState, stateReason: string | null, desiredState: DesiredState, ipAddress: string | null, macAddress: string | null, memoryMiB: number, createdAt: string, readyAt: string | null, imageVersion: number | null, expiresAt: string | null, extensionLeftSeconds: number | null, lastActivityAt: string | null, lastActivityKind: ActivityKind | null, screenAccess: ScreenAccess, screenShared: boolean, limits: { memoryMiB: number, processes: number, cpuWeight: number, cpuPercent: number | null }, health: { status: MachineHealthStatus, since: string, reason: string | null } | null, image: { name: string }, owner: { name: string, hostUser: string | null }, host: { name: string } | null, sshHostKeys: Array<{ type: string, fingerprintSha256: string, publicKey: string }>, lab: { name: string, course: { name: string } } | null } }
+   };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -659,6 +672,7 @@ export const MachineFieldsFragmentDoc = new TypedDocumentString(`
   lastActivityAt
   lastActivityKind
   screenAccess
+  screenShared
   lab {
     name
     course {
@@ -894,6 +908,7 @@ fragment MachineFields on Machine {
   lastActivityAt
   lastActivityKind
   screenAccess
+  screenShared
   lab {
     name
     course {
@@ -953,6 +968,7 @@ fragment MachineFields on Machine {
   lastActivityAt
   lastActivityKind
   screenAccess
+  screenShared
   lab {
     name
     course {
@@ -1219,6 +1235,7 @@ fragment MachineFields on Machine {
   lastActivityAt
   lastActivityKind
   screenAccess
+  screenShared
   lab {
     name
     course {
@@ -1289,6 +1306,7 @@ fragment MachineFields on Machine {
   lastActivityAt
   lastActivityKind
   screenAccess
+  screenShared
   lab {
     name
     course {
@@ -1359,6 +1377,7 @@ fragment MachineFields on Machine {
   lastActivityAt
   lastActivityKind
   screenAccess
+  screenShared
   lab {
     name
     course {
@@ -1429,6 +1448,7 @@ fragment MachineFields on Machine {
   lastActivityAt
   lastActivityKind
   screenAccess
+  screenShared
   lab {
     name
     course {
@@ -1505,6 +1525,7 @@ fragment MachineFields on Machine {
   lastActivityAt
   lastActivityKind
   screenAccess
+  screenShared
   lab {
     name
     course {
@@ -1749,6 +1770,7 @@ fragment MachineFields on Machine {
   lastActivityAt
   lastActivityKind
   screenAccess
+  screenShared
   lab {
     name
     course {
@@ -1893,6 +1915,7 @@ fragment MachineFields on Machine {
   lastActivityAt
   lastActivityKind
   screenAccess
+  screenShared
   lab {
     name
     course {
@@ -2097,6 +2120,7 @@ fragment MachineFields on Machine {
   lastActivityAt
   lastActivityKind
   screenAccess
+  screenShared
   lab {
     name
     course {
@@ -2168,6 +2192,7 @@ fragment MachineFields on Machine {
   lastActivityAt
   lastActivityKind
   screenAccess
+  screenShared
   lab {
     name
     course {
@@ -2223,3 +2248,71 @@ export const LabCheckDocument = new TypedDocumentString(`
     finishedAt
   }
 }`) as unknown as TypedDocumentString<LabCheckQuery, LabCheckQueryVariables>;
+export const ShareMachineScreenDocument = new TypedDocumentString(`
+    mutation ShareMachineScreen($id: ID!, $shared: Boolean!) {
+  shareMachineScreen(id: $id, shared: $shared) {
+    __typename
+    ... on Error {
+      message
+    }
+    ... on ShareMachineScreenPayload {
+      machine {
+        ...MachineFields
+      }
+    }
+  }
+}
+    fragment SshHostKeyFields on SshHostKey {
+  type
+  fingerprintSha256
+  publicKey
+}
+fragment MachineFields on Machine {
+  id
+  name
+  state
+  stateReason
+  desiredState
+  ipAddress
+  macAddress
+  memoryMiB
+  limits {
+    memoryMiB
+    processes
+    cpuWeight
+    cpuPercent
+  }
+  createdAt
+  readyAt
+  health {
+    status
+    since
+    reason
+  }
+  imageVersion
+  image {
+    name
+  }
+  owner {
+    name
+    hostUser
+  }
+  host {
+    name
+  }
+  sshHostKeys {
+    ...SshHostKeyFields
+  }
+  expiresAt
+  extensionLeftSeconds
+  lastActivityAt
+  lastActivityKind
+  screenAccess
+  screenShared
+  lab {
+    name
+    course {
+      name
+    }
+  }
+}`) as unknown as TypedDocumentString<ShareMachineScreenMutation, ShareMachineScreenMutationVariables>;

@@ -120,6 +120,17 @@ export async function setSshPublicKeys(tx: Tx, id: string, keys: string[]): Prom
   return updated as Machine;
 }
 
+/** Lets the course's staff type in the machine's screens (or only watch again). */
+export async function setScreenShared(tx: Tx, id: string, shared: boolean): Promise<Machine> {
+  const [updated] = await tx
+    .update(machines)
+    .set({ screenSharedAt: shared ? new Date() : null })
+    .where(eq(machines.id, id))
+    .returning();
+  await notifyMachineChanged(tx, id);
+  return updated as Machine;
+}
+
 /** A page of machines, by owner, host or course (or all), newest first. */
 export async function listMachines(
   db: Queryable,

@@ -195,6 +195,23 @@ describe("a terminal in the page", () => {
     for (const t of [mine, staff]) t.socket.close();
   }, 120_000);
 
+  it("lets staff type in the owner's shell while the owner shares it, and only then", async () => {
+    await client("owner").shareScreen(machine.machine.id, true);
+    const mine = terminal(tokens.owner as string, machine.machine.id);
+    await expect.poll(mine.access, { timeout: 30_000 }).toBe("CONTROL");
+    mine.socket.send("\x03");
+    const helper = terminal(tokens.prof as string, machine.machine.id);
+    await expect.poll(helper.access, { timeout: 30_000 }).toBe("CONTROL");
+    // The same shell: what the teacher types, the student sees.
+    helper.socket.send("echo helped-$((4*5))\n");
+    await mine.waitFor(/helped-20/);
+    helper.socket.close();
+    await client("owner").shareScreen(machine.machine.id, false);
+    const watcher = terminal(tokens.prof as string, machine.machine.id);
+    await expect.poll(watcher.access, { timeout: 30_000 }).toBe("VIEW");
+    for (const t of [mine, watcher]) t.socket.close();
+  }, 120_000);
+
   it("echoes a keystroke: its round trip through the api and sshd, p50 of 20", async () => {
     const mine = terminal(tokens.owner as string, machine.machine.id);
     await expect.poll(mine.access, { timeout: 30_000 }).toBe("CONTROL");

@@ -452,7 +452,27 @@ function terminalButtons(m: Machine): HTMLElement {
       { class: "secondary", "data-testid": "open-desktop", onclick: () => void openDesktopPanel(m) },
       m.screenAccess === "CONTROL" ? "Desktop" : "Watch desktop",
     ),
+    // A lab machine's owner may let the course's staff type too, to show something or fix it.
+    ...(m.lab && m.owner.name === state.viewer?.name
+      ? [
+          h(
+            "button",
+            { class: "secondary", "data-testid": "share-screen", onclick: () => void share(m, !m.screenShared) },
+            m.screenShared ? "Staff may type: stop" : "Let staff type",
+          ),
+        ]
+      : []),
   );
+}
+
+async function share(machine: Machine, shared: boolean): Promise<void> {
+  try {
+    const changed = await state.client?.shareScreen(machine.id, shared);
+    if (changed) state.machines.set(changed.id, changed);
+    renderDetail();
+  } catch (error) {
+    createError.textContent = message(error);
+  }
 }
 
 function select(id: string): void {

@@ -1,0 +1,1 @@
+ALTER TABLE "machines" ADD COLUMN "screen_shared_at" timestamp with time zone;
