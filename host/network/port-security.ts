@@ -73,11 +73,14 @@ export function ensurePortSecurity(netns?: string): Promise<unknown> {
 /** The tap's frames are checked from now on; only its own MAC passes (no address yet). */
 export async function guardTap(tap: string, mac: string, netns?: string): Promise<void> {
   check(tap, mac);
+  const add = [`add element bridge ${TABLE} taps { ${tap} }`, `add element bridge ${TABLE} macs { ${tap} . ${mac} }`];
   await ensurePortSecurity(netns);
-  await nft(
-    [`add element bridge ${TABLE} taps { ${tap} }`, `add element bridge ${TABLE} macs { ${tap} . ${mac} }`].join("\n"),
-    netns,
-  );
+  // The table can vanish under a running agent (its namespace remade, the ruleset flushed): make it again once.
+  await nft(add.join("\n"), netns).catch(async () => {
+    ensured.delete(netns ?? "");
+    await ensurePortSecurity(netns);
+    await nft(add.join("\n"), netns);
+  });
 }
 
 /** The machine's proven address passes from its tap; the one it had before does not. */

@@ -189,4 +189,12 @@ describe("port security against guest root", () => {
     expect(stdout).not.toContain(b.handle.record.tap);
     expect(stdout).toContain(a.handle.record.tap);
   });
+
+  it("makes the table again for a new machine when it vanished under the host", async () => {
+    await run("nft", ["delete", "table", "bridge", "gaol"], { netns: NS });
+    const d = await boot("t-port-d");
+    const { stdout } = await run("nft", ["list", "table", "bridge", "gaol"], { netns: NS });
+    expect(stdout).toContain(d.handle.record.tap);
+    expect(stdout).toContain("udp sport 67 counter");
+  });
 });
