@@ -7,6 +7,7 @@ import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
+import { Listener } from "./listener.js";
 import * as schema from "./schema.js";
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -16,6 +17,8 @@ export interface Database {
   db: Db;
   /** Calls onPayload for every NOTIFY on channel; resolves once listening. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /** Calls fn each time listening resumes after a lost connection: what was notified meanwhile is lost. */
+  onListenResumed(fn: () => void): () => void;
   close(): Promise<void>;
   kind: "postgres" | "pglite";
 }
@@ -27,14 +30,16 @@ export async function openPostgres(url: string): Promise<Database> {
   const sql = postgres(url, { max: 10, onnotice: () => undefined });
   const db = drizzlePostgres(sql, { schema });
   await migratePostgres(db, { migrationsFolder });
+  const listener = new Listener(url);
   return {
     kind: "postgres",
     db: db as unknown as Db,
-    async listen(channel, onPayload) {
-      const { unlisten } = await sql.listen(channel, onPayload);
-      return unlisten;
+    listen: (channel, onPayload) => listener.listen(channel, onPayload),
+    onListenResumed: (fn) => listener.onResumed(fn),
+    close: async () => {
+      await listener.end();
+      await sql.end({ timeout: 5 });
     },
-    close: () => sql.end({ timeout: 5 }),
   };
 }
 
@@ -54,6 +59,8 @@ export async function openPglite(dataDir?: string): Promise<Database> {
     async listen(channel, onPayload) {
       return client.listen(channel, onPayload);
     },
+    // In this process: nothing to lose.
+    onListenResumed: () => () => undefined,
     close: () => client.close(),
   };
 }

@@ -84,6 +84,15 @@ export class Notifier {
         for (const watch of this.imageWatches.get(imageId) ?? []) watch.notify();
       }),
     );
+    // Notifications sent while the connection was down are lost: every watched stream reads what it missed.
+    const stopCatchingUp = this.database.onListenResumed(() => {
+      for (const [machineId, tail] of this.tails) {
+        if (tail.from !== undefined) this.read(machineId, tail);
+        else for (const watch of tail.watches) watch.notify();
+      }
+      for (const watches of this.imageWatches.values()) for (const watch of watches) watch.notify();
+    });
+    this.unlisten.push(async () => stopCatchingUp());
   }
 
   /** Reads what is new once, then wakes every watcher of the machine. */
@@ -91,6 +100,11 @@ export class Notifier {
     if (tail.from === undefined) tail.from = seq - 1;
     // This process stored (and delivered) that batch itself: nothing to read.
     if (seq <= (lastOf(tail) as number)) return;
+    this.read(machineId, tail);
+  }
+
+  /** Reads the machine's events after the tail's last, again while more are notified meanwhile. */
+  private read(machineId: string, tail: MachineTail): void {
     if (tail.fetching) {
       tail.again = true;
       return;

@@ -20,29 +20,58 @@ async function asPostgres(file: string, args: string[]) {
   return run(file, args, { asUser: { uid, gid: Number(gid) }, timeoutMs: 120_000 });
 }
 
+/** A Postgres server in a directory of its own on a loopback port: made, started, stopped (a crash too). */
+export class PostgresServer {
+  constructor(
+    readonly dir: string,
+    readonly port: number,
+  ) {}
+
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
+  }
+
+  async create(): Promise<void> {
+    await this.stop("immediate");
+    await rm(this.dir, { recursive: true, force: true });
+    await mkdir(this.dir, { recursive: true });
+    const { stdout } = await run("id", ["-u", "postgres"]);
+    await chown(this.dir, Number(stdout), Number(stdout));
+    await asPostgres(`${BIN}/initdb`, ["-D", `${this.dir}/data`, "-A", "trust", "-U", "postgres", "--no-sync"]);
+    await this.start();
+  }
+
+  async start(): Promise<void> {
+    await asPostgres(`${BIN}/pg_ctl`, [
+      "-D",
+      `${this.dir}/data`,
+      "-l",
+      `${this.dir}/server.log`,
+      "-w",
+      "-o",
+      `-c listen_addresses=127.0.0.1 -p ${this.port} -k ${this.dir} -c fsync=off -c max_connections=300`,
+      "start",
+    ]);
+  }
+
+  /** `immediate` is a crash: no checkpoint, every backend gone at once, recovery on the next start. */
+  async stop(mode: "fast" | "immediate" = "fast"): Promise<void> {
+    if (!existsSync(`${this.dir}/data`)) return;
+    await asPostgres(`${BIN}/pg_ctl`, ["-D", `${this.dir}/data`, "-m", mode, "stop"]).catch(() => undefined);
+  }
+
+  async remove(): Promise<void> {
+    await this.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+const server = new PostgresServer(DIR, TEST_POSTGRES.port);
+
 export async function setup(): Promise<void> {
-  const data = `${DIR}/data`;
-  await asPostgres(`${BIN}/pg_ctl`, ["-D", data, "-m", "immediate", "stop"]).catch(() => undefined);
-  await rm(DIR, { recursive: true, force: true });
-  await mkdir(DIR, { recursive: true });
-  const { stdout } = await run("id", ["-u", "postgres"]);
-  await chown(DIR, Number(stdout), Number(stdout));
-  await asPostgres(`${BIN}/initdb`, ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]);
-  await asPostgres(`${BIN}/pg_ctl`, [
-    "-D",
-    data,
-    "-l",
-    `${DIR}/server.log`,
-    "-w",
-    "-o",
-    `-c listen_addresses=${TEST_POSTGRES.host} -p ${TEST_POSTGRES.port} -k ${DIR} -c fsync=off -c max_connections=300`,
-    "start",
-  ]);
+  await server.create();
 }
 
 export async function teardown(): Promise<void> {
-  if (existsSync(`${DIR}/data`)) {
-    await asPostgres(`${BIN}/pg_ctl`, ["-D", `${DIR}/data`, "-m", "fast", "stop"]).catch(() => undefined);
-  }
-  await rm(DIR, { recursive: true, force: true });
+  await server.remove();
 }
