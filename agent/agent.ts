@@ -18,11 +18,12 @@ import {
 } from "./api/generated.js";
 import { localId, machineGlobalId } from "./api/ids.js";
 import { ConsoleOffsets } from "./console-offsets.js";
-import { HealthChecks, healthIntervalMsFromEnv } from "./health.js";
+import { HealthChecks } from "./health.js";
 import { type Capacity, Heartbeat } from "./heartbeat.js";
 import { ImageSyncs } from "./image-syncs.js";
 import { type ApiMachine, Reconciler } from "./reconciler.js";
 import { EventReporter } from "./report.js";
+import { bootTimeoutMsFromEnv, healthIntervalMsFromEnv } from "./settings.js";
 
 export interface AgentOptions {
   api: string;
@@ -63,7 +64,8 @@ export class Agent {
 
   constructor(private readonly options: AgentOptions) {
     this.log = options.log ?? (() => undefined);
-    this.driver = options.driver ?? new Host(options.config, { bootTimeoutMs: options.bootTimeoutMs ?? 120_000 });
+    this.driver =
+      options.driver ?? new Host(options.config, { bootTimeoutMs: options.bootTimeoutMs ?? bootTimeoutMsFromEnv() });
     this.client = new ApiClient(options.api, options.token);
     const dir = join(options.config.stateDir, "agent");
     this.reporter = new EventReporter(

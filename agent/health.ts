@@ -1,4 +1,4 @@
-import { HEALTH_CHECKS, HostConfigError, type MachineEvent, machineEvent } from "../core/index.js";
+import { HEALTH_CHECKS, type MachineEvent, machineEvent } from "../core/index.js";
 import type { HealthProbe } from "../host/driver.js";
 
 export interface HealthChecksOptions {
@@ -145,15 +145,4 @@ export class HealthChecks {
     );
     this.options.log?.(`${id} is unresponsive: ${result.reason} (${watched.failures} probes in a row)`);
   }
-}
-
-/** GAOL_HEALTH_INTERVAL_SECONDS in ms: unset, the default; 0 probes nothing; anything else is refused at start. */
-export function healthIntervalMsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.GAOL_HEALTH_INTERVAL_SECONDS;
-  if (raw === undefined || raw.trim() === "") return HEALTH_CHECKS.intervalSeconds * 1000;
-  const seconds = Number(raw);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  throw new HostConfigError([
-    `GAOL_HEALTH_INTERVAL_SECONDS=${raw} is not a number of seconds: set it to one (0 turns health probes off) or unset it for ${HEALTH_CHECKS.intervalSeconds}`,
-  ]);
 }

@@ -13,6 +13,19 @@ import type { AgentMachineFragment } from "./api/generated.js";
 import { localId, machineGlobalId } from "./api/ids.js";
 import { KeyedQueue } from "./keyed-queue.js";
 
+/** States of a boot not yet proved: a machine half made in one of them is made again, not failed. */
+const BEFORE_READY: readonly MachineState[] = ["PENDING", "PROVISIONING", "BOOTING", "RUNNING"];
+
+/** A sink that says BOOTING before the first thing it passes on. */
+function bootingFirst(sink: MachineEventSink): MachineEventSink {
+  let said = false;
+  return (event) => {
+    if (!said) sink(stateChanged("BOOTING"));
+    said = true;
+    sink(event);
+  };
+}
+
 /** A machine as the api places it on this host: what the reconciler converges. */
 export type ApiMachine = AgentMachineFragment;
 
@@ -168,8 +181,16 @@ export class Reconciler {
       return;
     }
     if (local && !this.driver.isSupervised(id)) {
-      const adopted = await this.driver.adopt(id, sink, this.options.savedOffset?.(id));
+      // Its kernel started before the last agent died and said so: what it says now follows a BOOTING.
+      const from = known.reported ?? m.state;
+      const adopted = await this.driver.adopt(
+        id,
+        from === "PROVISIONING" ? bootingFirst(sink) : sink,
+        this.options.savedOffset?.(id),
+      );
       if (adopted) this.log(`re-adopted ${m.name} (${m.id})`);
+      // Half made when the last agent died (adopt removed what it had): made again from the start.
+      else if (BEFORE_READY.includes(from)) await this.provision(id, m, known, sink);
       else sink(stateChanged("FAILED", "its kernel stopped while no agent was watching"));
       return;
     }
@@ -189,7 +210,8 @@ export class Reconciler {
     }
     // A provision that failed left nothing here but reported PROVISIONING (or more): its retry provisions again.
     const placed = RUNNING_STATES.includes(m.state) || m.state === "LOST";
-    if (m.state === "PENDING" || (known.failures > 0 && placed)) {
+    // PROVISIONING with nothing here: its agent died before making anything, or its reverter undid it.
+    if (m.state === "PENDING" || m.state === "PROVISIONING" || (known.failures > 0 && placed)) {
       if (!known.retry) await this.provision(id, m, known, sink);
       return;
     }

@@ -24,8 +24,9 @@ export type DesiredState = (typeof DESIRED_STATES)[number];
 export const TRANSITIONS: Readonly<Record<MachineState, readonly MachineState[]>> = {
   PENDING: ["PROVISIONING", "STOPPING", "DESTROYED", "FAILED"],
   PROVISIONING: ["BOOTING", "STOPPING", "DESTROYED", "FAILED", "LOST"],
-  BOOTING: ["RUNNING", "READY", "STOPPING", "DESTROYED", "FAILED", "LOST"],
-  RUNNING: ["READY", "STOPPING", "DESTROYED", "FAILED", "LOST"],
+  // Back to PROVISIONING: a boot half made when its agent died is made again from the start.
+  BOOTING: ["PROVISIONING", "RUNNING", "READY", "STOPPING", "DESTROYED", "FAILED", "LOST"],
+  RUNNING: ["PROVISIONING", "READY", "STOPPING", "DESTROYED", "FAILED", "LOST"],
   // A reboot goes READY → STOPPING → BOOTING; a kernel that dies is FAILED.
   READY: ["STOPPING", "DESTROYED", "FAILED", "BOOTING", "LOST"],
   STOPPING: ["BOOTING", "DESTROYED", "FAILED", "LOST"],

@@ -23,8 +23,9 @@ import { type CheckKey, checkKey, runCheckScript } from "./machine/check.js";
 import { createAndLaunch, launchKernel, replaceRootDisk, writeAuthorizedKeys } from "./machine/provision.js";
 import { type MachineRecord, readRecord } from "./machine/record.js";
 import { type ReadyInfo, Supervisor } from "./machine/supervise.js";
-import { stopKernel, teardown } from "./machine/teardown.js";
+import { stopKernel, sweep, teardown } from "./machine/teardown.js";
 import { guardTap } from "./network/port-security.js";
+import { rejoinBridge } from "./network/rejoin.js";
 import { tapBytes } from "./network/tap.js";
 import { lookupAccount } from "./owner/account.js";
 import { hostKeyProblem } from "./ready/probe.js";
@@ -149,7 +150,11 @@ export class Host implements MachineDriver<MachineHandle> {
     return this.exclusive(id, async () => {
       const dir = paths.machine(this.config, id);
       const record = await readRecord(dir);
-      if (!record || this.supervisors.has(id)) return undefined;
+      if (this.supervisors.has(id)) return undefined;
+      if (!record) {
+        await sweep(this.config, id);
+        return undefined;
+      }
       if (record.pid === undefined || !(await isKernelOf(record.pid, record.umid))) {
         await teardown(record, dir);
         return undefined;
@@ -179,7 +184,14 @@ export class Host implements MachineDriver<MachineHandle> {
     return this.exclusive(id, async () => {
       const dir = paths.machine(this.config, id);
       const record = await readRecord(dir);
-      if (!record) return true;
+      if (!record) {
+        // Half made by an agent that died: nothing ran, but a tap or a disk may be there.
+        if (existsSync(dir)) {
+          await sweep(this.config, id);
+          sink(stateChanged("DESTROYED"));
+        }
+        return true;
+      }
       sink(stateChanged("STOPPING"));
       const supervisor = this.supervisors.get(id);
       this.supervisors.delete(id);
@@ -223,8 +235,8 @@ export class Host implements MachineDriver<MachineHandle> {
   }
 
   /**
-   * One health probe: the same host-key proof as READY, at the address where this boot was
-   * proved. Undefined while the boot has no proof yet (or no kernel is watched). Takes no lock:
+   * One health probe: its tap back on its bridge if that was made again, then the same
+   * host-key proof as READY, at the address where this boot was proved. Undefined while the boot has no proof yet (or no kernel is watched). Takes no lock:
    * it changes nothing, and a destroy or reboot must not wait for a probe's timeout.
    */
   async probe(id: string): Promise<HealthProbe | undefined> {
@@ -232,6 +244,10 @@ export class Host implements MachineDriver<MachineHandle> {
     const [hostKey] = supervisor?.record.hostKeys ?? [];
     const at = supervisor?.proven;
     if (!supervisor || !at || !hostKey) return undefined;
+    const offBridge = await rejoinBridge(supervisor.record, this.config.portIsolation).catch(
+      (error: Error) => `its tap could not be put back on its bridge: ${error.message}`,
+    );
+    if (offBridge) return { healthy: false, reason: offBridge };
     const problem = await hostKeyProblem(at.ip, at.port, hostKey, { netns: supervisor.record.netns });
     return problem === undefined ? { healthy: true } : { healthy: false, reason: problem };
   }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { DEFAULT_INIT, machineLimits, memoryFileMiB, type validateSpec } from "../../core/index.js";
 import { type HostConfig, paths } from "../config.js";
 import { type Launched, launch } from "../exec/run.js";
+import { failpoint } from "../failpoints.js";
 import { type ImageVersion, versionOf } from "../image/versions.js";
 import { jailArgs, kernelLibraries, pathInJail } from "../jail/args.js";
 import { jailerPath } from "../jail/build.js";
@@ -60,6 +61,7 @@ export async function createAndLaunch(
     join(umlDir, "root"),
   );
   reverter.add("root disk", () => Promise.all(disk.files.map((f) => rm(f, { force: true }))).then(() => undefined));
+  await failpoint("after-root-disk");
 
   const tap = tapNameFromId(spec.id);
   const mac = macFromId(spec.id);
@@ -72,6 +74,7 @@ export async function createAndLaunch(
     isolated: config.portIsolation,
   });
   reverter.add("tap", () => deleteTap(tap, config.netns));
+  await failpoint("after-tap");
   if (config.isolation) {
     // Guarded before the kernel can send its first frame.
     await guardTap(tap, mac, config.netns);
@@ -114,6 +117,7 @@ export async function createAndLaunch(
 
   const launched = await launchKernel(record, dir);
   reverter.add("kernel", () => killProcessGroup(launched.pid));
+  await failpoint("after-kernel-start");
   return { record, exited: launched.exited };
 }
 

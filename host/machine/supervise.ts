@@ -3,6 +3,7 @@ import type { SshHostKey } from "../../core/index.js";
 import { type MachineEvent, type MachineEventSink, machineEvent, stateChanged } from "../../core/index.js";
 import { ConsoleFollower } from "../console/follow.js";
 import { parseConsoleLine } from "../console/parse.js";
+import { failpoint } from "../failpoints.js";
 import { watchLimits } from "../jail/limit-watch.js";
 import { allowAddress } from "../network/port-security.js";
 import { waitForHostKey } from "../ready/probe.js";
@@ -177,6 +178,7 @@ export class Supervisor {
     if (!allowed) return;
     allowed
       .then(() => waitForHostKey(ip, 22, hostKey, { netns: this.record.netns, signal: probe.signal }))
+      .then(() => failpoint("before-ready"))
       .then(
         () => {
           if (this.done || probe.signal.aborted) return;

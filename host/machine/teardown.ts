@@ -1,5 +1,9 @@
 import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { type HostConfig, paths } from "../config.js";
+import { failpoint } from "../failpoints.js";
 import { MachineCgroup } from "../jail/cgroup.js";
+import { macFromId, tapNameFromId } from "../network/identity.js";
 import { unguardTap } from "../network/port-security.js";
 import { deleteTap } from "../network/tap.js";
 import { mconsole, mconsoleSocket } from "../uml/mconsole.js";
@@ -32,6 +36,7 @@ export async function teardown(record: MachineRecord, dir: string, options: Tear
     exitedByItself = await stopKernel(record, options);
     await deleteTap(record.tap, record.netns);
   }
+  await failpoint("during-destroy");
   // Whatever left the kernel's process group is still in its cgroup.
   if (record.jailer) await (await MachineCgroup.of(record.id)).remove();
   if (record.portSecurity) await unguardTap(record.tap, record.mac, record.allowedAddress, record.netns);
@@ -40,6 +45,21 @@ export async function teardown(record: MachineRecord, dir: string, options: Tear
     rm(dir, { recursive: true, force: true }),
   ]);
   return exitedByItself;
+}
+
+/**
+ * Removes what a machine whose agent died before its record was written may have left, by the
+ * names its id gives them (tap, port security, cgroup and what is in it, root disk, directory).
+ */
+export async function sweep(config: HostConfig, id: string): Promise<void> {
+  const tap = tapNameFromId(id);
+  await deleteTap(tap, config.netns);
+  if (config.isolation) {
+    await (await MachineCgroup.of(id)).remove();
+    await unguardTap(tap, macFromId(id), undefined, config.netns);
+  }
+  await rm(join(paths.gaols(config), `${id}.img`), { force: true });
+  await rm(paths.machine(config, id), { recursive: true, force: true });
 }
 
 /** Stops the kernel and every process of its group; says whether it exited by itself in time. */

@@ -72,11 +72,16 @@ async function dnsmasqPid(dir: string): Promise<number | undefined> {
   return comm.trim() === "dnsmasq" ? pid : undefined;
 }
 
-/** Stops the DHCP server and removes the namespace (or, without one, the bridge). */
-export async function removeIsolatedLan(lan: IsolatedLan): Promise<void> {
+/** Stops the LAN's DHCP server (ensureIsolatedLan starts it again). */
+export async function stopDhcpServer(lan: Pick<IsolatedLan, "dir">): Promise<void> {
   const pid = await dnsmasqPid(lan.dir);
   if (pid) process.kill(pid, "SIGKILL");
   await rm(join(lan.dir, "dnsmasq.pid"), { force: true });
+}
+
+/** Stops the DHCP server and removes the namespace (or, without one, the bridge). */
+export async function removeIsolatedLan(lan: IsolatedLan): Promise<void> {
+  await stopDhcpServer(lan);
   if (lan.netns) await run("ip", ["netns", "del", lan.netns]).catch(() => undefined);
   else await run("ip", ["link", "del", "dev", lan.bridge]).catch(() => undefined);
 }

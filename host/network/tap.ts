@@ -11,22 +11,43 @@ interface TapOptions {
   isolated?: boolean;
 }
 
-/** A persistent tap the owner may open, attached to the bridge and up. */
-export async function createTap({ name, uid, gid, bridge, netns, isolated }: TapOptions): Promise<void> {
-  // One ip process for both steps; names and numbers only (validated upstream), one command per line.
-  const batch = [
-    `tuntap add dev ${name} mode tap user ${uid} group ${gid}`,
+/** The lines of an `ip -batch` that put a tap on its bridge, up (isolated, under port isolation). */
+function attachLines(name: string, bridge: string, isolated?: boolean): string[] {
+  // Names only (validated upstream, checked again here), one command per line.
+  if (![name, bridge].every((word) => /^[A-Za-z0-9_.-]{1,15}$/.test(word)))
+    throw new Error(`bad tap request ${JSON.stringify({ name, bridge })}`);
+  return [
     `link set dev ${name} master ${bridge} up`,
     ...(isolated ? [`link set dev ${name} type bridge_slave isolated on`] : []),
-  ].join("\n");
-  if (![name, bridge].every((word) => /^[A-Za-z0-9_.-]{1,15}$/.test(word)) || ![uid, gid].every(Number.isInteger))
-    throw new Error(`bad tap request ${JSON.stringify({ name, bridge, uid, gid })}`);
+  ];
+}
+
+/** A persistent tap the owner may open, attached to the bridge and up. */
+export async function createTap({ name, uid, gid, bridge, netns, isolated }: TapOptions): Promise<void> {
+  const attach = attachLines(name, bridge, isolated);
+  if (![uid, gid].every(Number.isInteger)) throw new Error(`bad tap request ${JSON.stringify({ name, uid, gid })}`);
   try {
-    await run("ip", ["-batch", "-"], { netns, input: batch, timeoutMs: 10_000 });
+    await run("ip", ["-batch", "-"], {
+      netns,
+      input: [`tuntap add dev ${name} mode tap user ${uid} group ${gid}`, ...attach].join("\n"),
+      timeoutMs: 10_000,
+    });
   } catch (error) {
     await deleteTap(name, netns);
     throw error;
   }
+}
+
+/** The bridge a tap is on now: undefined when none (deleting a bridge leaves its taps on none). */
+export async function tapBridge(name: string, netns?: string): Promise<string | undefined> {
+  const { stdout } = await run("ip", ["-j", "link", "show", "dev", name], { netns, timeoutMs: 10_000 });
+  const [link] = JSON.parse(stdout) as Array<{ master?: string }>;
+  return link?.master;
+}
+
+/** Puts a tap back on its bridge (one deleted and made again under a running machine). */
+export async function reattachTap(name: string, bridge: string, netns?: string, isolated?: boolean): Promise<void> {
+  await run("ip", ["-batch", "-"], { netns, input: attachLines(name, bridge, isolated).join("\n"), timeoutMs: 10_000 });
 }
 
 /** Removes the tap, attached to a kernel or not (one netlink delete); a tap that is already gone is not an error. */

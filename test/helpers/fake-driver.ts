@@ -1,4 +1,5 @@
 import {
+  type MachineEvent,
   type MachineEventSink,
   MachineExistsError,
   type MachineSpec,
@@ -68,6 +69,11 @@ export class FakeDriver implements MachineDriver<{ id: string }> {
     });
     this.holds.set(step, [...(this.holds.get(step) ?? []), held]);
     return release;
+  }
+
+  /** What a supervised machine's kernel says, as its supervisor would pass it on. */
+  say(id: string, event: MachineEvent): void {
+    this.supervised.get(id)?.(event);
   }
 
   /** Puts a machine on disk as a previous agent left it, or supervised (its events then go nowhere). */

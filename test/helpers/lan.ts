@@ -1,5 +1,11 @@
 import { run, succeeds } from "../../host/exec/run.js";
-import { DHCP_RANGE, ensureIsolatedLan, type IsolatedLan, removeIsolatedLan } from "../../host/network/lan.js";
+import {
+  DHCP_RANGE,
+  ensureIsolatedLan,
+  type IsolatedLan,
+  removeIsolatedLan,
+  stopDhcpServer,
+} from "../../host/network/lan.js";
 
 /**
  * A LAN of the test's own: namespace `<name>` with bridge br0 at .1 and
@@ -13,6 +19,10 @@ export interface TestLan {
   prefix: string;
   gateway: string;
   peerIp: string;
+  /** The fault "the LAN's DHCP server gone": dnsmasq killed. */
+  stopDhcp(): Promise<void>;
+  /** Makes again what of the LAN is gone (its bridge, with the peer on it; its DHCP server). */
+  repair(): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -50,6 +60,13 @@ export async function createTestLan(
     prefix: lan.prefix,
     gateway: `${lan.prefix}.1`,
     peerIp: `${lan.prefix}.2`,
+    stopDhcp: () => stopDhcpServer(lan),
+    async repair() {
+      // A bridge deleted under dnsmasq leaves it listening on nothing: it starts again with the bridge.
+      if (!(await succeeds("ip", ["link", "show", "dev", "br0"], { netns: name }))) await stopDhcpServer(lan);
+      await ensureIsolatedLan(lan);
+      await run("ip", ["link", "set", "veth-peer", "master", "br0", "up"], { netns: name });
+    },
     destroy,
   };
 }

@@ -1,14 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { localId } from "../../agent/api/ids.js";
-import { HealthChecks, healthIntervalMsFromEnv } from "../../agent/health.js";
+import { HealthChecks } from "../../agent/health.js";
 import { Reconciler } from "../../agent/reconciler.js";
-import {
-  changesOf,
-  HostConfigError,
-  type MachineEvent,
-  type MachineFacts,
-  type MachineState,
-} from "../../core/index.js";
+import { changesOf, type MachineEvent, type MachineFacts, type MachineState } from "../../core/index.js";
 import type { HealthProbe } from "../../host/driver.js";
 import { apiMachine } from "../helpers/api-machine.js";
 import { FakeDriver } from "../helpers/fake-driver.js";
@@ -269,19 +263,5 @@ describe("when the probes run", () => {
     off.start();
     await vi.advanceTimersByTimeAsync(100 * INTERVAL);
     expect(starts.size).toBe(0);
-  });
-});
-
-describe("GAOL_HEALTH_INTERVAL_SECONDS", () => {
-  it("defaults to 30 s, takes seconds, and refuses what is not a number with what to do", () => {
-    expect(healthIntervalMsFromEnv({})).toBe(30_000);
-    expect(healthIntervalMsFromEnv({ GAOL_HEALTH_INTERVAL_SECONDS: "2.5" })).toBe(2500);
-    expect(healthIntervalMsFromEnv({ GAOL_HEALTH_INTERVAL_SECONDS: "0" })).toBe(0);
-    for (const bad of ["30s", "-1", "never"]) {
-      expect(() => healthIntervalMsFromEnv({ GAOL_HEALTH_INTERVAL_SECONDS: bad })).toThrow(HostConfigError);
-    }
-    expect(() => healthIntervalMsFromEnv({ GAOL_HEALTH_INTERVAL_SECONDS: "30s" })).toThrow(
-      "GAOL_HEALTH_INTERVAL_SECONDS=30s is not a number of seconds: set it to one (0 turns health probes off) or unset it for 30",
-    );
   });
 });

@@ -6,6 +6,7 @@ import {
   type DesiredState,
   type MachineEvent,
   type MachineState,
+  stateChanged,
   UnknownOwnerError,
   ValidationError,
 } from "../../core/index.js";
@@ -43,6 +44,8 @@ const lost: Outcome = { calls: [], states: ["FAILED"] };
 const untouched: Outcome = { calls: [], states: [] };
 const adopted: Outcome = { calls: ["adopt"], states: [] };
 const adoptedDead: Outcome = { calls: ["adopt"], states: ["FAILED"] };
+// Half made when the last agent died: adopt cleans up, and it is made again from the start.
+const remade: Outcome = { calls: ["adopt", "provision"], states: ["PROVISIONING", "BOOTING", "READY"] };
 const destroyed: Outcome = { calls: ["destroy", "collectImages"], states: ["STOPPING", "DESTROYED"] };
 const markedDestroyed: Outcome = { calls: [], states: ["DESTROYED"] };
 
@@ -51,7 +54,8 @@ const DECISIONS: Record<DesiredState, Record<HostHas, Record<MachineState, Outco
   RUNNING: {
     nothing: {
       PENDING: provisioned,
-      PROVISIONING: lost,
+      // Its agent died before it made anything here (or its reverter undid it): made now.
+      PROVISIONING: provisioned,
       BOOTING: lost,
       RUNNING: lost,
       READY: lost,
@@ -83,10 +87,10 @@ const DECISIONS: Record<DesiredState, Record<HostHas, Record<MachineState, Outco
       LOST: adopted,
     },
     "on disk, kernel gone": {
-      PENDING: adoptedDead,
-      PROVISIONING: adoptedDead,
-      BOOTING: adoptedDead,
-      RUNNING: adoptedDead,
+      PENDING: remade,
+      PROVISIONING: remade,
+      BOOTING: remade,
+      RUNNING: remade,
       READY: adoptedDead,
       STOPPING: adoptedDead,
       FAILED: adoptedDead,
@@ -170,7 +174,8 @@ describe("the reconciler's decision for each (desired, api state, host) case", (
     // What the host holds afterwards follows from the decision.
     const held = driver.disk.has("m");
     if (outcome === destroyed || outcome === adoptedDead) expect(held).toBe(false);
-    if (outcome === adopted || outcome === provisioned) expect(driver.isSupervised("m")).toBe(true);
+    if (outcome === adopted || outcome === provisioned || outcome === remade)
+      expect(driver.isSupervised("m")).toBe(true);
     if (outcome === lost) expect(reasons("m")).toEqual(["lost: this host has no trace of it"]);
     if (outcome === adoptedDead) expect(reasons("m")).toEqual(["its kernel stopped while no agent was watching"]);
   });
@@ -309,6 +314,17 @@ describe("the reconciler's details", () => {
     await reconciler.settle();
     expect(driver.callsOf("adopt")).toEqual([{ op: "adopt", id: "m", consoleOffset: 1234 }]);
     expect(logs).toContain(`re-adopted m (${machineGlobalId("m")})`);
+  });
+
+  it("adopting a kernel the api still has as PROVISIONING says BOOTING before what the kernel says", async () => {
+    const { driver, reconciler, states } = agentOn();
+    driver.place("m");
+    reconciler.reconcile(apiMachine("m", { state: "PROVISIONING" }));
+    await reconciler.settle();
+    expect(states("m")).toEqual([]);
+    driver.say("m", stateChanged("READY"));
+    driver.say("m", stateChanged("FAILED", "x"));
+    expect(states("m")).toEqual(["BOOTING", "READY", "FAILED"]);
   });
 
   it("a kernel that dies while supervised is FAILED, and a stale PENDING does not provision it again", async () => {
@@ -563,7 +579,7 @@ describe("failures and crashes between steps", () => {
     expect(second.driver.disk.size).toBe(0);
   });
 
-  it("a new agent after a crash mid-provision: FAILED when it had begun, provisioned when it had not", async () => {
+  it("a new agent after a crash mid-provision provisions what had begun and what had not", async () => {
     const first = agentOn(new FakeDriver(), {}, 10_000);
     first.driver.failNext("provision", new Error("the agent died here"), "PROVISIONING");
     first.reconciler.reconcile(apiMachine("begun"));
@@ -578,8 +594,8 @@ describe("failures and crashes between steps", () => {
     ]);
     await second.reconciler.settle();
     expect(first.driver.callsOf("provision")).toHaveLength(1);
-    expect(second.states("begun")).toEqual(["FAILED"]);
-    expect(second.driver.callsOf("provision").map((c) => c.id)).toEqual(["waiting"]);
+    expect(second.states("begun")).toEqual(["PROVISIONING", "BOOTING", "READY"]);
+    expect(second.driver.callsOf("provision").map((c) => c.id)).toEqual(["begun", "waiting"]);
     expect(second.states("waiting")).toEqual(["PROVISIONING", "BOOTING", "READY"]);
   });
 
