@@ -56,8 +56,14 @@ function memAvailableMiB(): number {
 }
 
 /** Boots through the api with the real agent on a LAN of the benchmark's own: the numbers the issue asks for. */
-export async function benchThroughApi(work: string, results: Results, sections: Set<string>): Promise<void> {
-  const config = { ...hostConfigFromEnv(), bridge: "br0", netns: NS, stateDir: join(work, "state") };
+export async function benchThroughApi(
+  work: string,
+  results: Results,
+  sections: Set<string>,
+  kernel?: string,
+): Promise<void> {
+  const base = hostConfigFromEnv();
+  const config = { ...base, kernel: kernel ?? base.kernel, bridge: "br0", netns: NS, stateDir: join(work, "state") };
   let lan: TestLan = await createTestLan(NS, 40, join(work, "lan"));
   const owner = await createAccount("gaolbench", 1551);
   const ssh = await createSshClient(join(work, "client"), NS);

@@ -16,7 +16,7 @@ import { run } from "../../host/exec/run.js";
 import { Host } from "../../host/host.js";
 import { readRecord } from "../../host/machine/record.js";
 import { ensureHost } from "../../host/setup/index.js";
-import { processGroupMembers } from "../../host/uml/process.js";
+import { isKernelOf, killProcessGroup, processGroupMembers } from "../../host/uml/process.js";
 import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
 import { freePort } from "../helpers/cuttable-proxy.js";
 import { answers, killGroup, ProcessLogs, spawnGaol, until } from "../helpers/gaol-process.js";
@@ -184,8 +184,9 @@ async function crash(host: TestHost): Promise<void> {
   await killGroup(host.agent);
   const h = new Host(host.config);
   for (const id of await h.localIds()) {
-    const pid = (await readRecord(paths.machine(host.config, id)))?.pid;
-    if (pid !== undefined) await run("kill", ["-KILL", `-${pid}`]).catch(() => undefined);
+    const record = await readRecord(paths.machine(host.config, id));
+    // By its group, once its pid is proved to be still this kernel (pids are reused).
+    if (record?.pid !== undefined && (await isKernelOf(record.pid, record.umid))) await killProcessGroup(record.pid);
   }
 }
 
@@ -376,6 +377,25 @@ describe("two hosts, two api replicas, one balancer", () => {
           `placed ${placed.filter((h) => h === "two-a").length} on two-a, ${placed.filter((h) => h === "two-b").length} on two-b`,
       );
       expect(new Set(placed).size).toBe(2);
+      // Gauges come from the database: any replica, through the balancer, counts every host's machines.
+      const scrape = async (base: string) =>
+        (await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text())
+          .split("\n")
+          .filter((l) =>
+            /^gaol_(machines|host_heartbeat_age_seconds|boot_seconds_(count|sum)|event_report_lag_seconds_(count|sum))/.test(
+              l,
+            ),
+          );
+      const shown = await scrape(viaBalancer());
+      // Histograms are each replica's own (Prometheus scrapes every replica): the one never killed.
+      const own = await scrape(`http://127.0.0.1:${replicas[1]?.port}`);
+      console.log(`curl /metrics, excerpt:\n${[...new Set([...shown, ...own])].join("\n")}`);
+      for (const name of ["two-a", "two-b"]) {
+        const line = shown.find(
+          (l) => l.startsWith("gaol_machines{") && l.includes('state="READY"') && l.includes(`host="${name}"`),
+        );
+        expect(line?.split(" ").at(-1)).toBe(String(placed.filter((h) => h === name).length));
+      }
       for (const s of streams) {
         await client.destroy(s.id);
         await client.waitForState(s.id, "DESTROYED", { timeoutMs: 120_000 });
