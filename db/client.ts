@@ -17,8 +17,8 @@ export interface Database {
   db: Db;
   /** Calls onPayload for every NOTIFY on channel; resolves once listening. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
-  /** Calls fn each time listening resumes after a lost connection: what was notified meanwhile is lost. */
-  onListenResumed(fn: () => void): () => void;
+  /** Calls fn (with when it was lost) each time listening resumes after a lost connection: what was notified meanwhile is lost. */
+  onListenResumed(fn: (lostAt: Date) => void): () => void;
   close(): Promise<void>;
   kind: "postgres" | "pglite";
 }

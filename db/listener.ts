@@ -10,7 +10,7 @@ const MAX_DELAY_MS = 2000;
  */
 export class Listener {
   private readonly channels = new Map<string, Set<(payload: string) => void>>();
-  private readonly resumed = new Set<() => void>();
+  private readonly resumed = new Set<(lostAt: Date) => void>();
   private readonly sql: postgres.Sql;
   private relistening = false;
   private closedAgain = false;
@@ -47,8 +47,8 @@ export class Listener {
     };
   }
 
-  /** Calls fn each time listening resumes after its connection was lost. */
-  onResumed(fn: () => void): () => void {
+  /** Calls fn with when its connection was lost, each time listening resumes after that. */
+  onResumed(fn: (lostAt: Date) => void): () => void {
     this.resumed.add(fn);
     return () => this.resumed.delete(fn);
   }
@@ -57,6 +57,7 @@ export class Listener {
     if (this.relistening) this.closedAgain = true;
     if (this.ended || this.relistening || this.channels.size === 0) return;
     this.relistening = true;
+    const lostAt = new Date();
     try {
       for (let delay = 100; !this.ended; delay = Math.min(delay * 2, MAX_DELAY_MS)) {
         this.closedAgain = false;
@@ -71,7 +72,7 @@ export class Listener {
     } finally {
       this.relistening = false;
     }
-    if (!this.ended) for (const fn of this.resumed) fn();
+    if (!this.ended) for (const fn of this.resumed) fn(lostAt);
   }
 
   async end(): Promise<void> {

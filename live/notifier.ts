@@ -61,6 +61,7 @@ function publish(tail: MachineTail, added: StoredEvent[]): void {
 export class Notifier {
   private readonly tails = new Map<string, MachineTail>();
   private readonly machineListeners = new Set<(machineId: string) => void>();
+  private readonly machineResyncs = new Set<(since: Date) => void>();
   private readonly imageWatches = new Map<string, Set<Watch>>();
   private unlisten: Array<() => Promise<void>> = [];
 
@@ -85,7 +86,8 @@ export class Notifier {
       }),
     );
     // Notifications sent while the connection was down are lost: every watched stream reads what it missed.
-    const stopCatchingUp = this.database.onListenResumed(() => {
+    const stopCatchingUp = this.database.onListenResumed((lostAt) => {
+      for (const resync of this.machineResyncs) resync(lostAt);
       for (const [machineId, tail] of this.tails) {
         if (tail.from !== undefined) this.read(machineId, tail);
         else for (const watch of tail.watches) watch.notify();
@@ -186,6 +188,12 @@ export class Notifier {
   onMachineChanged(listener: (machineId: string) => void): () => void {
     this.machineListeners.add(listener);
     return () => this.machineListeners.delete(listener);
+  }
+
+  /** Calls resync with when LISTEN was lost, once it is back: machines changed meanwhile were not notified. */
+  onMachinesResync(resync: (since: Date) => void): () => void {
+    this.machineResyncs.add(resync);
+    return () => this.machineResyncs.delete(resync);
   }
 
   /** Woken by each new event of the image (image events are few: every watcher reads the table itself). */

@@ -10,7 +10,7 @@ import {
 } from "../core/index.js";
 import { hostById } from "../db/queries/hosts.js";
 import { imageById } from "../db/queries/images.js";
-import { listMachines, type Machine, machineById } from "../db/queries/machines.js";
+import { listMachines, type Machine, machineById, machineIdsChangedSince } from "../db/queries/machines.js";
 import { userById } from "../db/queries/users.js";
 import { endingWith } from "../live/index.js";
 import { addSshKeys, destroyMachine, provisionMachine, rebootMachine, resetMachine } from "../services/machines.js";
@@ -26,6 +26,15 @@ import { DesiredStateEnum, MachineHealthStatusEnum, MachineStateEnum, SshHostKey
 export async function visibleMachine(ctx: Context, id: string): Promise<Machine | undefined> {
   const machine = await machineById(ctx.db, id);
   return machine && canSeeMachine(ctx, machine) ? machine : undefined;
+}
+
+/** Whose machines the viewer sees: an admin everyone's, an agent its host's, a user their own. */
+function viewerFilter(ctx: Context): { ownerId?: string; hostId?: string } {
+  const viewer = ctx.viewer;
+  const role = viewer?.user.role;
+  if (role === "ADMIN") return {};
+  if (role === "AGENT") return { hostId: viewer?.hostId ?? "00000000-0000-0000-0000-000000000000" };
+  return { ownerId: viewer?.user.id };
 }
 
 interface Health {
@@ -125,15 +134,7 @@ builder.queryField("machines", (t) =>
       args: { live: t.arg.boolean({ required: false, description: "Only machines not DESTROYED" }) },
       resolve: (_root, args, ctx) =>
         resolveOffsetConnection({ args }, ({ offset, limit }) => {
-          const viewer = ctx.viewer;
-          const role = viewer?.user.role;
-          const filter =
-            role === "ADMIN"
-              ? {}
-              : role === "AGENT"
-                ? { hostId: viewer?.hostId ?? "00000000-0000-0000-0000-000000000000" }
-                : { ownerId: viewer?.user.id };
-          return listMachines(ctx.db, { ...filter, live: args.live ?? false }, offset, limit);
+          return listMachines(ctx.db, { ...viewerFilter(ctx), live: args.live ?? false }, offset, limit);
         }),
     },
     { name: "MachineConnection" },
@@ -285,6 +286,9 @@ builder.subscriptionField("machines", (t) =>
   }),
 );
 
+/** Events are stamped by other processes' clocks: a resync reaches back this much before the loss. */
+const RESYNC_MARGIN_MS = 10_000;
+
 function changedMachines(ctx: Context): AsyncIterableIterator<Machine> {
   const pending: string[] = [];
   let wake: (() => void) | undefined;
@@ -293,9 +297,21 @@ function changedMachines(ctx: Context): AsyncIterableIterator<Machine> {
     pending.push(id);
     wake?.();
   });
+  // What changed while LISTEN was down was never notified: everything that may have, once more.
+  const offResync = ctx.notifier.onMachinesResync((lostAt) => {
+    const since = new Date(lostAt.getTime() - RESYNC_MARGIN_MS);
+    void machineIdsChangedSince(ctx.db, viewerFilter(ctx), since).then(
+      (ids) => {
+        pending.push(...ids.filter((id) => !pending.includes(id)));
+        wake?.();
+      },
+      () => undefined,
+    );
+  });
   const stop = () => {
     ended = true;
     off();
+    offResync();
     wake?.();
   };
   async function* changes(): AsyncGenerator<Machine> {

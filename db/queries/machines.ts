@@ -1,7 +1,7 @@
-import { and, asc, count, desc, eq, gt, isNull, ne, sql, sum } from "drizzle-orm";
+import { and, asc, count, desc, eq, exists, gt, isNull, ne, or, sql, sum } from "drizzle-orm";
 import { HOST_DOWN_SECONDS, type HostLoad, isUuid } from "../../core/index.js";
 import type { Db, Queryable, Tx } from "../client.js";
-import { hosts, machines, users } from "../schema.js";
+import { hosts, machineEvents, machines, users } from "../schema.js";
 import { notifyMachineChanged } from "./events.js";
 
 export type Machine = typeof machines.$inferSelect;
@@ -129,6 +129,33 @@ export async function setScreenShared(tx: Tx, id: string, shared: boolean): Prom
     .returning();
   await notifyMachineChanged(tx, id);
   return updated as Machine;
+}
+
+/** The filter's machines that may have changed since: every one not DESTROYED, and those with an event since. */
+export async function machineIdsChangedSince(
+  db: Queryable,
+  filter: { ownerId?: string; hostId?: string },
+  since: Date,
+): Promise<string[]> {
+  const rows = await db
+    .select({ id: machines.id })
+    .from(machines)
+    .where(
+      and(
+        filter.ownerId ? eq(machines.ownerId, filter.ownerId) : undefined,
+        filter.hostId ? eq(machines.hostId, filter.hostId) : undefined,
+        or(
+          live,
+          exists(
+            db
+              .select({ one: sql`1` })
+              .from(machineEvents)
+              .where(and(eq(machineEvents.machineId, machines.id), gt(machineEvents.at, since))),
+          ),
+        ),
+      ),
+    );
+  return rows.map((r) => r.id);
 }
 
 /** A page of machines, by owner, host or course (or all), newest first. */

@@ -3,6 +3,7 @@ import { localId } from "../../agent/api/ids.js";
 import { machineEvent } from "../../core/index.js";
 import { type Database, openPostgres } from "../../db/client.js";
 import { appendEvent } from "../../db/queries/events.js";
+import { requestReboot } from "../../db/queries/machines.js";
 import { startTestApi, type TestApi, take, wsClient } from "../helpers/api.js";
 import { PostgresServer } from "../helpers/postgres-server.js";
 
@@ -63,5 +64,27 @@ describe("an api whose Postgres crashed and came back", () => {
       "MachineStateChanged",
       "after",
     ]);
+  }, 60_000);
+
+  it("sends a `machines` subscriber a machine another replica changed while LISTEN was down", async () => {
+    const { provisionMachine } = await api.ok(
+      owner,
+      `mutation { provisionMachine(input: { name: "changed-meanwhile" }) { ... on ProvisionMachinePayload { machine { id } } } }`,
+    );
+    const id: string = provisionMachine.machine.id;
+    const client = wsClient(url, owner, { retryAttempts: 5 });
+    // The resync sends each of the owner's live machines (two): the one changed meanwhile among them.
+    const changed = take<{ machines: { id: string } }>(client, "subscription { machines { id } }", {}, 2, 20_000);
+    await expect.poll(() => api.app.notifier.machineWatchers, { timeout: 10_000 }).toBe(1);
+
+    await server.stop("immediate");
+    await server.start();
+    const other = await openPostgres(server.url);
+    await other.db.transaction((tx) => requestReboot(tx, localId(id)));
+    await other.close();
+
+    const seen = await changed;
+    client.dispose();
+    expect(seen.map((m) => m.machines.id)).toContain(id);
   }, 60_000);
 });
