@@ -3,6 +3,7 @@ import { checkOutputTail, HEARTBEAT_SECONDS, type Log } from "../core/index.js";
 import type { HostConfig } from "../host/config.js";
 import type { MachineDriver } from "../host/driver.js";
 import { Host } from "../host/host.js";
+import { freeMiB } from "../host/storage/space.js";
 import { ActivityWatch } from "./activity.js";
 import { ApiClient } from "./api/client.js";
 import {
@@ -127,6 +128,7 @@ export class Agent {
       send: (beat) => this.client.request(HeartbeatDocument, beat),
       images: () => this.driver.imageVersions(),
       capacity: options.capacity,
+      rootFreeMiB: () => freeMiB(options.config.root),
       log: this.log,
     });
     this.syncs = new ImageSyncs({

@@ -14,6 +14,8 @@ export interface HeartbeatOptions {
   images: () => Promise<HeldImageVersion[]>;
   /** Defaults from /proc/meminfo, GAOL_MEMORY_MIB and GAOL_MAX_MACHINES. */
   capacity?: Capacity;
+  /** Free MiB on the host's GAOL_ROOT now (read each beat: disks fill under a running agent). */
+  rootFreeMiB?: () => Promise<number>;
   log?: (line: string) => void;
 }
 
@@ -77,7 +79,8 @@ export class Heartbeat {
       if (this.stopped) return false;
       const held = JSON.stringify(images);
       const changed = held !== this.reportedImages;
-      await this.options.send({ ...this.capacity, ...(changed ? { images } : {}) });
+      const rootFreeMiB = await this.options.rootFreeMiB?.().catch(() => undefined);
+      await this.options.send({ ...this.capacity, rootFreeMiB, ...(changed ? { images } : {}) });
       if (changed) this.reportedImages = held;
       return true;
     } catch (error) {

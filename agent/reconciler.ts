@@ -208,10 +208,12 @@ export class Reconciler {
       if (m.state === "LOST" && known.reported) sink(stateChanged(known.reported, "its host is heard from again"));
       return;
     }
+    // What this agent reported last counts over the api's view, which may not have heard it yet.
+    const said = known.reported ?? m.state;
     // A provision that failed left nothing here but reported PROVISIONING (or more): its retry provisions again.
-    const placed = RUNNING_STATES.includes(m.state) || m.state === "LOST";
+    const placed = RUNNING_STATES.includes(said) || said === "LOST";
     // PROVISIONING with nothing here: its agent died before making anything, or its reverter undid it.
-    if (m.state === "PENDING" || m.state === "PROVISIONING" || (known.failures > 0 && placed)) {
+    if (said === "PENDING" || said === "PROVISIONING" || (known.failures > 0 && placed)) {
       if (!known.retry) await this.provision(id, m, known, sink);
       return;
     }

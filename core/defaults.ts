@@ -14,6 +14,12 @@ export const DEFAULT_QUOTA = { maxMachines: 5, maxMemoryMiB: 4096 } as const;
  * machines LOST until it is back (GAOL_HOST_DOWN_SECONDS). Agents beat every HEARTBEAT_SECONDS.
  */
 export const HOST_DOWN_SECONDS = 15;
+
+/**
+ * Below this much free on its GAOL_ROOT, a host takes no new machine: a reflink takes no room when
+ * it is made, but a booting guest writes logs, keys and apt's lists at once.
+ */
+export const ROOT_MIN_FREE_MIB = 512;
 export const HEARTBEAT_SECONDS = 5;
 
 /** PID 1 inside a machine: gaol's startenv (the benchmark's naive baseline is the only other). */

@@ -51,6 +51,8 @@ function reachableFrom(state: MachineState): Set<MachineState> {
     // LOST is the api's word, not a life the kernel goes through: no path goes on through it.
     if (from === "LOST" && from !== state) continue;
     for (const to of TRANSITIONS[from]) {
+      // Nor through a boot made again: PROVISIONING is reached that way only from the state itself.
+      if (to === "PROVISIONING" && from !== "PENDING" && from !== "LOST" && from !== state) continue;
       if (reached.has(to)) continue;
       reached.add(to);
       pending.push(to);

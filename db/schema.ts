@@ -79,6 +79,8 @@ export const hosts = pgTable("hosts", {
     .references(() => users.id, { onDelete: "cascade" }),
   memoryMiB: integer("memory_mib").notNull().default(0),
   maxMachines: integer("max_machines").notNull().default(0),
+  /** Free MiB on the host's GAOL_ROOT at its last heartbeat; null: its agent does not say. */
+  rootFreeMiB: integer("root_free_mib"),
   lastHeartbeatAt: timestamp("last_heartbeat_at", { withTimezone: true }),
   /** Cordoned by an admin: its machines keep running, and no new one is placed here. */
   cordonedAt: timestamp("cordoned_at", { withTimezone: true }),

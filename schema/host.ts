@@ -1,4 +1,4 @@
-import { NotFoundError } from "../core/index.js";
+import { NotFoundError, ROOT_MIN_FREE_MIB } from "../core/index.js";
 import { type Host, heartbeat, hostUsage, listHosts } from "../db/queries/hosts.js";
 import { requestDueSyncs, setHostImages } from "../db/queries/images.js";
 import { cordonHost } from "../services/hosts.js";
@@ -12,6 +12,10 @@ export const HostRef = builder.objectRef<Host>("Host").implement({
     name: t.exposeString("name"),
     memoryMiB: t.exposeInt("memoryMiB", { description: "Memory for machines, as the agent reports it" }),
     maxMachines: t.exposeInt("maxMachines"),
+    rootFreeMiB: t.exposeInt("rootFreeMiB", {
+      nullable: true,
+      description: `Free MiB on its GAOL_ROOT at its last heartbeat (below ${ROOT_MIN_FREE_MIB}: no new machine is placed here); null: its agent does not say`,
+    }),
     lastHeartbeatAt: t.expose("lastHeartbeatAt", { type: "DateTime", nullable: true }),
     cordonedAt: t.expose("cordonedAt", {
       type: "DateTime",
@@ -70,6 +74,10 @@ builder.mutationField("hostHeartbeat", (t) =>
     args: {
       memoryMiB: t.arg.int({ required: true }),
       maxMachines: t.arg.int({ required: true }),
+      rootFreeMiB: t.arg.int({
+        required: false,
+        description: `Free MiB on its GAOL_ROOT: below ${ROOT_MIN_FREE_MIB}, no new machine is placed here`,
+      }),
       images: t.arg({
         type: [HostImageInput],
         required: false,

@@ -77,6 +77,7 @@ export type MachineChangesSubscription = { machines: { id: string, name: string,
 export type HeartbeatMutationVariables = Exact<{
   memoryMiB: number;
   maxMachines: number;
+  rootFreeMiB?: number | null | undefined;
   images?: Array<HostImageInput> | HostImageInput | null | undefined;
 }>;
 
@@ -253,8 +254,13 @@ export const MachineChangesDocument = new TypedDocumentString(`
   }
 }`) as unknown as TypedDocumentString<MachineChangesSubscription, MachineChangesSubscriptionVariables>;
 export const HeartbeatDocument = new TypedDocumentString(`
-    mutation Heartbeat($memoryMiB: Int!, $maxMachines: Int!, $images: [HostImageInput!]) {
-  hostHeartbeat(memoryMiB: $memoryMiB, maxMachines: $maxMachines, images: $images) {
+    mutation Heartbeat($memoryMiB: Int!, $maxMachines: Int!, $rootFreeMiB: Int, $images: [HostImageInput!]) {
+  hostHeartbeat(
+    memoryMiB: $memoryMiB
+    maxMachines: $maxMachines
+    rootFreeMiB: $rootFreeMiB
+    images: $images
+  ) {
     id
     name
   }

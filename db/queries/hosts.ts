@@ -31,7 +31,11 @@ export async function hostOfAgent(db: Db, agentUserId: string): Promise<Host | u
 }
 
 /** An agent's heartbeat: what the host can hold, and that it is alive now. */
-export async function heartbeat(db: Db, hostId: string, capacity: { memoryMiB: number; maxMachines: number }) {
+export async function heartbeat(
+  db: Db,
+  hostId: string,
+  capacity: { memoryMiB: number; maxMachines: number; rootFreeMiB?: number | null },
+) {
   const [host] = await db
     .update(hosts)
     .set({ ...capacity, lastHeartbeatAt: new Date(), downSince: null })

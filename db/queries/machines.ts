@@ -1,5 +1,5 @@
-import { and, asc, count, desc, eq, exists, gt, isNull, ne, or, sql, sum } from "drizzle-orm";
-import { HOST_DOWN_SECONDS, type HostLoad, isUuid } from "../../core/index.js";
+import { and, asc, count, desc, eq, exists, gt, gte, isNull, ne, or, sql, sum } from "drizzle-orm";
+import { HOST_DOWN_SECONDS, type HostLoad, isUuid, ROOT_MIN_FREE_MIB } from "../../core/index.js";
 import type { Db, Queryable, Tx } from "../client.js";
 import { hosts, machineEvents, machines, users } from "../schema.js";
 import { notifyMachineChanged } from "./events.js";
@@ -57,6 +57,8 @@ export async function lockLiveHostLoads(tx: Db): Promise<HostLoad[]> {
         gt(hosts.lastHeartbeatAt, sql`now() - make_interval(secs => ${HOST_DOWN_SECONDS})`),
         isNull(hosts.downSince),
         isNull(hosts.cordonedAt),
+        // A host nearly out of disk would take the machine and fail it.
+        or(isNull(hosts.rootFreeMiB), gte(hosts.rootFreeMiB, ROOT_MIN_FREE_MIB)),
       ),
     )
     .orderBy(asc(hosts.id))

@@ -18,6 +18,7 @@ import { createTap, deleteTap } from "../network/tap.js";
 import type { HostAccount } from "../owner/account.js";
 import type { Reverter } from "../reverter.js";
 import { createRootDisk } from "../storage/index.js";
+import { diskRoomProblem } from "../storage/space.js";
 import { kernelArgs } from "../uml/cmdline.js";
 import { killProcessGroup } from "../uml/process.js";
 import { type MachineRecord, writeRecord } from "./record.js";
@@ -35,6 +36,8 @@ export async function createAndLaunch(
   version: ImageVersion,
   reverter: Reverter,
 ): Promise<{ record: MachineRecord; exited: Launched["exited"] }> {
+  const full = await diskRoomProblem(config.root);
+  if (full) throw new Error(full);
   const dir = paths.machine(config, spec.id);
   await mkdir(paths.machines(config), { recursive: true, mode: 0o711 });
   // The kernel runs as the owner and must traverse these to reach its own directory.

@@ -7,6 +7,7 @@ import { failpoint } from "../failpoints.js";
 import { watchLimits } from "../jail/limit-watch.js";
 import { allowAddress } from "../network/port-security.js";
 import { waitForHostKey } from "../ready/probe.js";
+import { isKernelOf } from "../uml/process.js";
 import { type MachineRecord, writeRecord } from "./record.js";
 
 export interface ReadyInfo {
@@ -43,6 +44,8 @@ export class Supervisor {
   private done = false;
   private readonly quietUntil: number;
   private stopping = false;
+  /** Set the moment the kernel's exit is seen, before its last console lines are read. */
+  private exited = false;
   private readonly stopWatchingLimits: () => void;
   isReady = false;
   /** Where the host last proved this boot's host key: what health probes ask (never an address it merely printed). */
@@ -71,6 +74,7 @@ export class Supervisor {
       options.bootTimeoutMs,
     );
     exited.then(({ exitCode, signal }) => {
+      this.exited = true;
       if (this.stopping) return;
       void this.follower
         .read()
@@ -179,9 +183,11 @@ export class Supervisor {
     allowed
       .then(() => waitForHostKey(ip, 22, hostKey, { netns: this.record.netns, signal: probe.signal }))
       .then(() => failpoint("before-ready"))
+      // A kernel that died after its sshd answered is not READY: its exit, noticed or not yet, fails it.
+      .then(() => (this.record.pid === undefined ? true : isKernelOf(this.record.pid, this.record.umid)))
       .then(
-        () => {
-          if (this.done || probe.signal.aborted) return;
+        (alive) => {
+          if (this.done || this.exited || !alive || probe.signal.aborted) return;
           this.isReady = true;
           this.proven = { ip, port: 22 };
           const info = { ip, port: 22, mac, hostKeys: this.record.hostKeys };

@@ -52,6 +52,25 @@ describe("cordoning a host", () => {
     });
   });
 
+  it("places nothing on a host whose heartbeat says its GAOL_ROOT is nearly full, until there is room", async () => {
+    const agent = await api.login("cordon-a", "AGENT", { hostMemoryMiB: 65_536 });
+    const someone = await api.login("disk-user");
+    const beat = `mutation ($free: Int) { hostHeartbeat(memoryMiB: 65536, maxMachines: 100, rootFreeMiB: $free) {
+      name rootFreeMiB } }`;
+    const ids: string[] = [];
+    const placed = async (name: string) => {
+      const { machine } = (await api.ok(someone, PROVISION, { name })).provisionMachine;
+      ids.push(machine.id);
+      return machine.host.name;
+    };
+    expect((await api.ok(agent, beat, { free: 100 })).hostHeartbeat).toEqual({ name: "cordon-a", rootFreeMiB: 100 });
+    expect(await placed("disk-full")).toBe("cordon-b");
+    await api.ok(agent, beat, { free: 20_000 });
+    expect(await placed("disk-room")).toBe("cordon-a");
+    for (const id of ids)
+      await api.ok(someone, `mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }`, { id });
+  });
+
   it("gaol hosts drain waits for a host's machines, and says how many stay", async () => {
     const gaol = (args: string[]) =>
       run(gaolBin, args, { env: { GAOL_API: url, GAOL_TOKEN: admin, HOME: "/nonexistent" } });

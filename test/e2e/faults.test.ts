@@ -164,7 +164,11 @@ async function destroyedClean(
     Promise.race([events.done.then(() => true), new Promise<undefined>((r) => setTimeout(r, 1000))]),
   );
   const stored = await client.log(id);
-  expect(events.seen.map((e) => e.cursor)).toEqual(stored.map((e) => e.cursor));
+  const said = stored.map((e) => (e.__typename === "MachineStateChanged" ? e.state : e.__typename)).join(" ");
+  expect(
+    events.seen.map((e) => e.cursor),
+    `stored: ${said}`,
+  ).toEqual(stored.map((e) => e.cursor));
   await expect.poll(() => leftovers(id, pid), { timeout: 30_000, interval: 500 }).toEqual([]);
 }
 

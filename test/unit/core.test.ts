@@ -1,6 +1,7 @@
 import { type GraphQLObjectType, isNonNullType } from "graphql";
 import { describe, expect, it } from "vitest";
 import {
+  canReach,
   canTransition,
   changesOf,
   checkQuota,
@@ -38,6 +39,15 @@ describe("machine states", () => {
     for (const state of MACHINE_STATES) expect(canTransition("DESTROYED", state)).toBe(false);
     expect(canTransition("BOOTING", "READY")).toBe(true);
     expect(canTransition("PENDING", "READY")).toBe(false);
+  });
+
+  it("reaches PROVISIONING again only from a boot being made again, never after FAILED or READY", () => {
+    expect(canReach("BOOTING", "PROVISIONING")).toBe(true);
+    expect(canReach("RUNNING", "PROVISIONING")).toBe(true);
+    expect(canReach("LOST", "PROVISIONING")).toBe(true);
+    // A stale list saying PROVISIONING must not undo a FAILED the agent reported (faults.test.ts found it).
+    for (const from of ["FAILED", "READY", "STOPPING", "DESTROYED"] as const)
+      expect(canReach(from, "PROVISIONING")).toBe(false);
   });
 
   it("applies what an allowed event changes on the row, and nothing for one the table refuses", () => {

@@ -338,6 +338,19 @@ describe("the reconciler's details", () => {
     expect(driver.callsOf("provision")).toHaveLength(1);
     expect(states("m")).toEqual(["PROVISIONING", "BOOTING", "READY", "FAILED"]);
   });
+
+  it("a stale PROVISIONING after a kernel died mid-boot does not provision it again", async () => {
+    const { driver, reconciler, states } = agentOn();
+    reconciler.reconcile(apiMachine("m"));
+    await reconciler.settle();
+    driver.killKernel("m");
+    // The api's list from before the FAILED was stored: what this agent reported last counts.
+    reconciler.reconcile(apiMachine("m", { state: "PROVISIONING" }));
+    reconciler.reconcile(apiMachine("m", { state: "BOOTING" }));
+    await reconciler.settle();
+    expect(driver.callsOf("provision")).toHaveLength(1);
+    expect(states("m")).toEqual(["PROVISIONING", "BOOTING", "READY", "FAILED"]);
+  });
 });
 
 describe("resync", () => {

@@ -1,0 +1,1 @@
+ALTER TABLE "hosts" ADD COLUMN "root_free_mib" integer;
