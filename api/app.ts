@@ -11,6 +11,7 @@ import { connectionContexts, contextFor } from "./context.js";
 import { queryLimitsPlugins } from "./limits.js";
 import { createMetrics, serveOperations } from "./metrics.js";
 import { startPasses } from "./passes.js";
+import { requestLogPlugin } from "./request-log.js";
 import { serveDesktops } from "./screens/desktop-socket.js";
 import type { DialMachine } from "./screens/ssh.js";
 import { serveTerminals } from "./screens/terminal-socket.js";
@@ -80,7 +81,7 @@ export async function buildApp(deps: AppDeps) {
     landingPage: false,
     // GraphiQL's code inlined in its page: a classroom LAN often has no way to a CDN.
     renderGraphiQL,
-    plugins: [...queryLimitsPlugins(), metrics.plugin],
+    plugins: [...queryLimitsPlugins(), metrics.plugin, requestLogPlugin(log)],
     context: ({ request, connectionParams }) =>
       connectionParams ? forConnection(connectionParams) : contextFor(base, request?.headers.get("authorization")),
     graphiql: {

@@ -55,19 +55,19 @@ export async function connectTo(ip: string, port: number, netns?: string): Promi
 /** What one key exchange with ip:port showed: the host key the sshd proved it holds, or why there was none. */
 type Proof = { key: string } | { problem: string };
 
-async function proofAt(ip: string, port: number, netns?: string): Promise<Proof> {
+async function proofAt(ip: string, port: number, netns?: string, attemptMs = PROBE_ATTEMPT_MS): Promise<Proof> {
   let stream: Duplex | undefined;
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     stream?.destroy();
-  }, PROBE_ATTEMPT_MS);
+  }, attemptMs);
   try {
     stream = await connectTo(ip, port, netns);
     const blob = await provenHostKey(stream);
     return { key: `ssh-ed25519 ${blob.toString("base64")}` };
   } catch (error) {
-    return { problem: timedOut ? `no answer within ${PROBE_ATTEMPT_MS / 1000} s` : (error as Error).message };
+    return { problem: timedOut ? `no answer within ${attemptMs / 1000} s` : (error as Error).message };
   } finally {
     clearTimeout(timer);
     stream?.destroy();
@@ -85,8 +85,13 @@ export async function waitForHostKey(
   options: { netns?: string; signal?: AbortSignal },
 ): Promise<void> {
   // Quick retries first (sshd may be a moment from listening), then backing off to 1 s.
+  // A first SYN lost while the guest's network comes up would hold a long attempt for the
+  // kernel's SYN retransmits (1 s, then 3 s): the first attempts are short, later ones long
+  // enough for a key exchange on a host busy with a burst of boots.
+  let attempt = 0;
   for (let interval = 20; !options.signal?.aborted; interval = Math.min(interval * 2, 1000)) {
-    const proof = await proofAt(ip, port, options.netns);
+    const attemptMs = Math.min(800 + 400 * attempt++, PROBE_ATTEMPT_MS);
+    const proof = await proofAt(ip, port, options.netns, attemptMs);
     if ("key" in proof && proof.key === expected.publicKey) return;
     await sleep(interval);
   }

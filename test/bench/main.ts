@@ -51,7 +51,8 @@ try {
 } finally {
   await stopPostgres();
   await rm(WORK, { recursive: true, force: true });
+  // What the sections before a failure measured is still worth reading.
+  results.print();
 }
-results.print();
 await results.write("test-artifacts/bench.json");
 process.exit(0);

@@ -130,6 +130,9 @@ async function startBalancer(): Promise<void> {
     "  option redispatch",
     "frontend gaol",
     `  bind 127.0.0.1:${balancerPort}`,
+    // Each request's id, made here and passed on: the replica logs it and sends it back.
+    "  unique-id-format %{+X}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid",
+    "  unique-id-header X-Request-Id",
     "  default_backend replicas",
     "backend replicas",
     "  balance roundrobin",
@@ -267,6 +270,20 @@ describe("two hosts, two api replicas, one balancer", () => {
       const ready = await Promise.all(first.map((m) => client.waitForReady(m.id, { timeoutMs: 240_000 })));
       const placed = await Promise.all(ready.map(async (r) => (await machine(r.machine.id)).host?.name));
       expect(placed.sort()).toEqual(["two-a", "two-b"]);
+
+      // The balancer's request id comes back, and the replica that served it logged the mutation under it.
+      const traced = await fetch(`${viaBalancer()}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${userToken}` },
+        body: JSON.stringify({
+          query: 'mutation Traced { provisionMachine(input: { name: "bad name" }) { __typename } }',
+        }),
+      });
+      const requestId = traced.headers.get("x-request-id") as string;
+      expect(requestId).toMatch(/^[0-9A-F]{8}:[0-9A-F]{4}_[0-9A-F]{8}:[0-9A-F]{4}_/);
+      await until("the replica's log line", 5000, async () =>
+        /gaol: mutation Traced done/.test(logs.tail(400)) && logs.tail(400).includes(requestId) ? true : undefined,
+      );
 
       // A subscriber through the balancer while each replica in turn is killed and started again.
       const watched = await client.provision({ name: "t3" });

@@ -5,7 +5,7 @@ import { type Client, createClient } from "graphql-ws";
 import WebSocket from "ws";
 import { type App, buildApp } from "../../api/app.js";
 import type { DialMachine } from "../../api/screens/ssh.js";
-import type { RateLimit } from "../../core/index.js";
+import type { Log, RateLimit } from "../../core/index.js";
 import type { Database } from "../../db/client.js";
 import { heartbeat, hostOfAgent } from "../../db/queries/hosts.js";
 import { createToken } from "../../db/queries/tokens.js";
@@ -47,6 +47,7 @@ export async function startTestApi(
     passIntervalMs?: number;
     hostDownSeconds?: number;
     dialMachine?: DialMachine;
+    log?: Log;
   } = {},
 ): Promise<TestApi> {
   const db = existing ? { database: existing, drop: async () => undefined } : await testDatabase(kind);
@@ -58,6 +59,7 @@ export async function startTestApi(
     passIntervalMs: options.passIntervalMs,
     hostDownSeconds: options.hostDownSeconds,
     dialMachine: options.dialMachine,
+    log: options.log,
   });
   await app.prepare();
   const gql = async (token: string | undefined, query: string, variables?: object) => {

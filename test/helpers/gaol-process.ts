@@ -19,10 +19,17 @@ export class ProcessLogs {
 
 /**
  * `gaol <args>` as its own process group, the way a host runs it: tsx runs gaol in a child
- * process, and SIGKILL to the group (killGroup) reaches both, as a crash would.
+ * process, and SIGKILL to the group (killGroup) reaches both, as a crash would. `bin`: another
+ * checkout's bin/gaol (an older release).
  */
-export function spawnGaol(args: string[], env: Record<string, string>, logs: ProcessLogs, tag: string): ResultPromise {
-  const child = execa(gaolBin, args, {
+export function spawnGaol(
+  args: string[],
+  env: Record<string, string>,
+  logs: ProcessLogs,
+  tag: string,
+  bin = gaolBin,
+): ResultPromise {
+  const child = execa(bin, args, {
     env: { PATH: `${process.env.PATH}:/usr/sbin:/sbin`, HOME: "/root", ...env },
     reject: false,
     detached: true,
