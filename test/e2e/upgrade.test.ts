@@ -12,7 +12,7 @@ import { createToken } from "../../db/queries/tokens.js";
 import { ensureUser } from "../../db/queries/users.js";
 import { hosts } from "../../db/schema.js";
 import { hostConfigFromEnv, paths } from "../../host/config.js";
-import { run } from "../../host/exec/run.js";
+import { run, succeeds } from "../../host/exec/run.js";
 import { Host } from "../../host/host.js";
 import { readRecord } from "../../host/machine/record.js";
 import { ensureHost } from "../../host/setup/index.js";
@@ -30,7 +30,7 @@ import { createSshClient, type SshClient } from "../helpers/ssh.js";
 //
 // OLD is a release whose kernel, jailer and image inputs are this checkout's: its agent must find
 // them built. When those inputs change, move OLD to a commit that has the new ones.
-const OLD = "2b487b1";
+const OLD = "2b487b16d06c739f9980e86fbd50577ebce7ae9e";
 const NS = "gaol-t-upgrade";
 const WORK = "/var/lib/gaol-test/upgrade";
 const repo = fileURLToPath(new URL("../..", import.meta.url));
@@ -81,6 +81,10 @@ beforeAll(async () => {
   await rm(WORK, { recursive: true, force: true });
   await mkdir(WORK, { recursive: true });
   await run("git", ["-C", repo, "worktree", "prune"]);
+  // A shallow clone lacks the release: fetch it once, and say what to do if that cannot be done.
+  const haveOld = () => succeeds("git", ["-C", repo, "cat-file", "-e", `${OLD}^{commit}`]);
+  if (!(await haveOld())) await run("git", ["-C", repo, "fetch", "--quiet", "origin", OLD]).catch(() => undefined);
+  if (!(await haveOld())) throw new Error(`release ${OLD} is not in this clone: git fetch --unshallow, then run again`);
   await run("git", ["-C", repo, "worktree", "add", "--detach", oldTree, OLD]);
   await symlink(join(repo, "node_modules"), join(oldTree, "node_modules"));
   lan = await createTestLan(NS, 55, join(WORK, "lan"));
@@ -110,7 +114,7 @@ afterAll(async () => {
   await rm(WORK, { recursive: true, force: true });
 });
 
-describe(`an upgrade from ${OLD} in place`, () => {
+describe(`an upgrade from ${OLD.slice(0, 7)} in place`, () => {
   it("keeps the machine's kernel running through the new api's migrations and the new agent's adoption", async () => {
     try {
       const client = new GaolClient({
@@ -145,7 +149,7 @@ describe(`an upgrade from ${OLD} in place`, () => {
       // The machine was the old release's: its agent booted it and said so.
       expect(logs.tail(400)).toMatch(/old agent: .*managing this host's machines/);
       console.log(
-        `upgrade from ${OLD}: its agent booted pid ${pid}; this checkout's api migrated forward, and its agent ` +
+        `upgrade from ${OLD.slice(0, 7)}: its agent booted pid ${pid}; this checkout's api migrated forward, and its agent ` +
           `re-adopted the kernel ${((Date.now() - handedOver) / 1000).toFixed(1)} s after it started`,
       );
       const after = await client.waitForReady(ready.machine.id, { timeoutMs: 60_000 });
