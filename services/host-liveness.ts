@@ -1,12 +1,15 @@
-import { canBeLost, stateChanged } from "../core/index.js";
-import type { Db } from "../db/client.js";
+import { canBeLost, choosePlacement, type HostLoad, NoCapacityError, stateChanged } from "../core/index.js";
+import type { Db, Tx } from "../db/client.js";
 import { appendEvent } from "../db/queries/events.js";
 import { takeSilentHosts } from "../db/queries/hosts.js";
-import { lockMachine } from "../db/queries/machines.js";
+import { hostsHolding } from "../db/queries/images.js";
+import { lockLiveHostLoads, lockMachine, movePending, pendingOnHost } from "../db/queries/machines.js";
 
 export interface LostHost {
   name: string;
   machineIds: string[];
+  /** PENDING machines placed on another live host instead. */
+  moved: string[];
 }
 
 /**
@@ -25,6 +28,43 @@ export async function markSilentHosts(db: Db, downSeconds: number): Promise<Lost
         if (machine && canBeLost(machine.state)) await appendEvent(tx, id, stateChanged("LOST", reason));
       }
     }
-    return silent.map(({ name, machineIds }) => ({ name, machineIds }));
+    const moved = new Map<string, string[]>();
+    for (const host of silent) moved.set(host.id, await placeElsewhere(tx, host));
+    return silent.map(({ id, name, machineIds }) => ({ name, machineIds, moved: moved.get(id) ?? [] }));
   });
+}
+
+/**
+ * Machines placed on the silent host that its agent never reported starting: nothing of them
+ * exists yet, so they go to the live host with the most room (one that holds a pinned image
+ * version), as a new request would. Without room anywhere they wait for their host.
+ */
+async function placeElsewhere(tx: Tx, host: { id: string; name: string }): Promise<string[]> {
+  const pending = await pendingOnHost(tx, host.id);
+  if (pending.length === 0) return [];
+  // The silent host is down in this transaction already: it is not among these.
+  const loads: HostLoad[] = await lockLiveHostLoads(tx);
+  const moved: string[] = [];
+  for (const machine of pending) {
+    const holders =
+      machine.imageVersion === null ? undefined : await hostsHolding(tx, machine.imageId, machine.imageVersion);
+    let to: string;
+    try {
+      to = choosePlacement(loads, machine.memoryMiB, holders);
+    } catch (error) {
+      if (error instanceof NoCapacityError) continue;
+      throw error;
+    }
+    const load = loads.find((l) => l.id === to) as HostLoad;
+    load.usedMemoryMiB += machine.memoryMiB;
+    load.machineCount += 1;
+    await movePending(tx, machine.id, to);
+    await appendEvent(
+      tx,
+      machine.id,
+      stateChanged("PENDING", `its host ${host.name} went silent before starting it: placed on another host`),
+    );
+    moved.push(machine.id);
+  }
+  return moved;
 }

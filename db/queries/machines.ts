@@ -80,6 +80,22 @@ export async function lockLiveHostLoads(tx: Db): Promise<HostLoad[]> {
   return loads;
 }
 
+/** The host's machines no agent has started (PENDING, not to be destroyed), locked. */
+export async function pendingOnHost(tx: Tx, hostId: string): Promise<Machine[]> {
+  return tx
+    .select()
+    .from(machines)
+    .where(and(eq(machines.hostId, hostId), eq(machines.state, "PENDING"), ne(machines.desiredState, "DESTROYED")))
+    .orderBy(asc(machines.createdAt))
+    .for("update");
+}
+
+/** Places a machine no agent has started on another host; tells watchers (both hosts' agents). */
+export async function movePending(tx: Tx, id: string, hostId: string): Promise<void> {
+  await tx.update(machines).set({ hostId }).where(eq(machines.id, id));
+  await notifyMachineChanged(tx, id);
+}
+
 export async function insertMachine(tx: Tx, values: NewMachine): Promise<Machine> {
   const [machine] = await tx.insert(machines).values(values).returning();
   return machine as Machine;

@@ -67,7 +67,7 @@ describe("a host whose agent goes silent", () => {
     await silence("live-a", 16);
     // Two replicas' passes at once: the host is taken by one, and its machines are LOST once.
     const passes = await Promise.all([markSilentHosts(api.database.db, 15), markSilentHosts(api.database.db, 15)]);
-    expect(passes.flat()).toEqual([{ name: "live-a", machineIds: [localId(id)] }]);
+    expect(passes.flat()).toEqual([{ name: "live-a", machineIds: [localId(id)], moved: [] }]);
     const lost = await machine(id);
     expect(lost.state).toBe("LOST");
     expect(lost.stateReason).toMatch(/^its host live-a has not been heard from for 15 s \(since .*\): what runs there/);
@@ -112,6 +112,46 @@ describe("a host whose agent goes silent", () => {
     expect(destroyed.destroyMachine.__typename).toBe("DestroyMachinePayload");
     expect((await machine(doomed)).state).toBe("DESTROYED");
     await api.ok(agents["live-a"] as string, BEAT);
+  });
+
+  it("places a machine its agent never started on another live host, and keeps one there is no room for", async () => {
+    // live-b as it logged in: less room than live-a, so new machines go to live-a.
+    const beatB = (memoryMiB: number) =>
+      api.ok(
+        agents["live-b"] as string,
+        `mutation ($m: Int!) { hostHeartbeat(memoryMiB: $m, maxMachines: 100) { name } }`,
+        {
+          m: memoryMiB,
+        },
+      );
+    await api.ok(agents["live-a"] as string, BEAT);
+    await beatB(8192);
+    const placed = async (name: string) =>
+      (await api.ok(user, PROVISION, { name })).provisionMachine.machine as { id: string; host: { name: string } };
+    const where = async (id: string) =>
+      (await api.ok(user, `query ($id: ID!) { machine(id: $id) { state stateReason host { name } } }`, { id })).machine;
+    const waiting = await placed("waiting");
+    expect(waiting.host.name).toBe("live-a");
+    await silence("live-a", 60);
+    const [down] = await markSilentHosts(api.database.db, 15);
+    expect(down?.moved).toEqual([localId(waiting.id)]);
+    expect(await where(waiting.id)).toEqual({
+      state: "PENDING",
+      stateReason: "its host live-a went silent before starting it: placed on another host",
+      host: { name: "live-b" },
+    });
+
+    // live-b offers nothing now: a machine on a silent live-a has nowhere to go, and waits for it.
+    await api.ok(agents["live-a"] as string, BEAT);
+    const stuck = await placed("stuck");
+    await beatB(0);
+    await silence("live-a", 60);
+    expect((await markSilentHosts(api.database.db, 15))[0]?.moved).toEqual([]);
+    expect(await where(stuck.id)).toMatchObject({ state: "PENDING", host: { name: "live-a" } });
+    for (const m of [waiting, stuck])
+      await api.ok(user, `mutation ($id: ID!) { destroyMachine(id: $id) { __typename } }`, { id: m.id });
+    await api.ok(agents["live-a"] as string, BEAT);
+    await beatB(8192);
   });
 
   it("is found by the api's own pass, without a test calling it", async () => {
