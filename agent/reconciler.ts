@@ -170,6 +170,8 @@ export class Reconciler {
     if (!m) return;
     const sink = this.sink(id);
     const local = (await this.driver.localIds()).includes(id);
+    // What this agent reported last counts over the api's view, which may not have heard it yet.
+    const said = known.reported ?? m.state;
     if (m.desiredState === "DESTROYED" || m.state === "DESTROYED") {
       clearTimeout(known.retry);
       known.retry = undefined;
@@ -182,15 +184,14 @@ export class Reconciler {
     }
     if (local && !this.driver.isSupervised(id)) {
       // Its kernel started before the last agent died and said so: what it says now follows a BOOTING.
-      const from = known.reported ?? m.state;
       const adopted = await this.driver.adopt(
         id,
-        from === "PROVISIONING" ? bootingFirst(sink) : sink,
+        said === "PROVISIONING" ? bootingFirst(sink) : sink,
         this.options.savedOffset?.(id),
       );
       if (adopted) this.log(`re-adopted ${m.name} (${m.id})`);
       // Half made when the last agent died (adopt removed what it had): made again from the start.
-      else if (BEFORE_READY.includes(from)) await this.provision(id, m, known, sink);
+      else if (BEFORE_READY.includes(said)) await this.provision(id, m, known, sink);
       else sink(stateChanged("FAILED", "its kernel stopped while no agent was watching"));
       return;
     }
@@ -208,8 +209,6 @@ export class Reconciler {
       if (m.state === "LOST" && known.reported) sink(stateChanged(known.reported, "its host is heard from again"));
       return;
     }
-    // What this agent reported last counts over the api's view, which may not have heard it yet.
-    const said = known.reported ?? m.state;
     // A provision that failed left nothing here but reported PROVISIONING (or more): its retry provisions again.
     const placed = RUNNING_STATES.includes(said) || said === "LOST";
     // PROVISIONING with nothing here: its agent died before making anything, or its reverter undid it.

@@ -44,8 +44,6 @@ export class Supervisor {
   private done = false;
   private readonly quietUntil: number;
   private stopping = false;
-  /** Set the moment the kernel's exit is seen, before its last console lines are read. */
-  private exited = false;
   private readonly stopWatchingLimits: () => void;
   isReady = false;
   /** Where the host last proved this boot's host key: what health probes ask (never an address it merely printed). */
@@ -74,7 +72,6 @@ export class Supervisor {
       options.bootTimeoutMs,
     );
     exited.then(({ exitCode, signal }) => {
-      this.exited = true;
       if (this.stopping) return;
       void this.follower
         .read()
@@ -187,7 +184,7 @@ export class Supervisor {
       .then(() => (this.record.pid === undefined ? true : isKernelOf(this.record.pid, this.record.umid)))
       .then(
         (alive) => {
-          if (this.done || this.exited || !alive || probe.signal.aborted) return;
+          if (this.done || !alive || probe.signal.aborted) return;
           this.isReady = true;
           this.proven = { ip, port: 22 };
           const info = { ip, port: 22, mac, hostKeys: this.record.hostKeys };

@@ -22,7 +22,7 @@ import { ensureHost } from "../../host/setup/index.js";
 import { processGroupMembers } from "../../host/uml/process.js";
 import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
 import { type CuttableProxy, freePort, startCuttableProxy } from "../helpers/cuttable-proxy.js";
-import { answers, killGroup, ProcessLogs, spawnGaol, until } from "../helpers/gaol-process.js";
+import { killGroup, ProcessLogs, serveApi, spawnGaol, until } from "../helpers/gaol-process.js";
 import { createTestLan, type TestLan, tapExists } from "../helpers/lan.js";
 import { PostgresServer } from "../helpers/postgres-server.js";
 
@@ -69,13 +69,8 @@ const matrix = new Map<string, string>();
 const lanRows: string[] = [];
 
 async function startApi(): Promise<void> {
-  api = spawnGaol(
-    ["serve", "--no-agent", "--port", String(apiPort)],
-    { GAOL_DATABASE_URL: postgres.url, GAOL_STATE_DIR: join(WORK, "api") },
-    logs,
-    "api",
-  );
-  await answers(`http://127.0.0.1:${apiPort}/readyz`);
+  api = (await serveApi({ port: apiPort, databaseUrl: postgres.url, stateDir: join(WORK, "api"), logs, tag: "api" }))
+    .child;
 }
 
 function startAgent(): void {

@@ -19,7 +19,7 @@ import { ensureHost } from "../../host/setup/index.js";
 import { isKernelOf, killProcessGroup, processGroupMembers } from "../../host/uml/process.js";
 import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
 import { freePort } from "../helpers/cuttable-proxy.js";
-import { answers, killGroup, ProcessLogs, spawnGaol, until } from "../helpers/gaol-process.js";
+import { answers, killGroup, ProcessLogs, serveApi, spawnGaol, until } from "../helpers/gaol-process.js";
 import { createTestLan, type TestLan } from "../helpers/lan.js";
 import { PostgresServer } from "../helpers/postgres-server.js";
 
@@ -102,13 +102,9 @@ function startAgent(host: TestHost): void {
 }
 
 async function startReplica(replica: Replica, index: number): Promise<void> {
-  replica.process = spawnGaol(
-    ["serve", "--no-agent", "--port", String(replica.port)],
-    { GAOL_DATABASE_URL: postgres.url, GAOL_STATE_DIR: join(WORK, `api-${index}`) },
-    logs,
-    `api-${index}`,
-  );
-  await answers(`http://127.0.0.1:${replica.port}/readyz`);
+  const stateDir = join(WORK, `api-${index}`);
+  const tag = `api-${index}`;
+  replica.process = (await serveApi({ port: replica.port, databaseUrl: postgres.url, stateDir, logs, tag })).child;
 }
 
 /** HAProxy in the foreground: a replica that stops answering /readyz is out within a second. */

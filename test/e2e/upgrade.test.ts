@@ -19,7 +19,7 @@ import { ensureHost } from "../../host/setup/index.js";
 import { isKernelOf } from "../../host/uml/process.js";
 import { createAccount, removeAccount, type TestAccount } from "../helpers/accounts.js";
 import { freePort } from "../helpers/cuttable-proxy.js";
-import { answers, killGroup, ProcessLogs, spawnGaol, until } from "../helpers/gaol-process.js";
+import { killGroup, ProcessLogs, serveApi, spawnGaol, until } from "../helpers/gaol-process.js";
 import { createTestLan, type TestLan } from "../helpers/lan.js";
 import { PostgresServer } from "../helpers/postgres-server.js";
 import { createSshClient, type SshClient } from "../helpers/ssh.js";
@@ -48,15 +48,10 @@ let agent: ResultPromise | undefined;
 let agentToken: string;
 let userToken: string;
 
-function startApi(bin?: string): Promise<true> {
-  api = spawnGaol(
-    ["serve", "--no-agent", "--port", String(apiPort)],
-    { GAOL_DATABASE_URL: postgres.url, GAOL_STATE_DIR: join(WORK, "api") },
-    logs,
-    bin ? "old api" : "api",
-    bin,
-  );
-  return answers(`http://127.0.0.1:${apiPort}/readyz`);
+async function startApi(bin?: string): Promise<void> {
+  const tag = bin ? "old api" : "api";
+  api = (await serveApi({ port: apiPort, databaseUrl: postgres.url, stateDir: join(WORK, "api"), logs, tag, bin }))
+    .child;
 }
 
 function startAgent(bin?: string): void {

@@ -62,3 +62,27 @@ export async function until<T>(what: string, ms: number, probe: () => Promise<T 
 export function answers(url: string, ms = 60_000): Promise<true> {
   return until(`${url} answered`, ms, async () => ((await fetch(url)).ok ? true : undefined));
 }
+
+/**
+ * `gaol serve --no-agent` on a Postgres server, once its /readyz answers; killed again if it never
+ * does. Wrapped: a subprocess is a promise, and returning it bare would wait for its exit.
+ */
+export async function serveApi(options: {
+  port: number;
+  databaseUrl: string;
+  stateDir: string;
+  logs: ProcessLogs;
+  tag: string;
+  bin?: string;
+}): Promise<{ child: ResultPromise }> {
+  const { port, databaseUrl, stateDir, logs, tag, bin } = options;
+  const args = ["serve", "--no-agent", "--port", String(port)];
+  const child = spawnGaol(args, { GAOL_DATABASE_URL: databaseUrl, GAOL_STATE_DIR: stateDir }, logs, tag, bin);
+  try {
+    await answers(`http://127.0.0.1:${port}/readyz`);
+  } catch (error) {
+    await killGroup(child);
+    throw error;
+  }
+  return { child };
+}
